@@ -1,0 +1,83 @@
+"""Default config: the small two-column AlexNet on Fashion-MNIST, offline, on a CPU.
+
+Run it (after importing Fashion-MNIST once, see README):
+
+    python -m alexnet_jax.main --config=configs/default.py --workdir=/tmp/alexnet_fmnist
+
+Every other config imports this one and overrides a few fields. Any field can be
+overridden from the command line, e.g. `--config.model.lrn=False`.
+
+`get_config("paper")` gives the ImageNet-scale paper network (227x227, 1000
+classes) with the paper's recipe.
+"""
+
+import ml_collections
+
+
+def get_config(arg=None):
+  """Returns the default config; `arg='paper'` selects the full-size network."""
+  config = ml_collections.ConfigDict()
+  config.mode = 'train'
+  config.seed = 0
+
+  # ---- The network (alexnet_jax/models.py) --------------------------------
+  config.model = model = ml_collections.ConfigDict()
+  model.variant = 'small'            # paper | owt | small
+  model.num_classes = 10
+  model.columns = 2                  # kernel columns (paper section 3.2): 1 or 2
+  model.width_multiplier = 1.0       # scales the kernels of every conv layer ...
+  model.width_exempt = ()            # ... except the conv layers named here
+  model.activation = 'relu'          # relu | tanh (paper section 3.1)
+  model.pooling = 'overlapping'      # overlapping (3x3/2) | non_overlapping (2x2/2)
+  model.lrn = True                   # local response normalization (section 3.3)
+  model.lrn_k = 2.0
+  model.lrn_n = 5
+  model.lrn_alpha = 1e-4
+  model.lrn_beta = 0.75
+  model.dropout_rate = 0.5           # on fc6 and fc7 (section 4.2)
+  model.init = 'paper'               # paper (N(0, 0.01), biases 1/0) | he
+  model.dtype = 'float32'            # compute dtype: float32 | bfloat16
+
+  # ---- The data (alexnet_jax/input_pipeline.py) ---------------------------
+  config.data = data = ml_collections.ConfigDict()
+  data.name = 'fashion_mnist'
+  data.data_dir = ml_collections.config_dict.placeholder(str)
+  data.train_split = 'train'
+  data.eval_split = 'test'
+  data.image_size = 28               # network input size (after cropping)
+  data.channels = 1
+
+  # ---- Optimization (alexnet_jax/train.py) --------------------------------
+  config.batch_size = 128            # global batch, split over the data devices
+  config.eval_batch_size = 500
+  config.num_epochs = 3.0
+  config.optimizer = optimizer = ml_collections.ConfigDict()
+  optimizer.name = 'sgd'             # sgd (paper section 5) | adam
+  optimizer.learning_rate = 0.01
+  optimizer.momentum = 0.9
+  optimizer.weight_decay = 5e-4
+
+  # ---- Devices (alexnet_jax/parallel.py) ----------------------------------
+  config.parallel = parallel = ml_collections.ConfigDict()
+  parallel.model_devices = 1         # 2 puts one kernel column on each device
+  parallel.data_devices = -1         # -1: all remaining devices
+  parallel.backend = 'pmap'          # pmap | shard_map
+
+  # ---- Speed measurement (--mode=benchmark) -------------------------------
+  config.benchmark = benchmark = ml_collections.ConfigDict()
+  benchmark.batch_size = 32
+  benchmark.warmup_steps = 2
+  benchmark.steps = 10
+
+  if arg == 'paper':
+    model.variant = 'paper'
+    model.num_classes = 1000
+    data.name = 'imagenet2012'
+    data.image_size = 227
+    data.channels = 3
+    data.train_split = 'train'
+    data.eval_split = 'validation'
+    config.num_epochs = 90.0
+  elif arg is not None:
+    raise ValueError(f"configs/default.py: unknown preset {arg!r}; allowed: 'paper' or none")
+  return config

@@ -1,0 +1,117 @@
+"""`--mode=benchmark`: seconds per batch for the forward pass and the full training
+step (forward, backward, SGD-momentum update), as the classic AlexNet timing
+notebooks measured, done properly: random images of the configured size,
+compilation and warm-up excluded, every step timed to completion
+(`block_until_ready`), mean +/- std and median over `benchmark.steps` steps.
+
+Achieved GFLOP/s count 2 FLOPs per multiply-add of `summary.layer_table`; a
+training step is counted as 3x the forward (forward + two backward products).
+"""
+
+import json
+import os
+import statistics
+import time
+
+import jax
+import jax.numpy as jnp
+
+from alexnet_jax import models, summary, train
+
+
+def time_calls(fn, *, warmup_steps: int, steps: int) -> dict:
+  """Times `fn()` (which must block until its result is ready) `steps` times."""
+  for _ in range(warmup_steps):
+    fn()
+  times = []
+  for _ in range(steps):
+    start = time.perf_counter()
+    fn()
+    times.append(time.perf_counter() - start)
+  return {
+      'mean_s': statistics.fmean(times),
+      'std_s': statistics.stdev(times),
+      'median_s': statistics.median(times),
+      'min_s': min(times),
+      'steps': steps,
+  }
+
+
+def _with_rates(stats: dict, batch_size: int, flops_per_batch: float) -> dict:
+  stats = dict(stats)
+  stats['images_per_s'] = batch_size / stats['mean_s']
+  stats['gflops_per_s'] = flops_per_batch / stats['mean_s'] / 1e9
+  return stats
+
+
+def measure(config) -> dict:
+  """Runs the measurement on one device and returns the benchmark.json content."""
+  bench = config.benchmark
+  batch_size = bench.batch_size
+  image_shape = (config.data.image_size, config.data.image_size, config.data.channels)
+  macs_per_image = summary.layer_table(config)['total_macs']
+  model = models.create_model(config.model)
+  rng = jax.random.key(config.seed)
+  params = models.init_params(model, rng, image_shape)
+  optimizer = train.create_optimizer(config.optimizer)
+  state = train.create_train_state(params, optimizer)
+  images = jax.random.normal(jax.random.key(1), (batch_size, *image_shape), jnp.float32)
+  labels = jax.random.randint(jax.random.key(2), (batch_size,), 0, config.model.num_classes)
+  batch = {'image': images, 'label': labels}
+
+  forward = jax.jit(train.forward_fn(model))
+  forward_stats = time_calls(lambda: forward(params, images).block_until_ready(),
+                             warmup_steps=bench.warmup_steps, steps=bench.steps)
+
+  train_step = jax.jit(train.make_train_step(model, optimizer), donate_argnums=0)
+  holder = {'state': state}
+
+  def one_step():
+    holder['state'], metrics = train_step(holder['state'], batch, rng)
+    jax.block_until_ready((holder['state'], metrics))
+
+  step_stats = time_calls(one_step, warmup_steps=bench.warmup_steps, steps=bench.steps)
+  forward_flops = 2.0 * macs_per_image * batch_size
+  result = {
+      'variant': config.model.variant,
+      'batch_size': batch_size,
+      'image_size': config.data.image_size,
+      'channels': config.data.channels,
+      'dtype': config.model.dtype,
+      'columns': config.model.columns,
+      'devices': 1,
+      'layout': {'data': 1, 'model': 1},
+      'platform': jax.devices()[0].platform,
+      'device_kind': jax.devices()[0].device_kind,
+      'jax_version': jax.__version__,
+      'macs_per_image': macs_per_image,
+      'forward': _with_rates(forward_stats, batch_size, forward_flops),
+      'train_step': _with_rates(step_stats, batch_size, 3 * forward_flops),
+  }
+  result['gflops_per_s'] = result['train_step']['gflops_per_s']
+  return result
+
+
+def format_result(result: dict) -> str:
+  lines = [f"benchmark: {result['variant']} {result['image_size']}x{result['image_size']}, "
+           f"batch {result['batch_size']}, {result['dtype']}, {result['devices']} "
+           f"{result['platform']} device(s)"]
+  for key in ('forward', 'train_step'):
+    s = result[key]
+    lines.append(f"  {key:<10} {s['mean_s'] * 1e3:9.1f} +/- {s['std_s'] * 1e3:6.1f} ms "
+                 f"(median {s['median_s'] * 1e3:.1f} ms)  {s['images_per_s']:9.1f} images/s  "
+                 f"{s['gflops_per_s']:7.1f} GFLOP/s")
+  return '\n'.join(lines)
+
+
+def run(config, workdir: str) -> dict:
+  """`--mode=benchmark`: prints the figures and writes `workdir/benchmark.json`."""
+  result = measure(config)
+  print(format_result(result))
+  os.makedirs(workdir, exist_ok=True)
+  path = os.path.join(workdir, 'benchmark.json')
+  with open(path + '.tmp', 'w') as f:
+    json.dump(result, f, indent=2)
+  os.replace(path + '.tmp', path)
+  print(f'wrote {path}')
+  return result

@@ -1,0 +1,80 @@
+"""Local response normalization, in pure JAX (paper section 3.3).
+
+    b_i = a_i / (k + alpha * sum_{j = max(0, i - n//2)}^{min(N - 1, i + n//2)} a_j^2) ** beta
+
+over the channel axis (the last axis: activations are NHWC), with the window of
+n adjacent channels clipped at the edges. The paper uses k=2, n=5, alpha=1e-4,
+beta=0.75.
+
+Conventions differ between frameworks, and the same four numbers mean different
+things in each:
+
+* Here and in the paper, `alpha` multiplies the plain sum of squares.
+* `tf.nn.lrn(depth_radius=r, bias, alpha, beta)` takes the half-width
+  r = (n - 1) / 2 and, like the paper, does not divide alpha by the window.
+* Caffe's LRN layer and `torch.nn.LocalResponseNorm(size, alpha, beta, k)`
+  divide alpha by `size` (= n): their alpha is n times ours. Caffe's
+  bvlc_alexnet also leaves k at 1, not the paper's 2.
+
+`to_torch`, `from_torch`, `to_tf` and `from_tf` convert between them.
+
+In the two-column network each GPU normalised its own maps, so the model calls
+this function once per column: windows never cross columns.
+"""
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+
+class LRNParams(NamedTuple):
+  """LRN constants in the paper's convention (alpha not divided by n)."""
+  k: float = 2.0
+  n: int = 5
+  alpha: float = 1e-4
+  beta: float = 0.75
+
+
+def local_response_norm(x, k=2.0, n=5, alpha=1e-4, beta=0.75):
+  """Normalizes `x` (..., channels) across neighbouring channels (paper eq. in 3.3).
+
+  The windowed sum of squares is one `reduce_window` over the channel axis with
+  zero padding, which is exactly the clipped window of the paper. The sum is
+  computed in float32 even for bfloat16 inputs: squares of activations overflow
+  the bfloat16 mantissa long before they overflow its range.
+  """
+  if n < 1:
+    raise ValueError(f'LRN window n must be >= 1, got {n}')
+  dtype = x.dtype
+  x32 = x.astype(jnp.float32)
+  half = n // 2
+  pad = [(0, 0)] * (x.ndim - 1) + [(half, n - 1 - half)]
+  window = (1,) * (x.ndim - 1) + (n,)
+  squares_sum = jax.lax.reduce_window(
+      x32 * x32, 0.0, jax.lax.add, window, (1,) * x.ndim, pad)
+  scale = k + alpha * squares_sum
+  return (x32 * scale ** (-beta)).astype(dtype)
+
+
+def to_torch(params: LRNParams) -> dict:
+  """Arguments for `torch.nn.LocalResponseNorm` that compute the same function."""
+  return dict(size=params.n, alpha=params.alpha * params.n, beta=params.beta, k=params.k)
+
+
+def from_torch(size, alpha=1e-4, beta=0.75, k=1.0) -> LRNParams:
+  """Paper-convention constants from `torch.nn.LocalResponseNorm`/Caffe arguments."""
+  return LRNParams(k=k, n=size, alpha=alpha / size, beta=beta)
+
+
+def to_tf(params: LRNParams) -> dict:
+  """Arguments for `tf.nn.lrn`; only odd windows have a tf equivalent."""
+  if params.n % 2 != 1:
+    raise ValueError(f'tf.nn.lrn needs an odd window, got n={params.n}')
+  return dict(depth_radius=(params.n - 1) // 2, bias=params.k, alpha=params.alpha,
+              beta=params.beta)
+
+
+def from_tf(depth_radius=5, bias=1.0, alpha=1.0, beta=0.5) -> LRNParams:
+  """Paper-convention constants from `tf.nn.lrn` arguments (tf's defaults)."""
+  return LRNParams(k=bias, n=2 * depth_radius + 1, alpha=alpha, beta=beta)

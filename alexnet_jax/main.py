@@ -1,0 +1,52 @@
+"""Command line: `python -m alexnet_jax.main --config=configs/X.py --workdir=DIR [--mode=...]`.
+
+Parses flags, validates the config (before anything is compiled or written),
+and hands over to the library function of the mode. No logic lives here.
+"""
+
+import sys
+
+from absl import app, flags
+from ml_collections import config_flags
+
+from alexnet_jax import validation
+
+FLAGS = flags.FLAGS
+config_flags.DEFINE_config_file('config', None, 'Config file (configs/*.py[:preset]).',
+                                lock_config=True)
+flags.DEFINE_string('workdir', None, 'Directory for results, metrics and checkpoints.')
+flags.DEFINE_enum('mode', None, list(validation.MODES),
+                  'What to do; defaults to config.mode.')
+flags.mark_flags_as_required(['config', 'workdir'])
+
+
+def _dispatch(mode: str):
+  """The library function of each mode, imported lazily so that a bad config is
+  reported before JAX starts."""
+  if mode == 'summary':
+    from alexnet_jax import summary
+    return summary.run
+  if mode == 'benchmark':
+    from alexnet_jax import benchmark
+    return benchmark.run
+  raise validation.ConfigError(f'--mode={mode} is not available yet in this version')
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f'unexpected arguments: {argv[1:]}')
+  config = FLAGS.config
+  if FLAGS.mode is not None:
+    with config.unlocked():
+      config.mode = FLAGS.mode
+  try:
+    validation.validate_config(config)
+    run = _dispatch(config.mode)
+  except validation.ConfigError as error:
+    print(f'error: {error}', file=sys.stderr)
+    sys.exit(2)
+  run(config, FLAGS.workdir)
+
+
+if __name__ == '__main__':
+  app.run(main)

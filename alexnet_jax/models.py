@@ -1,0 +1,350 @@
+"""AlexNet in Flax linen, with the two kernel columns of the paper as a first-class concept.
+
+Paper section 3.5 and Figure 2: the network is split into two columns (one per
+GPU in 2012). Each column holds half the kernels of every layer; conv2, conv4
+and conv5 see only their own column's maps, while conv3, fc6, fc7 and fc8 see
+both columns. The parameter tree mirrors that:
+
+    params = {'column0': {'conv1', 'conv2', 'conv3', 'conv4', 'conv5', 'fc6', 'fc7'},
+              'column1': {... the same layers, the other half of the kernels ...},
+              'fc8': {...}}
+
+so one column's share is `params['column1']`, which is what `parallel.py` puts
+on the second device. Layers that see both columns take the concatenation of
+the columns' outputs (column 0 first); the network stops at those points to
+"exchange" activations, which on one device is a concatenation and on two
+devices an `all_gather` over the model axis (`model_axis`).
+
+Columns are separate convolutions, not `feature_group_count=2`: on XLA:CPU a
+grouped convolution measured about 4x slower (jax 0.10.2).
+
+Variants (`ARCHITECTURES`):
+* `paper`: the paper's network, 227x227 input. The paper says 224x224, but
+  conv1 (11x11, stride 4, no padding) only gives the 55x55 maps of Figure 2
+  from 227 (or from 224 with 2 pixels of padding, torchvision's choice).
+  60,965,224 parameters with 1000 classes (Caffe's bvlc_alexnet).
+* `owt`: "one weird trick" (Krizhevsky 2014), torchvision's layout 64-192-384-
+  256-256 with 224x224 input, conv1 padding 2, no LRN, dropout on the inputs of
+  fc6 and fc7 as torchvision does; 61,100,840 parameters with 1000 classes.
+* `small`: for 28-32 px images, after Krizhevsky's cuda-convnet CIFAR-10 nets
+  (layers-18pct: 5x5 convolutions, 3x3/2 max-pooling whose windows may hang over
+  the edge, LRN after the first two layers) but with AlexNet's five conv layers,
+  two fully-connected layers and the same column connectivity, so every paper
+  knob means the same thing. Its pooling pads like cuda-convnet ("SAME"), so
+  3x3/2 and 2x2/2 pooling give the same map sizes on even inputs (32->16->8->4),
+  as the paper's VALID pooling does on its odd sizes (55->27->13->6).
+"""
+
+import dataclasses
+import functools
+import math
+from typing import Any, Callable, Optional, Sequence
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from alexnet_jax import lrn as lrn_lib
+
+OWN = 'own'    # the layer sees only its own column's maps
+BOTH = 'both'  # the layer sees both columns (an exchange point)
+
+
+@dataclasses.dataclass(frozen=True)
+class ConvLayer:
+  name: str
+  features: int            # kernels in all columns together
+  kernel: int
+  stride: int = 1
+  padding: int = 0
+  sees: str = OWN
+  lrn: bool = False        # LRN after the activation (paper: conv1, conv2)
+  pool: bool = False       # max-pool after the activation (and LRN)
+  bias_one: bool = False   # the paper's init sets this layer's biases to 1
+
+
+@dataclasses.dataclass(frozen=True)
+class DenseLayer:
+  name: str
+  features: int
+  sees: str = BOTH
+  dropout_input: bool = False
+  bias_one: bool = False
+
+
+@dataclasses.dataclass(frozen=True)
+class Architecture:
+  conv: tuple
+  dense: tuple             # hidden fully-connected layers, split over columns
+  image_size: int          # the input size the layout was designed for
+  pool_padding: str        # VALID (paper, torchvision) | SAME (cuda-convnet)
+  dropout_on_classifier_input: bool = True  # dropout on the input of fc8
+
+
+ARCHITECTURES = {
+    'paper': Architecture(
+        conv=(
+            ConvLayer('conv1', 96, 11, stride=4, lrn=True, pool=True),
+            ConvLayer('conv2', 256, 5, padding=2, lrn=True, pool=True, bias_one=True),
+            ConvLayer('conv3', 384, 3, padding=1, sees=BOTH),
+            ConvLayer('conv4', 384, 3, padding=1, bias_one=True),
+            ConvLayer('conv5', 256, 3, padding=1, pool=True, bias_one=True),
+        ),
+        dense=(
+            DenseLayer('fc6', 4096, bias_one=True),
+            DenseLayer('fc7', 4096, dropout_input=True, bias_one=True),
+        ),
+        image_size=227,
+        pool_padding='VALID',
+    ),
+    'owt': Architecture(
+        conv=(
+            ConvLayer('conv1', 64, 11, stride=4, padding=2, pool=True),
+            ConvLayer('conv2', 192, 5, padding=2, pool=True, bias_one=True),
+            ConvLayer('conv3', 384, 3, padding=1, sees=BOTH),
+            ConvLayer('conv4', 256, 3, padding=1, bias_one=True),
+            ConvLayer('conv5', 256, 3, padding=1, pool=True, bias_one=True),
+        ),
+        dense=(
+            DenseLayer('fc6', 4096, dropout_input=True, bias_one=True),
+            DenseLayer('fc7', 4096, dropout_input=True, bias_one=True),
+        ),
+        image_size=224,
+        pool_padding='VALID',
+        dropout_on_classifier_input=False,
+    ),
+    'small': Architecture(
+        conv=(
+            ConvLayer('conv1', 64, 5, padding=2, lrn=True, pool=True),
+            ConvLayer('conv2', 64, 5, padding=2, lrn=True, pool=True, bias_one=True),
+            ConvLayer('conv3', 96, 3, padding=1, sees=BOTH),
+            ConvLayer('conv4', 96, 3, padding=1, bias_one=True),
+            ConvLayer('conv5', 64, 3, padding=1, pool=True, bias_one=True),
+        ),
+        dense=(
+            DenseLayer('fc6', 256, bias_one=True),
+            DenseLayer('fc7', 256, dropout_input=True, bias_one=True),
+        ),
+        image_size=32,
+        pool_padding='SAME',
+    ),
+}
+
+POOLING = {'overlapping': (3, 2), 'non_overlapping': (2, 2)}  # (window, stride)
+ACTIVATIONS = {'relu': nn.relu, 'tanh': jnp.tanh}
+DTYPES = {'float32': jnp.float32, 'bfloat16': jnp.bfloat16}
+INITS = ('paper', 'he')
+
+
+def conv_features(arch: Architecture, layer: ConvLayer, width_multiplier: float,
+                  width_exempt: Sequence[str]) -> int:
+  """Kernels of a conv layer (all columns) after the width multiplier."""
+  if layer.name in width_exempt:
+    return layer.features
+  return int(round(layer.features * width_multiplier))
+
+
+def _initializers(init: str, bias_one: bool):
+  """Paper section 5: weights N(0, 0.01); biases 1 in conv2, conv4, conv5 and the
+  hidden fully-connected layers, 0 elsewhere. `he` is the modern alternative
+  (He et al. 2015 fan-in normal, zero biases), which trains small nets from
+  scratch without the paper's careful learning-rate tuning."""
+  if init == 'paper':
+    return nn.initializers.normal(0.01), nn.initializers.constant(1.0 if bias_one else 0.0)
+  return nn.initializers.variance_scaling(2.0, 'fan_in', 'normal'), nn.initializers.zeros
+
+
+def _dropout(x, rate, rng, example_ids, salt):
+  """Inverted dropout with one key per example: the key of example e is
+  fold_in(fold_in(rng, salt), e), so the mask of an example does not depend on
+  how the batch is split over devices or columns (`example_ids` are global)."""
+  keep = 1.0 - rate
+  base = jax.random.fold_in(rng, salt)
+
+  def one_mask(example_id):
+    return jax.random.bernoulli(jax.random.fold_in(base, example_id), keep, x.shape[1:])
+
+  mask = jax.vmap(one_mask)(example_ids)
+  return jnp.where(mask, x / keep, 0.0).astype(x.dtype)
+
+
+class Column(nn.Module):
+  """One kernel column: its share of conv1-conv5 and of the hidden FC layers.
+
+  Called once per stage (the layers between two exchanges), so that the
+  caller can exchange activations between columns at the paper's points.
+  `column_index` only salts dropout keys; it is a traced value under
+  model parallelism.
+  """
+  arch: Architecture
+  num_columns: int
+  activation: str
+  pooling: str
+  lrn: bool
+  lrn_params: lrn_lib.LRNParams
+  dropout_rate: float
+  width_multiplier: float
+  width_exempt: tuple
+  initializer: str
+  dtype: Any
+
+  @nn.compact
+  def __call__(self, x, stage: int, *, train: bool, dropout_rng=None, example_ids=None,
+               column_index=0):
+    activation = ACTIVATIONS[self.activation]
+    window, stride = POOLING[self.pooling]
+    for layer in stages(self.arch)[stage]:
+      if isinstance(layer, ConvLayer):
+        kernel_init, bias_init = _initializers(self.initializer, layer.bias_one)
+        features = conv_features(self.arch, layer, self.width_multiplier, self.width_exempt)
+        x = nn.Conv(features // self.num_columns, (layer.kernel, layer.kernel),
+                    strides=layer.stride, padding=[(layer.padding, layer.padding)] * 2,
+                    kernel_init=kernel_init, bias_init=bias_init, dtype=self.dtype,
+                    name=layer.name)(x)
+        x = activation(x)
+        self.sow('intermediates', f'{layer.name}_conv', x)
+        if layer.lrn and self.lrn:
+          x = lrn_lib.local_response_norm(x, *self.lrn_params)
+        if layer.pool:
+          x = nn.max_pool(x, (window, window), (stride, stride), padding=self.arch.pool_padding)
+        self.sow('intermediates', f'{layer.name}_out', x)
+        if layer is self.arch.conv[-1]:
+          x = x.reshape(x.shape[0], -1)
+      else:
+        if layer.dropout_input and train and self.dropout_rate > 0:
+          x = _dropout(x, self.dropout_rate, dropout_rng, example_ids,
+                       salt=_salt(layer.name, column_index, layer.sees))
+        kernel_init, bias_init = _initializers(self.initializer, layer.bias_one)
+        x = nn.Dense(layer.features // self.num_columns, kernel_init=kernel_init,
+                     bias_init=bias_init, dtype=self.dtype, name=layer.name)(x)
+        x = activation(x)
+        self.sow('intermediates', f'{layer.name}_out', x)
+    return x
+
+
+def _salt(layer_name: str, column_index, sees: str):
+  """Dropout salt: a layer's input that is the exchanged (joined) activation gets
+  the same mask in every column; otherwise each column draws its own."""
+  layer_salt = sum(ord(c) * 131 ** i for i, c in enumerate(layer_name)) % (2 ** 31)
+  if sees == BOTH:
+    return layer_salt
+  return layer_salt + 1000003 * (column_index + 1)
+
+
+@functools.cache
+def stages(arch: Architecture) -> tuple:
+  """Splits the column layers into stages that end where both columns are needed.
+
+  The paper: (conv1, conv2) | (conv3, conv4, conv5) | (fc6,) | (fc7,), and fc8
+  after the last exchange.
+  """
+  result, current = [], []
+  for layer in arch.conv + arch.dense:
+    if layer.sees == BOTH and current:
+      result.append(tuple(current))
+      current = []
+    current.append(layer)
+  result.append(tuple(current))
+  return tuple(result)
+
+
+class AlexNet(nn.Module):
+  """The whole network: `columns` Column modules, exchanges, and the shared fc8.
+
+  With `model_axis` unset, all columns run here and an exchange concatenates
+  them. With `model_axis` set (inside pmap/shard_map over a model axis of size
+  `columns`), this instance holds one column, named `column`, and an exchange
+  is an all_gather over that axis (see parallel.py).
+
+  Dropout (section 4.2) is applied to the inputs of the layers the variant names
+  (paper: the outputs of fc6 and fc7); its keys come from `dropout_rng` and the
+  global example index, so masks do not depend on the device layout.
+  """
+  variant: str = 'paper'
+  num_classes: int = 1000
+  columns: int = 2
+  activation: str = 'relu'
+  pooling: str = 'overlapping'
+  lrn: bool = True
+  lrn_params: lrn_lib.LRNParams = lrn_lib.LRNParams()
+  dropout_rate: float = 0.5
+  width_multiplier: float = 1.0
+  width_exempt: tuple = ()
+  initializer: str = 'paper'
+  dtype: Any = jnp.float32
+  model_axis: Optional[str] = None
+
+  @property
+  def arch(self) -> Architecture:
+    return ARCHITECTURES[self.variant]
+
+  def _column(self, name):
+    return Column(arch=self.arch, num_columns=self.columns, activation=self.activation,
+                  pooling=self.pooling, lrn=self.lrn, lrn_params=self.lrn_params,
+                  dropout_rate=self.dropout_rate, width_multiplier=self.width_multiplier,
+                  width_exempt=tuple(self.width_exempt), initializer=self.initializer, dtype=self.dtype,
+                  name=name)
+
+  def _exchange(self, xs):
+    if self.model_axis is None:
+      joined = xs[0] if len(xs) == 1 else jnp.concatenate(xs, axis=-1)
+      return [joined] * len(xs)
+    return [jax.lax.all_gather(xs[0], self.model_axis, axis=xs[0].ndim - 1, tiled=True)]
+
+  @nn.compact
+  def __call__(self, images, *, train: bool = False, dropout_rng=None, example_ids=None):
+    if train and self.dropout_rate > 0 and dropout_rng is None:
+      raise ValueError('AlexNet(train=True) with dropout needs dropout_rng')
+    if example_ids is None:
+      example_ids = jnp.arange(images.shape[0])
+    if self.model_axis is None:
+      columns = [self._column(f'column{c}') for c in range(self.columns)]
+      column_indices = list(range(self.columns))
+    else:
+      columns = [self._column('column')]
+      column_indices = [jax.lax.axis_index(self.model_axis)]
+    x = images.astype(self.dtype)
+    xs = [x] * len(columns)
+    for stage in range(len(stages(self.arch))):
+      if stage > 0:
+        xs = self._exchange(xs)
+      xs = [column(x, stage, train=train, dropout_rng=dropout_rng, example_ids=example_ids,
+                   column_index=index)
+            for column, x, index in zip(columns, xs, column_indices)]
+    x = self._exchange(xs)[0]
+    if self.arch.dropout_on_classifier_input and train and self.dropout_rate > 0:
+      x = _dropout(x, self.dropout_rate, dropout_rng, example_ids, salt=_salt('fc8', 0, BOTH))
+    kernel_init, bias_init = _initializers(self.initializer, bias_one=False)
+    logits = nn.Dense(self.num_classes, kernel_init=kernel_init, bias_init=bias_init,
+                      dtype=self.dtype, name='fc8')(x)
+    return logits.astype(jnp.float32)
+
+
+def create_model(model_config, *, model_axis: Optional[str] = None) -> AlexNet:
+  """Builds the network from `config.model` (validated beforehand by config.py)."""
+  return AlexNet(
+      variant=model_config.variant,
+      num_classes=model_config.num_classes,
+      columns=model_config.columns,
+      activation=model_config.activation,
+      pooling=model_config.pooling,
+      lrn=model_config.lrn,
+      lrn_params=lrn_lib.LRNParams(k=model_config.lrn_k, n=model_config.lrn_n,
+                                   alpha=model_config.lrn_alpha, beta=model_config.lrn_beta),
+      dropout_rate=model_config.dropout_rate,
+      width_multiplier=model_config.width_multiplier,
+      width_exempt=tuple(model_config.width_exempt),
+      initializer=model_config.init,
+      dtype=DTYPES[model_config.dtype],
+      model_axis=model_axis,
+  )
+
+
+def init_params(model: AlexNet, rng, image_shape):
+  """Initial parameters for images of `image_shape` (H, W, C), computed on a batch of 1."""
+  images = jnp.zeros((1, *image_shape), jnp.float32)
+  return jax.jit(lambda r: model.init(r, images, train=False))(rng)['params']
+
+
+def count_params(params) -> int:
+  return sum(math.prod(p.shape) for p in jax.tree.leaves(params))

@@ -1,0 +1,86 @@
+"""The layer table researchers print for AlexNet: output shape, parameters and
+multiply-adds per layer, from the real model (shapes traced with
+`jax.eval_shape`, nothing computed or allocated).
+
+Multiply-adds count the convolution and matrix products only (biases,
+activations, LRN and pooling are left out, as in the usual 0.72 G figure for
+the paper's network).
+"""
+
+import json
+import math
+import os
+
+import jax
+import jax.numpy as jnp
+
+from alexnet_jax import models
+
+
+def layer_table(config) -> dict:
+  """Returns {'layers': [...], 'total_params', 'total_macs', ...} for `config`."""
+  model = models.create_model(config.model)
+  image_shape = (config.data.image_size, config.data.image_size, config.data.channels)
+  params = jax.eval_shape(lambda: models.init_params(model, jax.random.key(0), image_shape))
+  images = jax.ShapeDtypeStruct((1, *image_shape), jnp.float32)
+  _, state = jax.eval_shape(
+      lambda p, x: model.apply({'params': p}, x, train=False, mutable=['intermediates']),
+      params, images)
+  intermediates = state['intermediates']
+  arch = models.ARCHITECTURES[config.model.variant]
+  columns = [name for name in params if name.startswith('column')]
+  rows = []
+  for layer in arch.conv + arch.dense:
+    kernels = [params[c][layer.name]['kernel'].shape for c in columns]
+    layer_params = sum(math.prod(k) + k[-1] for k in kernels)
+    outputs = [intermediates[c][f'{layer.name}_out'][0].shape[1:] for c in columns]
+    output_shape = (*outputs[0][:-1], sum(o[-1] for o in outputs))
+    if isinstance(layer, models.ConvLayer):
+      conv_out = intermediates[columns[0]][f'{layer.name}_conv'][0].shape[1:3]
+      macs = sum(math.prod(conv_out) * math.prod(k) for k in kernels)
+    else:
+      macs = sum(math.prod(k) for k in kernels)
+    rows.append({
+        'name': layer.name,
+        'output_shape': list(output_shape),
+        'columns': len(columns),
+        'sees': layer.sees,
+        'params': int(layer_params),
+        'macs': int(macs),
+    })
+  fc8 = params['fc8']['kernel'].shape
+  rows.append({'name': 'fc8', 'output_shape': [fc8[1]], 'columns': 1, 'sees': models.BOTH,
+               'params': int(math.prod(fc8) + fc8[1]), 'macs': int(math.prod(fc8))})
+  return {
+      'variant': config.model.variant,
+      'image_shape': list(image_shape),
+      'num_classes': config.model.num_classes,
+      'columns': config.model.columns,
+      'layers': rows,
+      'total_params': int(sum(r['params'] for r in rows)),
+      'total_macs': int(sum(r['macs'] for r in rows)),
+  }
+
+
+def format_table(table: dict) -> str:
+  lines = [f"AlexNet '{table['variant']}', input {'x'.join(map(str, table['image_shape']))}, "
+           f"{table['columns']} column(s), {table['num_classes']} classes",
+           f"{'layer':<7}{'output':>16}{'sees':>7}{'params':>14}{'mult-adds':>16}"]
+  for row in table['layers']:
+    lines.append(f"{row['name']:<7}{'x'.join(map(str, row['output_shape'])):>16}"
+                 f"{row['sees']:>7}{row['params']:>14,}{row['macs']:>16,}")
+  lines.append(f"{'total':<30}{table['total_params']:>14,}{table['total_macs']:>16,}")
+  return '\n'.join(lines)
+
+
+def run(config, workdir: str) -> dict:
+  """`--mode=summary`: prints the table and writes `workdir/summary.json`."""
+  table = layer_table(config)
+  print(format_table(table))
+  os.makedirs(workdir, exist_ok=True)
+  path = os.path.join(workdir, 'summary.json')
+  with open(path + '.tmp', 'w') as f:
+    json.dump(table, f, indent=2)
+  os.replace(path + '.tmp', path)
+  print(f'wrote {path}')
+  return table

@@ -1,0 +1,21 @@
+"""Speed benchmark of the paper's two-column network, float32, 227x227, batch 32.
+
+    python -m alexnet_jax.main --config=configs/benchmark.py --workdir=/tmp/bench
+
+Writes DIR/benchmark.json. On the 2-core development CPU one training step of
+the paper net at batch 32 takes on the order of a second or more; override
+`--config.benchmark.batch_size=128` for the paper's batch.
+"""
+
+from configs import default
+
+
+def get_config(arg=None):
+  config = default.get_config('paper')
+  config.mode = 'benchmark'
+  config.benchmark.batch_size = 32
+  config.benchmark.warmup_steps = 2
+  config.benchmark.steps = 10
+  if arg is not None:
+    raise ValueError(f"configs/benchmark.py takes no preset, got {arg!r}")
+  return config

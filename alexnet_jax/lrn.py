@@ -26,6 +26,7 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 
 class LRNParams(NamedTuple):
@@ -47,12 +48,12 @@ def local_response_norm(x, k=2.0, n=5, alpha=1e-4, beta=0.75):
   if n < 1:
     raise ValueError(f'LRN window n must be >= 1, got {n}')
   dtype = x.dtype
-  x32 = x.astype(jnp.float32)
+  x32 = x.astype(jnp.promote_types(dtype, jnp.float32))
   half = n // 2
   pad = [(0, 0)] * (x.ndim - 1) + [(half, n - 1 - half)]
   window = (1,) * (x.ndim - 1) + (n,)
   squares_sum = jax.lax.reduce_window(
-      x32 * x32, 0.0, jax.lax.add, window, (1,) * x.ndim, pad)
+      x32 * x32, np.zeros((), x32.dtype), jax.lax.add, window, (1,) * x.ndim, pad)
   scale = k + alpha * squares_sum
   return (x32 * scale ** (-beta)).astype(dtype)
 

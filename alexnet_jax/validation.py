@@ -44,11 +44,11 @@ def feature_map_sizes(model_config, image_size: int) -> dict:
     size = (padded - layer.kernel) // layer.stride + 1
     conv_size = size
     if layer.pool:
+      _require(window <= size,
+               f'config.data.image_size={image_size} is too small for {model_config.variant!r}:'
+               f' the {window}x{window} pooling after {layer.name} sees a {size}x{size} map;'
+               f' the variant expects {arch.image_size}')
       if arch.pool_padding == 'VALID':
-        _require(window <= size,
-                 f'config.data.image_size={image_size} is too small for {model_config.variant!r}:'
-                 f' the {window}x{window} pooling after {layer.name} sees a {size}x{size} map;'
-                 f' the variant expects {arch.image_size}')
         size = (size - window) // stride + 1
       else:
         size = math.ceil(size / stride)

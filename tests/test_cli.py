@@ -1,0 +1,51 @@
+"""The CLI's summary and benchmark modes, end to end in a subprocess at a tiny size."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def run_main(*args):
+  result = subprocess.run([sys.executable, '-m', 'alexnet_jax.main', *args], cwd=ROOT,
+                          capture_output=True, text=True, timeout=300)
+  assert result.returncode == 0, result.stderr[-3000:]
+  return result
+
+
+def test_summary_writes_the_layer_table(tmp_path):
+  result = run_main('--config=configs/default.py:paper', f'--workdir={tmp_path}',
+                    '--mode=summary')
+  summary = json.loads((tmp_path / 'summary.json').read_text())
+  assert summary['total_params'] == 60_965_224
+  assert [layer['name'] for layer in summary['layers']] == [
+      'conv1', 'conv2', 'conv3', 'conv4', 'conv5', 'fc6', 'fc7', 'fc8']
+  assert sum(layer['macs'] for layer in summary['layers']) == summary['total_macs']
+  assert '60,965,224' in result.stdout
+
+
+def test_summary_follows_overrides(tmp_path):
+  run_main('--config=configs/default.py', f'--workdir={tmp_path}', '--mode=summary',
+           '--config.model.columns=1', '--config.model.num_classes=3')
+  summary = json.loads((tmp_path / 'summary.json').read_text())
+  assert summary['columns'] == 1
+  assert summary['layers'][-1]['output_shape'] == [3]
+
+
+def test_benchmark_writes_timings(tmp_path):
+  result = run_main('--config=configs/default.py', f'--workdir={tmp_path}', '--mode=benchmark',
+                    '--config.benchmark.batch_size=4', '--config.benchmark.steps=3',
+                    '--config.benchmark.warmup_steps=1', '--config.model.width_multiplier=0.25')
+  bench = json.loads((tmp_path / 'benchmark.json').read_text())
+  for key in ('forward', 'train_step'):
+    stats = bench[key]
+    assert stats['mean_s'] > 0 and stats['median_s'] > 0 and stats['std_s'] >= 0
+    assert stats['images_per_s'] == pytest.approx(4 / stats['mean_s'])
+  assert bench['batch_size'] == 4 and bench['image_size'] == 28
+  assert bench['dtype'] == 'float32' and bench['devices'] >= 1
+  assert bench['gflops_per_s'] > 0
+  assert 'images/s' in result.stdout

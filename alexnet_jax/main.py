@@ -29,6 +29,9 @@ def _dispatch(mode: str):
   if mode == 'benchmark':
     from alexnet_jax import benchmark
     return benchmark.run
+  if mode == 'ablate':
+    from alexnet_jax import ablation
+    return ablation.run
   raise validation.ConfigError(f'--mode={mode} is not available yet in this version')
 
 
@@ -40,7 +43,11 @@ def main(argv):
     with config.unlocked():
       config.mode = FLAGS.mode
   try:
-    validation.validate_config(config)
+    if 'ablation' in config:
+      from alexnet_jax import ablation
+      ablation.validate(config)
+    else:
+      validation.validate_config(config)
     run = _dispatch(config.mode)
   except validation.ConfigError as error:
     print(f'error: {error}', file=sys.stderr)

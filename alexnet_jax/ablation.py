@@ -1,0 +1,121 @@
+"""`--mode=ablate`: runs every variant x seed of an ablation config with the normal
+training code, then builds the report.
+
+An ablation config (configs/ablate_*.py) is a base config plus `config.ablation`:
+`name`, `variants` (ordered names), `overrides` (per variant, a partial config
+tree merged into the base), `baseline`, `seeds`, `paper_claims` and
+`target_train_error`. Each run lives in `DIR/<variant>/seed<k>/` and is an
+ordinary training workdir: finished runs (their `run.json` says so) are skipped,
+unfinished ones resume from their checkpoints. `ablation.only` restricts a
+machine to some runs (e.g. `lrn_off/seed1,lrn_off/seed2`), so several machines
+can share a sweep; `python -m alexnet_jax.report DIR` then builds the report
+from all of them.
+"""
+
+import json
+import os
+import time
+
+import ml_collections
+
+from alexnet_jax import report, validation
+
+
+def _merge(base: ml_collections.ConfigDict, overrides, path=''):
+  for key, value in overrides.items():
+    if key not in base:
+      raise validation.ConfigError(
+          f'config.ablation.overrides{path}.{key}: no such field config{path}.{key}')
+    if isinstance(value, (dict, ml_collections.ConfigDict)):
+      _merge(base[key], value, f'{path}.{key}')
+    else:
+      base[key] = value
+
+
+def run_config(config, variant: str, seed: int) -> ml_collections.ConfigDict:
+  """The training config of one run: the base, the variant's overrides, the seed."""
+  run = ml_collections.ConfigDict(config.to_dict())
+  del run['ablation']
+  run.mode = 'train'
+  run.seed = seed
+  _merge(run, config.ablation.overrides.get(variant, {}).to_dict()
+         if variant in config.ablation.overrides else {})
+  return run
+
+
+def planned_runs(config):
+  """(variant, seed) pairs this invocation should run, in order."""
+  runs = [(v, s) for v in config.ablation.variants for s in config.ablation.seeds]
+  only = config.ablation.get('only') or ''
+  if only:
+    wanted = {item.strip() for item in only.split(',') if item.strip()}
+    known = {f'{v}/seed{s}' for v, s in runs}
+    unknown = sorted(wanted - known)
+    if unknown:
+      raise validation.ConfigError(
+          f'config.ablation.only names unknown runs {unknown}; known: {sorted(known)}')
+    runs = [(v, s) for v, s in runs if f'{v}/seed{s}' in wanted]
+  return runs
+
+
+def validate(config):
+  """Checks the sweep and every run's config before anything runs or is written."""
+  ablation = config.ablation
+  if ablation.baseline not in ablation.variants:
+    raise validation.ConfigError(
+        f'config.ablation.baseline={ablation.baseline!r} is not one of the variants '
+        f'{list(ablation.variants)}')
+  for name in ablation.overrides:
+    if name not in ablation.variants:
+      raise validation.ConfigError(f'config.ablation.overrides has unknown variant {name!r}')
+  if not ablation.seeds:
+    raise validation.ConfigError('config.ablation.seeds is empty')
+  for variant, seed in planned_runs(config):
+    validation.validate_config(run_config(config, variant, seed))
+
+
+def sweep_description(config) -> dict:
+  ablation = config.ablation
+  return {
+      'name': ablation.name,
+      'dataset': config.data.name,
+      'variants': list(ablation.variants),
+      'baseline': ablation.baseline,
+      'seeds': list(ablation.seeds),
+      'target_train_error': ablation.target_train_error,
+      'paper_claims': {k: dict(v) for k, v in ablation.paper_claims.to_dict().items()},
+  }
+
+
+def is_finished(run_dir: str) -> bool:
+  path = os.path.join(run_dir, 'run.json')
+  if not os.path.exists(path):
+    return False
+  with open(path) as f:
+    return bool(json.load(f).get('finished'))
+
+
+def run(config, workdir: str):
+  """Runs the planned variant x seed runs (skipping finished ones), then the report."""
+  from alexnet_jax import train  # imported late: JAX starts only once the config is valid
+
+  validate(config)
+  os.makedirs(workdir, exist_ok=True)
+  with open(os.path.join(workdir, 'ablation.json'), 'w') as f:
+    json.dump(sweep_description(config), f, indent=2)
+  runs = planned_runs(config)
+  for index, (variant, seed) in enumerate(runs, start=1):
+    run_dir = os.path.join(workdir, variant, f'seed{seed}')
+    label = f'[{index}/{len(runs)}] {variant} seed {seed}'
+    if is_finished(run_dir):
+      print(f'{label}: finished earlier, skipped')
+      continue
+    print(f'{label}: training in {run_dir}')
+    start = time.time()
+    train.train_and_evaluate(run_config(config, variant, seed), run_dir)
+    info = {'finished': True, 'variant': variant, 'seed': seed,
+            'wall_time_s': time.time() - start}
+    with open(os.path.join(run_dir, 'run.json.tmp'), 'w') as f:
+      json.dump(info, f, indent=2)
+    os.replace(os.path.join(run_dir, 'run.json.tmp'), os.path.join(run_dir, 'run.json'))
+  return report.build(workdir)

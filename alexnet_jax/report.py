@@ -1,0 +1,236 @@
+"""Ablation report, built only from the files of the run directories.
+
+    python -m alexnet_jax.report DIR
+
+reads `DIR/<variant>/seed<k>/{metrics.jsonl,eval.json,run.json}` (written by the
+training loop and the ablation runner, possibly yesterday on other machines)
+and `DIR/ablation.json` (the sweep: variants, baseline, the paper's claims),
+and writes `DIR/results.{md,csv,json}` and the plots `DIR/train_error.png`,
+`DIR/test_error.png`.
+
+Per variant, over seeds: mean +/- std of the final training loss, the test
+top-1/top-5 error, the epochs and steps to reach the target training error
+(the paper's Figure 1 uses 25% on CIFAR-10), wall time and images/s; and the
+difference of each to the baseline, with the paper's claimed difference beside it.
+"""
+
+import csv
+import json
+import math
+import os
+import re
+import statistics
+import sys
+
+SEED_DIR = re.compile(r'^seed(\d+)$')
+METRICS = ('final_train_loss', 'test_top1_error', 'test_top5_error', 'epochs_to_target',
+           'steps_to_target', 'wall_time_s', 'images_per_s')
+
+
+def read_jsonl(path):
+  """Lines of a JSONL file; a torn last line (a run killed mid-write) is ignored."""
+  records = []
+  with open(path) as f:
+    for line in f:
+      line = line.strip()
+      if not line:
+        continue
+      try:
+        records.append(json.loads(line))
+      except json.JSONDecodeError:
+        continue
+  return records
+
+
+def _read_json(path):
+  if not os.path.exists(path):
+    return None
+  with open(path) as f:
+    return json.load(f)
+
+
+def summarize_run(run_dir: str, target_train_error: float) -> dict:
+  """The numbers of one run, from its metrics.jsonl (and eval.json, run.json)."""
+  records = read_jsonl(os.path.join(run_dir, 'metrics.jsonl'))
+  train = sorted((r for r in records if r.get('split') == 'train'), key=lambda r: r['step'])
+  evals = sorted((r for r in records if r.get('split') == 'eval'), key=lambda r: r['step'])
+  final_eval = _read_json(os.path.join(run_dir, 'eval.json')) or (evals[-1] if evals else {})
+  run_info = _read_json(os.path.join(run_dir, 'run.json')) or {}
+  reached = next((r for r in train if r.get('top1_error', math.inf) <= target_train_error), None)
+  rates = [r['images_per_s'] for r in train if r.get('images_per_s')]
+  return {
+      'run_dir': run_dir,
+      'finished': bool(run_info.get('finished', False)),
+      'final_train_loss': train[-1].get('loss') if train else None,
+      'test_top1_error': final_eval.get('top1_error'),
+      'test_top5_error': final_eval.get('top5_error'),
+      'epochs_to_target': reached.get('epoch') if reached else None,
+      'steps_to_target': reached['step'] if reached else None,
+      'wall_time_s': run_info.get('wall_time_s'),
+      'images_per_s': statistics.median(rates) if rates else None,
+      'train_curve': [(r.get('epoch', r['step']), r.get('top1_error')) for r in train],
+  }
+
+
+def _mean_std(values):
+  values = [v for v in values if v is not None]
+  if not values:
+    return None, None, 0
+  std = statistics.stdev(values) if len(values) > 1 else 0.0
+  return statistics.fmean(values), std, len(values)
+
+
+def collect(workdir: str) -> dict:
+  """Reads the sweep description and every run; returns the results.json content."""
+  sweep = _read_json(os.path.join(workdir, 'ablation.json'))
+  if sweep is None:
+    raise FileNotFoundError(
+        f'{workdir}/ablation.json not found: not an ablation directory (run '
+        '`python -m alexnet_jax.main --config=configs/ablate_<name>.py --workdir=DIR` first)')
+  target = sweep.get('target_train_error', 0.25)
+  variants = {}
+  for variant in sweep['variants']:
+    variant_dir = os.path.join(workdir, variant)
+    runs = []
+    if os.path.isdir(variant_dir):
+      for name in sorted(os.listdir(variant_dir)):
+        match = SEED_DIR.match(name)
+        run_dir = os.path.join(variant_dir, name)
+        if match and os.path.exists(os.path.join(run_dir, 'metrics.jsonl')):
+          run = summarize_run(run_dir, target)
+          run['seed'] = int(match.group(1))
+          runs.append(run)
+    stats = {}
+    for metric in METRICS:
+      mean, std, n = _mean_std([run[metric] for run in runs])
+      stats[metric] = {'mean': mean, 'std': std, 'n': n}
+    variants[variant] = {'runs': runs, 'stats': stats,
+                         'finished_runs': sum(run['finished'] for run in runs)}
+  baseline = sweep['baseline']
+  claims = sweep.get('paper_claims', {})
+  for name, variant in variants.items():
+    differences = {}
+    for metric in METRICS:
+      mine = variant['stats'][metric]['mean']
+      base = variants[baseline]['stats'][metric]['mean']
+      differences[metric] = None if mine is None or base is None else mine - base
+    variant['difference_to_baseline'] = differences
+    variant['paper_claim'] = claims.get(name)
+  return {'ablation': sweep.get('name'), 'dataset': sweep.get('dataset'),
+          'baseline': baseline, 'target_train_error': target, 'seeds': sweep.get('seeds'),
+          'variants': variants}
+
+
+def _fmt(stat, scale=1.0, digits=2):
+  if stat['mean'] is None:
+    return 'n/a'
+  return f"{stat['mean'] * scale:.{digits}f} ± {stat['std'] * scale:.{digits}f}"
+
+
+def _fmt_diff(value, scale=1.0, digits=2):
+  return 'n/a' if value is None else f'{value * scale:+.{digits}f}'
+
+
+def markdown_table(results: dict) -> str:
+  target = results['target_train_error']
+  lines = [
+      f"# Ablation `{results['ablation']}` on {results['dataset']}",
+      '',
+      f"Baseline: `{results['baseline']}`. Mean ± std over seeds (n = finished runs). "
+      f"Errors in percent. Epochs to {target:.0%} training error as in the paper's Figure 1.",
+      '',
+      '| variant | n | final train loss | test top-1 err | Δ top-1 | paper Δ top-1 '
+      f'| test top-5 err | epochs to {target:.0%} train err | wall time (s) | images/s |',
+      '|---|---|---|---|---|---|---|---|---|---|',
+  ]
+  for name, variant in results['variants'].items():
+    stats, diff = variant['stats'], variant['difference_to_baseline']
+    claim = variant.get('paper_claim') or {}
+    lines.append(
+        f"| {name} | {variant['finished_runs']} | {_fmt(stats['final_train_loss'], digits=3)} "
+        f"| {_fmt(stats['test_top1_error'], 100)} | {_fmt_diff(diff['test_top1_error'], 100)} "
+        f"| {claim.get('text', '')} | {_fmt(stats['test_top5_error'], 100)} "
+        f"| {_fmt(stats['epochs_to_target'])} | {_fmt(stats['wall_time_s'], digits=0)} "
+        f"| {_fmt(stats['images_per_s'], digits=0)} |")
+  return '\n'.join(lines) + '\n'
+
+
+def write_csv(results: dict, path: str):
+  with open(path, 'w', newline='') as f:
+    writer = csv.writer(f)
+    writer.writerow(['variant', 'n'] + [f'{m}_{s}' for m in METRICS for s in ('mean', 'std')]
+                    + [f'diff_{m}' for m in METRICS])
+    for name, variant in results['variants'].items():
+      writer.writerow([name, variant['finished_runs']]
+                      + [variant['stats'][m][s] for m in METRICS for s in ('mean', 'std')]
+                      + [variant['difference_to_baseline'][m] for m in METRICS])
+
+
+def plot(results: dict, workdir: str):
+  """Training error vs epochs (log scale, Figure 1 style) and test error bars."""
+  import matplotlib
+  matplotlib.use('Agg')
+  import matplotlib.pyplot as plt
+
+  fig, ax = plt.subplots(figsize=(6, 4))
+  for name, variant in results['variants'].items():
+    for i, run in enumerate(variant['runs']):
+      points = [(x, y) for x, y in run['train_curve'] if y is not None and y > 0]
+      if points:
+        xs, ys = zip(*points)
+        ax.plot(xs, ys, color=f"C{list(results['variants']).index(name)}", alpha=0.8,
+                label=name if i == 0 else None)
+  ax.axhline(results['target_train_error'], color='grey', linestyle='--', linewidth=1)
+  ax.set_yscale('log')
+  ax.set_xlabel('epochs')
+  ax.set_ylabel('training error (top-1)')
+  ax.set_title(f"{results['ablation']}: training error")
+  ax.legend()
+  fig.tight_layout()
+  fig.savefig(os.path.join(workdir, 'train_error.png'), dpi=120)
+  plt.close(fig)
+
+  fig, ax = plt.subplots(figsize=(6, 4))
+  names = list(results['variants'])
+  means = [(results['variants'][n]['stats']['test_top1_error']['mean'] or 0) * 100 for n in names]
+  stds = [(results['variants'][n]['stats']['test_top1_error']['std'] or 0) * 100 for n in names]
+  ax.bar(names, means, yerr=stds, capsize=6, color=[f'C{i}' for i in range(len(names))])
+  ax.set_ylabel('test top-1 error (%)')
+  ax.set_title(f"{results['ablation']}: test error (mean ± std over seeds)")
+  fig.tight_layout()
+  fig.savefig(os.path.join(workdir, 'test_error.png'), dpi=120)
+  plt.close(fig)
+
+
+def _write_atomic(path: str, text: str):
+  with open(path + '.tmp', 'w') as f:
+    f.write(text)
+  os.replace(path + '.tmp', path)
+
+
+def build(workdir: str) -> dict:
+  """Writes results.{json,md,csv} and the plots; returns the results."""
+  results = collect(workdir)
+  _write_atomic(os.path.join(workdir, 'results.json'), json.dumps(results, indent=2))
+  table = markdown_table(results)
+  _write_atomic(os.path.join(workdir, 'results.md'), table)
+  write_csv(results, os.path.join(workdir, 'results.csv'))
+  plot(results, workdir)
+  print(table)
+  return results
+
+
+def main(argv):
+  if len(argv) != 2:
+    print('usage: python -m alexnet_jax.report ABLATION_DIR', file=sys.stderr)
+    return 2
+  try:
+    build(argv[1])
+  except FileNotFoundError as error:
+    print(f'error: {error}', file=sys.stderr)
+    return 1
+  return 0
+
+
+if __name__ == '__main__':
+  sys.exit(main(sys.argv))

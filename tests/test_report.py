@@ -1,0 +1,89 @@
+"""The ablation report, built from synthetic run directories with known values."""
+
+import csv
+import json
+import subprocess
+import sys
+
+import pytest
+
+from alexnet_jax import report
+
+
+def write_run(root, variant, seed, *, train_errors, losses, test_top1, test_top5, wall_time,
+              rate=100.0, steps_per_epoch=10, torn_tail=False):
+  run_dir = root / variant / f'seed{seed}'
+  run_dir.mkdir(parents=True)
+  lines = []
+  for i, (error, loss) in enumerate(zip(train_errors, losses), start=1):
+    lines.append(json.dumps({'step': i * steps_per_epoch, 'split': 'train', 'epoch': float(i),
+                             'loss': loss, 'top1_error': error, 'top5_error': error / 2,
+                             'learning_rate': 0.01, 'images_per_s': rate}))
+  lines.append(json.dumps({'step': len(losses) * steps_per_epoch, 'split': 'eval',
+                           'top1_error': test_top1, 'top5_error': test_top5}))
+  text = '\n'.join(lines) + '\n'
+  if torn_tail:
+    text += '{"step": 99, "split": "tr'
+  (run_dir / 'metrics.jsonl').write_text(text)
+  (run_dir / 'run.json').write_text(json.dumps({'finished': True, 'wall_time_s': wall_time}))
+
+
+@pytest.fixture
+def ablation_dir(tmp_path):
+  (tmp_path / 'ablation.json').write_text(json.dumps({
+      'name': 'activation', 'dataset': 'cifar10', 'baseline': 'relu',
+      'variants': ['relu', 'tanh'], 'seeds': [0, 1], 'target_train_error': 0.25,
+      'paper_claims': {'tanh': {'text': '6x slower to 25%'}}}))
+  write_run(tmp_path, 'relu', 0, train_errors=[0.5, 0.3, 0.2, 0.1], losses=[2, 1, .8, .5],
+            test_top1=0.30, test_top5=0.05, wall_time=100)
+  write_run(tmp_path, 'relu', 1, train_errors=[0.5, 0.24, 0.2, 0.1], losses=[2, 1, .8, .7],
+            test_top1=0.34, test_top5=0.07, wall_time=120, torn_tail=True)
+  write_run(tmp_path, 'tanh', 0, train_errors=[0.6, 0.5, 0.4, 0.3], losses=[2, 2, 2, 1.5],
+            test_top1=0.40, test_top5=0.10, wall_time=90)
+  write_run(tmp_path, 'tanh', 1, train_errors=[0.6, 0.5, 0.3, 0.2], losses=[2, 2, 2, 1.5],
+            test_top1=0.44, test_top5=0.12, wall_time=110)
+  return tmp_path
+
+
+def test_statistics_over_seeds(ablation_dir):
+  results = report.build(str(ablation_dir))
+  relu = results['variants']['relu']['stats']
+  tanh = results['variants']['tanh']['stats']
+  assert relu['test_top1_error']['mean'] == pytest.approx(0.32)
+  assert relu['test_top1_error']['std'] == pytest.approx(0.028284, rel=1e-4)
+  assert relu['final_train_loss']['mean'] == pytest.approx(0.6)
+  assert relu['epochs_to_target']['mean'] == pytest.approx(2.5)  # epochs 3 and 2
+  assert relu['steps_to_target']['mean'] == pytest.approx(25)
+  assert tanh['epochs_to_target'] == {'mean': 4.0, 'std': 0.0, 'n': 1}  # one seed never got there
+  assert relu['wall_time_s']['mean'] == pytest.approx(110)
+  diff = results['variants']['tanh']['difference_to_baseline']
+  assert diff['test_top1_error'] == pytest.approx(0.10)
+  assert results['variants']['tanh']['paper_claim']['text'] == '6x slower to 25%'
+
+
+def test_files_are_written(ablation_dir):
+  report.build(str(ablation_dir))
+  table = (ablation_dir / 'results.md').read_text()
+  assert '| relu | 2 |' in table and '32.00 ± 2.83' in table and '+10.00' in table
+  rows = list(csv.DictReader((ablation_dir / 'results.csv').open()))
+  assert [r['variant'] for r in rows] == ['relu', 'tanh']
+  assert float(rows[1]['test_top1_error_mean']) == pytest.approx(0.42)
+  assert json.loads((ablation_dir / 'results.json').read_text())['baseline'] == 'relu'
+  for png in ('train_error.png', 'test_error.png'):
+    assert (ablation_dir / png).read_bytes()[:4] == b'\x89PNG'
+
+
+def test_missing_runs_are_reported_not_invented(ablation_dir):
+  import shutil
+  shutil.rmtree(ablation_dir / 'tanh')
+  results = report.build(str(ablation_dir))
+  assert results['variants']['tanh']['finished_runs'] == 0
+  assert results['variants']['tanh']['stats']['test_top1_error']['mean'] is None
+  assert '| tanh | 0 |' in (ablation_dir / 'results.md').read_text()
+
+
+def test_cli_on_a_non_ablation_dir(tmp_path):
+  result = subprocess.run([sys.executable, '-m', 'alexnet_jax.report', str(tmp_path)],
+                          capture_output=True, text=True, timeout=60)
+  assert result.returncode == 1
+  assert 'ablation.json not found' in result.stderr

@@ -43,11 +43,10 @@ def main(argv):
     with config.unlocked():
       config.mode = FLAGS.mode
   try:
+    validation.validate_config(config)
     if 'ablation' in config:
       from alexnet_jax import ablation
       ablation.validate(config)
-    else:
-      validation.validate_config(config)
     run = _dispatch(config.mode)
   except validation.ConfigError as error:
     print(f'error: {error}', file=sys.stderr)

@@ -29,6 +29,12 @@ def _dispatch(mode: str):
   if mode == 'benchmark':
     from alexnet_jax import benchmark
     return benchmark.run
+  if mode == 'train':
+    from alexnet_jax import train
+    return lambda config, workdir: train.train_and_evaluate(config, workdir)
+  if mode == 'eval':
+    from alexnet_jax import evaluate
+    return evaluate.run
   if mode == 'ablate':
     from alexnet_jax import ablation
     return ablation.run
@@ -51,7 +57,13 @@ def main(argv):
   except validation.ConfigError as error:
     print(f'error: {error}', file=sys.stderr)
     sys.exit(2)
-  run(config, FLAGS.workdir)
+  from alexnet_jax import input_pipeline, train
+  try:
+    run(config, FLAGS.workdir)
+  except (validation.ConfigError, input_pipeline.DatasetNotFoundError,
+          train.NonFiniteLossError) as error:
+    print(f'error: {error}', file=sys.stderr)
+    sys.exit(1)
 
 
 if __name__ == '__main__':

@@ -6,6 +6,10 @@ wrapped by jit/pmap/shard_map in one place (parallel.py). Collectives, where
 the layout has them, name their axes with `parallel`'s constants.
 """
 
+import json
+import math
+import os
+import time
 from typing import Any, Optional
 
 import flax
@@ -117,7 +121,15 @@ def make_eval_step(model, *, data_axis: Optional[str] = None):
   """Builds `eval_step(params, batch) -> metric sums`; batch may carry a 'mask'."""
 
   def eval_step(params, batch):
-    logits = model.apply({'params': params}, batch['image'], train=False)
+    images = batch['image']
+    if images.ndim == 5:  # the paper's 10 views: average the softmax outputs
+      views = images.shape[1]
+      logits = model.apply({'params': params}, images.reshape(-1, *images.shape[2:]),
+                           train=False)
+      probs = jax.nn.softmax(logits).reshape(images.shape[0], views, -1).mean(axis=1)
+      logits = jnp.log(probs)
+    else:
+      logits = model.apply({'params': params}, images, train=False)
     metrics = classification_metrics(logits, batch['label'], batch.get('mask'))
     if data_axis is not None:
       metrics = jax.lax.psum(metrics, data_axis)
@@ -129,3 +141,228 @@ def make_eval_step(model, *, data_axis: Optional[str] = None):
 def forward_fn(model):
   """Inference logits, `forward(params, images)` (used by the benchmark)."""
   return lambda params, images: model.apply({'params': params}, images, train=False)
+
+
+# ---------------------------------------------------------------------------
+# The training loop.
+# ---------------------------------------------------------------------------
+
+
+class LearningRateSchedule:
+  """The learning rate of each step, set from the host between steps.
+
+  `plateau` (the paper, section 5): divide by `factor`'s inverse (10) when the
+  validation top-1 error has not improved for `patience` evaluations, at most
+  `max_reductions` (3) times. `constant`, `step` (x0.1 at `boundaries`, given
+  as fractions of training) and `cosine` serve small experiments.
+  """
+
+  def __init__(self, config, total_steps):
+    self.config = config.schedule
+    self.base = config.optimizer.learning_rate
+    self.total_steps = max(1, total_steps)
+    self.state = {'reductions': 0, 'best_error': None, 'evals_since_best': 0}
+
+  def __call__(self, step):
+    name = self.config.name
+    if name == 'plateau':
+      return self.base * self.config.factor ** self.state['reductions']
+    if name == 'constant':
+      return self.base
+    if name == 'step':
+      passed = sum(step >= b * self.total_steps for b in self.config.boundaries)
+      return self.base * self.config.factor ** passed
+    if name == 'cosine':
+      return self.base * 0.5 * (1 + math.cos(math.pi * min(step, self.total_steps)
+                                             / self.total_steps))
+    raise ValueError(f'config.schedule.name={name!r}')
+
+  def observe(self, eval_error):
+    """Feeds a validation error; returns True when it is the best so far."""
+    state = self.state
+    if state['best_error'] is None or eval_error < state['best_error']:
+      state['best_error'], state['evals_since_best'] = eval_error, 0
+      return True
+    state['evals_since_best'] += 1
+    if (self.config.name == 'plateau' and state['evals_since_best'] >= self.config.patience
+        and state['reductions'] < self.config.max_reductions):
+      state['reductions'] += 1
+      state['evals_since_best'] = 0
+      print(f'learning rate divided by {1 / self.config.factor:g} '
+            f'(reduction {state["reductions"]} of {self.config.max_reductions})', flush=True)
+    return False
+
+
+class NonFiniteLossError(FloatingPointError):
+  pass
+
+
+def _summarize(sums, count_key='count'):
+  count = max(float(sums[count_key]), 1.0)
+  return {'loss': float(sums['loss_sum']) / count,
+          'top1_error': float(sums['top1_errors']) / count,
+          'top5_error': float(sums['top5_errors']) / count}
+
+
+def evaluate(eval_step, params, batches):
+  """Top-1/top-5 error and loss over every example of `batches` (masked padding)."""
+  totals = None
+  for batch in batches:
+    sums = jax.device_get(eval_step(params, batch))
+    totals = sums if totals is None else jax.tree.map(lambda a, b: a + b, totals, sums)
+  result = _summarize(totals)
+  result['num_examples'] = int(totals['count'])
+  return result
+
+
+class MetricsWriter:
+  """metrics.jsonl (one JSON object per line) and TensorBoard event files."""
+
+  def __init__(self, workdir, resume_step):
+    self.path = os.path.join(workdir, 'metrics.jsonl')
+    if os.path.exists(self.path):
+      # Drop what a killed run logged after its last checkpoint: it is redone now.
+      kept = [line for line in open(self.path).read().splitlines()
+              if _line_step(line) is not None and _line_step(line) <= resume_step]
+      with open(self.path + '.tmp', 'w') as f:
+        f.write(''.join(line + '\n' for line in kept))
+      os.replace(self.path + '.tmp', self.path)
+    self.file = open(self.path, 'a')
+    import tensorflow as tf  # a dependency already (TFDS); writes TensorBoard event files
+    self.tf = tf
+    self.tensorboard = tf.summary.create_file_writer(os.path.join(workdir, 'tensorboard'))
+
+  def write(self, record):
+    self.file.write(json.dumps(record) + '\n')
+    self.file.flush()
+    with self.tensorboard.as_default():
+      for key, value in record.items():
+        if key not in ('step', 'split') and isinstance(value, (int, float)):
+          self.tf.summary.scalar(f"{record['split']}/{key}", value, step=record['step'])
+
+  def close(self):
+    self.file.close()
+    self.tensorboard.close()
+
+
+def _line_step(line):
+  try:
+    return int(json.loads(line)['step'])
+  except (ValueError, KeyError, TypeError):
+    return None
+
+
+def steps_for(config, num_train_examples):
+  steps_per_epoch = max(1, num_train_examples // config.batch_size)
+  if config.num_train_steps > 0:
+    return steps_per_epoch, config.num_train_steps
+  return steps_per_epoch, max(1, int(round(config.num_epochs * steps_per_epoch)))
+
+
+def train_and_evaluate(config, workdir: str) -> dict:
+  """Trains `config` in `workdir`, resuming from its latest good checkpoint.
+
+  Returns the final evaluation. Writes config.json, metrics.jsonl, TensorBoard
+  events and checkpoints; stops with NonFiniteLossError at a NaN/inf loss.
+  """
+  from tqdm import tqdm
+
+  from alexnet_jax import checkpoints, input_pipeline, models
+
+  info = input_pipeline.dataset_info(config)  # fails early, with how to get the data
+  if info['num_classes'] > config.model.num_classes:
+    raise ValueError(f"config.model.num_classes={config.model.num_classes} but "
+                     f"{config.data.name} has {info['num_classes']} classes")
+  os.makedirs(workdir, exist_ok=True)
+  with open(os.path.join(workdir, 'config.json'), 'w') as f:
+    json.dump(checkpoints.config_json(config), f, indent=2)
+
+  steps_per_epoch, total_steps = steps_for(config, info['num_train_examples'])
+  eval_every = config.eval_every_steps if config.eval_every_steps > 0 else steps_per_epoch
+  model = models.create_model(config.model)
+  optimizer = create_optimizer(config.optimizer)
+  image_shape = (config.data.image_size, config.data.image_size, config.data.channels)
+  params = models.init_params(model, jax.random.key(config.seed), image_shape)
+  state = create_train_state(params, optimizer)
+  schedule = LearningRateSchedule(config, total_steps)
+
+  checkpointer = checkpoints.Checkpointer(workdir, keep=config.checkpoint.keep,
+                                          async_save=config.checkpoint.async_save)
+  restored = checkpointer.restore_latest(checkpoints.abstract(state))
+  start_step = 0
+  if restored is not None:
+    items, meta = restored
+    state = TrainState(step=jnp.asarray(meta['step'], jnp.int32), params=items['params'],
+                       opt_state=items['opt_state'])
+    schedule.state = meta['schedule']
+    start_step = int(meta['step'])
+    print(f'resuming from step {start_step} ({workdir}/checkpoints/{start_step})', flush=True)
+
+  rng = jax.random.key(config.seed + 1)
+  train_iter = input_pipeline.create_train_iterator(config, start_step=start_step)
+  p_train_step = jax.jit(make_train_step(model, optimizer), donate_argnums=0)
+  p_eval_step = jax.jit(make_eval_step(model))
+  writer = MetricsWriter(workdir, start_step)
+
+  def meta(step):
+    return {'step': step, 'data_iterator': {'step': step}, 'seed': config.seed,
+            'schedule': schedule.state, 'config': checkpoints.config_json(config)}
+
+  def run_eval(step):
+    result = evaluate(p_eval_step, state.params, input_pipeline.create_eval_iterator(config))
+    record = {'step': step, 'split': 'eval', 'epoch': step / steps_per_epoch, **result}
+    writer.write(record)
+    best = schedule.observe(result['top1_error'])
+    tqdm.write(f"eval step {step} (epoch {step / steps_per_epoch:.2f}): top-1 error "
+               f"{result['top1_error']:.2%}, top-5 {result['top5_error']:.2%}, "
+               f"loss {result['loss']:.4f} over {result['num_examples']} examples")
+    return record, best
+
+  interval, interval_losses, interval_start = None, [], time.time()
+  last_eval = None
+  progress = tqdm(total=total_steps, initial=start_step, unit='step', dynamic_ncols=True,
+                  desc=f'train {config.data.name}')
+  try:
+    for step in range(start_step, total_steps):
+      batch = next(train_iter)
+      lr = schedule(step)
+      state = state.replace(opt_state=_with_learning_rate(state.opt_state, lr))
+      state, metrics = p_train_step(state, batch, rng)
+      interval_losses.append(metrics['loss_sum'])
+      interval = metrics if interval is None else jax.tree.map(jnp.add, interval, metrics)
+      done = step + 1
+      progress.update(1)
+      if done % config.log_every_steps == 0 or done == total_steps or done % eval_every == 0:
+        losses = jax.device_get(interval_losses)
+        bad = [i for i, loss in enumerate(losses) if not math.isfinite(float(loss))]
+        if bad:
+          raise NonFiniteLossError(
+              f'loss is {float(losses[bad[0]])} at step {done - len(losses) + bad[0] + 1}; '
+              f'stopping (the last good checkpoint stays in {workdir}/checkpoints)')
+        sums = jax.device_get(interval)
+        elapsed = time.time() - interval_start
+        record = {'step': done, 'split': 'train', 'epoch': done / steps_per_epoch,
+                  **_summarize(sums), 'learning_rate': float(lr),
+                  'images_per_s': float(sums['count']) / max(elapsed, 1e-9)}
+        writer.write(record)
+        progress.set_postfix(loss=f"{record['loss']:.3f}", err=f"{record['top1_error']:.3f}")
+        interval, interval_losses, interval_start = None, [], time.time()
+      best = False
+      if done % eval_every == 0 or done == total_steps:
+        last_eval, best = run_eval(done)
+      if done % config.checkpoint.every_steps == 0 or done == total_steps or best:
+        checkpointer.save(state, meta(done), best=best)
+  finally:
+    progress.close()
+    train_iter.close()
+    checkpointer.close()
+    writer.close()
+  if last_eval is None:  # resumed a finished run
+    last_eval, _ = run_eval(total_steps)
+  return last_eval
+
+
+def _with_learning_rate(opt_state, learning_rate):
+  hyperparams = dict(opt_state.hyperparams)
+  hyperparams['learning_rate'] = jnp.asarray(learning_rate, jnp.float32)
+  return opt_state._replace(hyperparams=hyperparams)

@@ -97,6 +97,20 @@ def validate_model(model_config, image_size: int):
   feature_map_sizes(model_config, image_size)
 
 
+def validate_data(data):
+  """Checks `config.data`'s augmentation fields."""
+  _one_of('data.normalization', data.normalization, ('per_pixel', 'per_channel', 'none'))
+  _require(data.pca_std >= 0, f'config.data.pca_std={data.pca_std!r} must be >= 0')
+  _require(data.pca_std == 0 or data.channels == 3,
+           f'config.data.pca_std={data.pca_std} needs RGB images, but config.data.channels='
+           f'{data.channels}')
+  _require(data.crop_padding >= 0,
+           f'config.data.crop_padding={data.crop_padding!r} must be >= 0')
+  _require(data.resize_size == 0 or data.resize_size >= data.image_size,
+           f'config.data.resize_size={data.resize_size} is smaller than config.data.image_size='
+           f'{data.image_size}')
+
+
 def validate_config(config, *, num_devices=None):
   """Validates the whole config; `num_devices` (if known) checks the layout too."""
   _one_of('mode', config.mode, MODES)
@@ -104,9 +118,23 @@ def validate_config(config, *, num_devices=None):
            f'config.data.image_size={config.data.image_size!r} must be >= 1')
   _require(config.data.channels >= 1,
            f'config.data.channels={config.data.channels!r} must be >= 1')
+  validate_data(config.data)
   validate_model(config.model, config.data.image_size)
   _require(config.batch_size >= 1, f'config.batch_size={config.batch_size!r} must be >= 1')
   _one_of('optimizer.name', config.optimizer.name, ('sgd', 'adam'))
+  _one_of('schedule.name', config.schedule.name, ('plateau', 'constant', 'step', 'cosine'))
+  _require(0 < config.schedule.factor < 1,
+           f'config.schedule.factor={config.schedule.factor!r} must be in (0, 1)')
+  _require(config.num_epochs > 0 or config.num_train_steps > 0,
+           'config.num_epochs or config.num_train_steps must be > 0')
+  _require(config.log_every_steps >= 1,
+           f'config.log_every_steps={config.log_every_steps!r} must be >= 1')
+  _require(config.checkpoint.every_steps >= 1,
+           f'config.checkpoint.every_steps={config.checkpoint.every_steps!r} must be >= 1')
+  _require(config.checkpoint.keep >= 1,
+           f'config.checkpoint.keep={config.checkpoint.keep!r} must be >= 1')
+  _require(config.eval_batch_size >= 1,
+           f'config.eval_batch_size={config.eval_batch_size!r} must be >= 1')
   _require(config.optimizer.learning_rate > 0,
            f'config.optimizer.learning_rate={config.optimizer.learning_rate!r} must be > 0')
   _require(config.benchmark.batch_size >= 1,

@@ -35,7 +35,7 @@ def get_config(arg=None):
   model.lrn_alpha = 1e-4
   model.lrn_beta = 0.75
   model.dropout_rate = 0.5           # on fc6 and fc7 (section 4.2)
-  model.init = 'paper'               # paper (N(0, 0.01), biases 1/0) | he
+  model.init = 'he'                  # paper (N(0, 0.01), biases 1/0) | he (small nets)
   model.dtype = 'float32'            # compute dtype: float32 | bfloat16
 
   # ---- The data (alexnet_jax/input_pipeline.py) ---------------------------
@@ -46,16 +46,43 @@ def get_config(arg=None):
   data.eval_split = 'test'
   data.image_size = 28               # network input size (after cropping)
   data.channels = 1
+  # Augmentation (paper section 4.1); every step can be switched off.
+  data.resize_size = 0               # >0: shorter side to this, center crop (paper: 256)
+  data.random_crop = True            # random image_size crops for training
+  data.crop_padding = 2              # zero padding before the random crop (small images)
+  data.flip = True                   # random horizontal flips
+  data.pca_std = 0.0                 # PCA colour noise std (paper: 0.1; needs RGB)
+  data.normalization = 'per_channel'  # per_pixel (the paper's mean image) | per_channel | none
+  data.ten_views = False             # evaluate on the paper's 10 views, softmax averaged
+  data.num_workers = 2               # decoding threads for datasets not held in memory
+  data.prefetch = 2                  # batches prepared ahead by a background thread
 
   # ---- Optimization (alexnet_jax/train.py) --------------------------------
   config.batch_size = 128            # global batch, split over the data devices
   config.eval_batch_size = 500
-  config.num_epochs = 3.0
+  config.num_epochs = 2.0
+  config.num_train_steps = -1        # > 0 overrides num_epochs
+  config.log_every_steps = 50
+  config.eval_every_steps = -1       # -1: once per epoch (and at the end)
+  config.schedule = schedule = ml_collections.ConfigDict()
+  schedule.name = 'cosine'           # plateau (paper, the :paper preset) | constant | step | cosine
+  schedule.factor = 0.1
+  schedule.patience = 1              # evaluations without improvement before a reduction
+  schedule.max_reductions = 3        # the paper reduced the rate three times
+  schedule.boundaries = (0.5, 0.75)  # step schedule: fractions of training
   config.optimizer = optimizer = ml_collections.ConfigDict()
   optimizer.name = 'sgd'             # sgd (paper section 5) | adam
-  optimizer.learning_rate = 0.01
+  optimizer.learning_rate = 0.05         # paper: 0.01 (the :paper preset)
   optimizer.momentum = 0.9
   optimizer.weight_decay = 5e-4
+
+  # ---- Checkpoints and evaluation (checkpoints.py, evaluate.py) ----------
+  config.checkpoint = checkpoint = ml_collections.ConfigDict()
+  checkpoint.every_steps = 500
+  checkpoint.keep = 3
+  checkpoint.async_save = True
+  config.eval = ml_collections.ConfigDict()
+  config.eval.checkpoint = 'latest'  # latest | best | <step> | <path to a step directory>
 
   # ---- Devices (alexnet_jax/parallel.py) ----------------------------------
   config.parallel = parallel = ml_collections.ConfigDict()
@@ -71,12 +98,19 @@ def get_config(arg=None):
 
   if arg == 'paper':
     model.variant = 'paper'
+    model.init = 'paper'
+    optimizer.learning_rate = 0.01
+    schedule.name = 'plateau'
     model.num_classes = 1000
     data.name = 'imagenet2012'
     data.image_size = 227
     data.channels = 3
     data.train_split = 'train'
     data.eval_split = 'validation'
+    data.resize_size = 256
+    data.crop_padding = 0
+    data.pca_std = 0.1
+    data.normalization = 'per_pixel'
     config.num_epochs = 90.0
   elif arg is not None:
     raise ValueError(f"configs/default.py: unknown preset {arg!r}; allowed: 'paper' or none")

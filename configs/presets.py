@@ -31,6 +31,7 @@ def base_config(preset):
     config.data.name = 'cifar10'
     config.data.image_size = 32
     config.data.channels = 3
+    config.data.crop_padding = 4
     config.num_epochs = 10.0
   elif preset == 'imagenette':
     config.data.name = 'imagenette'

@@ -21,3 +21,53 @@ def small_config():
 @pytest.fixture
 def paper_config():
   return default.get_config('paper')
+
+
+TINY_CLASSES = 4
+TINY_SIZE = 12
+
+
+def tiny_arrays(count, seed):
+  """A learnable toy task: the class is the quadrant of a bright square."""
+  import numpy as np
+  rng = np.random.default_rng(seed)
+  images = rng.integers(0, 40, (count, TINY_SIZE, TINY_SIZE, 3), dtype=np.uint8)
+  labels = rng.integers(0, TINY_CLASSES, count)
+  half = TINY_SIZE // 2
+  for image, label in zip(images, labels):
+    top, left = divmod(int(label), 2)
+    image[top * half:(top + 1) * half, left * half:(left + 1) * half] += 180
+  return images, labels
+
+
+@pytest.fixture(scope='session')
+def tiny_data_dir(tmp_path_factory):
+  """A TFDS dataset 'tiny_quadrants' (200 train, 37 test, 12x12x3, 4 classes)."""
+  from alexnet_jax import datasets
+  data_dir = tmp_path_factory.mktemp('tfds')
+  datasets.store('tiny_quadrants', {'train': tiny_arrays(200, 0), 'test': tiny_arrays(37, 1)},
+                 data_dir=str(data_dir), num_classes=TINY_CLASSES)
+  return str(data_dir)
+
+
+@pytest.fixture
+def tiny_config(tiny_data_dir):
+  """The small net, quarter width, on the tiny dataset: seconds per run."""
+  config = default.get_config()
+  config.data.name = 'tiny_quadrants'
+  config.data.data_dir = tiny_data_dir
+  config.data.image_size = TINY_SIZE
+  config.data.channels = 3
+  config.data.crop_padding = 1
+  config.data.flip = False  # a flip would swap the left and right quadrant classes
+  config.model.num_classes = TINY_CLASSES
+  config.model.width_multiplier = 0.25
+  config.model.dropout_rate = 0.0
+  config.batch_size = 16
+  config.eval_batch_size = 10
+  config.num_train_steps = 12
+  config.log_every_steps = 2
+  config.eval_every_steps = 6
+  config.checkpoint.every_steps = 3
+  config.optimizer.learning_rate = 0.02
+  return config

@@ -1,0 +1,79 @@
+"""`--mode=eval`: restores a checkpoint's parameters (not the optimizer state) and
+evaluates the eval split on center crops or, with `config.data.ten_views`, on
+the paper's 10 views; every example counts, the partial last batch included.
+Writes `DIR/eval.json`."""
+
+import json
+import os
+
+import jax
+
+from alexnet_jax import checkpoints, input_pipeline, models, train
+from alexnet_jax.validation import ConfigError
+
+
+def _select(config, workdir):
+  """(manager, steps to try) for `config.eval.checkpoint`: latest | best | <step> | <path>."""
+  choice = str(config.eval.checkpoint)
+  if choice in ('latest', 'best') or choice.isdigit():
+    directory = os.path.join(workdir, 'checkpoints_best' if choice == 'best' else 'checkpoints')
+  else:
+    directory, step = os.path.split(os.path.abspath(choice))
+    if not step.isdigit() or not os.path.isdir(choice):
+      raise ConfigError(f'config.eval.checkpoint={choice!r}: not latest, best, a step number '
+                        'or the path of a checkpoint step directory')
+    choice = step
+  if not os.path.isdir(directory):
+    raise ConfigError(f'no checkpoints in {directory}: train first (--mode=train) or set '
+                      'config.eval.checkpoint')
+  manager = checkpoints.manager_for(directory)
+  steps = manager.all_steps()
+  if not steps:
+    raise ConfigError(f'no checkpoints in {directory}: train first (--mode=train)')
+  if choice.isdigit():
+    if int(choice) not in steps:
+      raise ConfigError(f'config.eval.checkpoint={choice}: no such step in {directory} '
+                        f'(have {sorted(steps)})')
+    steps = [int(choice)]
+  return manager, steps
+
+
+def _check_model_config(config, meta):
+  stored = meta['config']['model']
+  current = checkpoints.config_json(config)['model']
+  differing = sorted(k for k in set(stored) | set(current) if stored.get(k) != current.get(k))
+  if differing:
+    key = differing[0]
+    raise ConfigError(f'checkpoint was trained with config.model.{key}={stored.get(key)!r}, '
+                      f'but this config has {current.get(key)!r} (differing: {differing})')
+
+
+def run(config, workdir: str) -> dict:
+  manager, steps = _select(config, workdir)
+  latest_meta = checkpoints.read_config(manager, max(steps))
+  _check_model_config(config, latest_meta)
+  model = models.create_model(config.model)
+  image_shape = (config.data.image_size, config.data.image_size, config.data.channels)
+  params = jax.eval_shape(lambda: models.init_params(model, jax.random.key(0), image_shape))
+  abstract_state = train.TrainState(step=None, params=params, opt_state=None)
+  restored = checkpoints.restore_good(manager, abstract_state, steps, params_only=True)
+  if restored is None:
+    raise ConfigError(f'no readable checkpoint among steps {sorted(steps)} in '
+                      f'{manager.directory}')
+  items, meta = restored
+  eval_step = jax.jit(train.make_eval_step(model))
+  result = train.evaluate(eval_step, items['params'],
+                          input_pipeline.create_eval_iterator(config))
+  record = {'step': int(meta['step']), 'split': config.data.eval_split,
+            'views': 10 if config.data.ten_views else 1, 'checkpoint':
+            os.path.join(str(manager.directory), str(meta['step'])), **result}
+  print(f"{'step':>8} {'split':>12} {'views':>6} {'examples':>9} {'top-1 err':>10} "
+        f"{'top-5 err':>10}")
+  print(f"{record['step']:>8} {record['split']:>12} {record['views']:>6} "
+        f"{record['num_examples']:>9} {record['top1_error']:>10.2%} {record['top5_error']:>10.2%}")
+  path = os.path.join(workdir, 'eval.json')
+  with open(path + '.tmp', 'w') as f:
+    json.dump(record, f, indent=2)
+  os.replace(path + '.tmp', path)
+  print(f'wrote {path}')
+  return record

@@ -1,0 +1,386 @@
+"""Input pipeline: TFDS datasets by name, the paper's augmentation, deterministic
+and exactly resumable iteration.
+
+Design (why not tf.data or a stateful loader): the batch of training step `s` is
+a pure function of (seed, s). Its examples are positions s*B .. s*B+B-1 of an
+endless sequence of epochs, each a permutation drawn from (seed, epoch); its
+random crops, flips and PCA colour noise come from a generator seeded with
+(seed, s). So
+
+* a resumed run continues with exactly the batch that would have come next: the
+  iterator position stored in a checkpoint is just the step;
+* every process (host) computes the same global batch description and decodes
+  only its own contiguous slice, so the global batch does not depend on how many
+  processes or devices share it;
+* random access comes from `tfds.data_source` (array_record files), the same
+  access Grain builds on; small datasets (Fashion-MNIST, CIFAR-10) are decoded
+  once into memory, large ones are decoded per batch by a thread pool, and a
+  background thread prefetches batches.
+
+Augmentation (paper section 4.1), each switchable in `config.data`: resize the
+shorter side to `resize_size` and center-crop it (ImageNet-size images, at
+decode time); random `image_size` crops (`random_crop`, with `crop_padding`
+zero padding for small images); horizontal flips (`flip`); PCA colour noise
+(`pca_std`, 0.1 in the paper) with the training set's RGB eigenvalues and
+eigenvectors (ImageNet's published values are shipped, other datasets' are
+computed once and cached next to the dataset); mean subtraction
+(`normalization`: per_pixel (the paper's mean image), per_channel or none).
+Pixels are scaled to [0, 1] first. Evaluation uses the center crop, or the
+paper's 10 views (`ten_views`: 4 corners and center, and their flips).
+"""
+
+import concurrent.futures
+import json
+import os
+import queue
+import threading
+
+import numpy as np
+
+# fb.resnet.torch / Caffe's ImageNet RGB statistics for pixels in [0, 1].
+IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], np.float32)
+IMAGENET_EIGVAL = np.array([0.2175, 0.0188, 0.0045], np.float32)
+IMAGENET_EIGVEC = np.array([[-0.5675, 0.7192, 0.4009],
+                            [-0.5808, -0.0045, -0.8140],
+                            [-0.5836, -0.6948, 0.4203]], np.float32)
+HOW_TO_GET = {
+    'fashion_mnist': 'apt-get install dataset-fashion-mnist && '
+                     'python -m alexnet_jax.datasets import-fashion-mnist',
+    'cifar10': 'python -m alexnet_jax.datasets import-npz --name=cifar10 '
+               '--train=../shared/data/cifar10/train.npz --test=../shared/data/cifar10/test.npz '
+               '(or, with network access, python -c "import tensorflow_datasets as tfds; '
+               "tfds.builder('cifar10').download_and_prepare(file_format='array_record')\")",
+    'imagenet2012': 'download ILSVRC2012_img_train.tar and ILSVRC2012_img_val.tar from '
+                    'image-net.org into <data_dir>/downloads/manual/, then python -c "import '
+                    "tensorflow_datasets as tfds; tfds.builder('imagenet2012').download_and_prepare("
+                    "file_format='array_record')\"",
+}
+IN_MEMORY_MAX_BYTES = 4 << 30
+
+
+class DatasetNotFoundError(ValueError):
+  """The dataset is not prepared in the TFDS data_dir; the message says how to get it."""
+
+
+def _how_to_get(name):
+  return HOW_TO_GET.get(name, 'with network access: python -c "import tensorflow_datasets as '
+                        f"tfds; tfds.builder('{name}').download_and_prepare("
+                        "file_format='array_record')\"")
+
+
+def _builder(config):
+  import tensorflow_datasets as tfds
+  name, data_dir = config.data.name, config.data.data_dir
+  try:
+    builder = tfds.builder(name, data_dir=data_dir)
+  except Exception as error:  # unknown name or unreadable metadata
+    raise DatasetNotFoundError(
+        f'config.data.name={name!r}: not a TFDS dataset here ({error.__class__.__name__}: '
+        f'{str(error).splitlines()[0][:200]}); get it with: {_how_to_get(name)}') from None
+  if not builder.is_prepared():
+    raise DatasetNotFoundError(
+        f'dataset {name!r} is not prepared in {builder.data_dir_root}; get it with: '
+        f'{_how_to_get(name)}')
+  return builder
+
+
+def dataset_info(config) -> dict:
+  """Sizes and shapes from the dataset's metadata (no pass over the data)."""
+  builder = _builder(config)
+  splits = builder.info.splits
+  image_shape = builder.info.features['image'].shape
+  return {
+      'num_train_examples': splits[config.data.train_split].num_examples,
+      'num_eval_examples': splits[config.data.eval_split].num_examples,
+      'num_classes': builder.info.features['label'].num_classes,
+      'stored_image_shape': tuple(image_shape),
+  }
+
+
+def _decode_resized(example, resize_size):
+  """Decoded uint8 image; with `resize_size`, shorter side resized then center-cropped
+  to resize_size x resize_size (paper section 2)."""
+  image = np.asarray(example['image'])
+  if resize_size:
+    from PIL import Image
+    h, w = image.shape[:2]
+    scale = resize_size / min(h, w)
+    size = (max(resize_size, round(w * scale)), max(resize_size, round(h * scale)))
+    pil = Image.fromarray(image.squeeze(-1) if image.shape[-1] == 1 else image)
+    image = np.asarray(pil.resize(size, Image.BILINEAR)).reshape(size[1], size[0], -1)
+    top, left = (image.shape[0] - resize_size) // 2, (image.shape[1] - resize_size) // 2
+    image = image[top:top + resize_size, left:left + resize_size]
+  return image
+
+
+class ImageSource:
+  """Random access to (uint8 image, label) of one split, decoded in memory when small."""
+
+  def __init__(self, config, split):
+    import tensorflow_datasets as tfds
+    builder = _builder(config)
+    self.resize_size = config.data.resize_size or None
+    self.source = tfds.data_source(config.data.name, split=split,
+                                   data_dir=config.data.data_dir, download=False)
+    self.length = len(self.source)
+    shape = builder.info.features['image'].shape
+    self.fixed_shape = None not in shape and not self.resize_size
+    self.pool = concurrent.futures.ThreadPoolExecutor(max(1, config.data.num_workers))
+    self.images = self.labels = None
+    if self.fixed_shape and self.length * int(np.prod(shape)) <= IN_MEMORY_MAX_BYTES:
+      self.images, self.labels = self._decode(np.arange(self.length))
+
+  def _decode(self, indices):
+    chunks = np.array_split(np.asarray(indices), max(1, min(len(indices) // 256,
+                                                            self.pool._max_workers * 4)))
+
+    def decode_chunk(chunk):
+      examples = self.source.__getitems__([int(i) for i in chunk])
+      return ([_decode_resized(e, self.resize_size) for e in examples],
+              [int(e['label']) for e in examples])
+
+    images, labels = [], []
+    for chunk_images, chunk_labels in self.pool.map(decode_chunk, chunks):
+      images.extend(chunk_images)
+      labels.extend(chunk_labels)
+    return np.stack(images), np.asarray(labels, np.int32)
+
+  def get(self, indices):
+    if self.images is not None:
+      return self.images[indices], self.labels[indices]
+    return self._decode(indices)
+
+
+def _stats_path(config):
+  builder = _builder(config)
+  return os.path.join(builder.data_dir, f'alexnet_jax_stats_{config.data.train_split}_'
+                      f'{config.data.resize_size or 0}.json'.replace('[', '_').replace(']', '_')
+                      .replace(':', '-'))
+
+
+def dataset_statistics(config, source: ImageSource = None) -> dict:
+  """Per-pixel and per-channel means and the RGB PCA of the training images
+  (pixels in [0, 1]); computed from up to 10,000 images once, then cached."""
+  if config.data.name == 'imagenet2012':
+    return {'channel_mean': IMAGENET_MEAN.tolist(), 'eigval': IMAGENET_EIGVAL.tolist(),
+            'eigvec': IMAGENET_EIGVEC.tolist(), 'pixel_mean': None}
+  path = _stats_path(config)
+  if os.path.exists(path):
+    with open(path) as f:
+      return json.load(f)
+  source = source or ImageSource(config, config.data.train_split)
+  rng = np.random.default_rng(0)
+  count = min(source.length, 10_000)
+  indices = np.sort(rng.choice(source.length, count, replace=False))
+  images = source.get(indices)[0].astype(np.float64) / 255.0
+  pixels = images.reshape(-1, images.shape[-1])
+  covariance = np.atleast_2d(np.cov(pixels, rowvar=False))
+  eigval, eigvec = np.linalg.eigh(covariance)
+  order = np.argsort(eigval)[::-1]
+  stats = {'channel_mean': pixels.mean(0).tolist(), 'pixel_mean': images.mean(0).tolist(),
+           'eigval': eigval[order].tolist(), 'eigvec': eigvec[:, order].tolist()}
+  try:
+    with open(path + '.tmp', 'w') as f:
+      json.dump(stats, f)
+    os.replace(path + '.tmp', path)
+  except OSError:
+    pass  # a read-only data_dir: recompute next time
+  return stats
+
+
+def crop_offsets(rng, count, full, size):
+  return rng.integers(0, full - size + 1, (count, 2))
+
+
+def crop(images, offsets, size):
+  return np.stack([image[top:top + size, left:left + size]
+                   for image, (top, left) in zip(images, offsets)])
+
+
+def ten_view_offsets(full, size):
+  """The paper's 10 views: four corners and the center (then flipped)."""
+  far, mid = full - size, (full - size) // 2
+  return [(0, 0), (0, far), (far, 0), (far, far), (mid, mid)]
+
+
+def ten_views(images, size):
+  """[B, 10, size, size, C]: 5 crops, then the same 5 flipped horizontally."""
+  views = [crop(images, [offset] * len(images), size)
+           for offset in ten_view_offsets(images.shape[1], size)]
+  views += [view[:, :, ::-1] for view in views]
+  return np.stack(views, axis=1)
+
+
+def pca_noise(rng, count, eigval, eigvec, std):
+  """RGB shifts [count, 3]: [p1 p2 p3][a1 l1, a2 l2, a3 l3]^T, a_i ~ N(0, std)."""
+  alphas = rng.normal(0.0, std, (count, len(eigval)))
+  return (alphas * np.asarray(eigval)) @ np.asarray(eigvec).T
+
+
+class Preprocessor:
+  """Turns uint8 images into the network's float32 input, with the config's steps."""
+
+  def __init__(self, config, stats):
+    self.data = config.data
+    self.stats = stats
+    mode = config.data.normalization
+    if mode == 'per_pixel' and stats.get('pixel_mean') is not None:
+      self.mean = np.asarray(stats['pixel_mean'], np.float32)
+    elif mode in ('per_pixel', 'per_channel'):
+      self.mean = np.asarray(stats['channel_mean'], np.float32)
+    else:
+      self.mean = np.zeros((), np.float32)
+
+  def _normalize(self, images, full_frame: bool):
+    images = images.astype(np.float32) / 255.0
+    mean = self.mean
+    if mean.ndim == 3 and mean.shape[:2] != images.shape[-3:-1]:
+      mean = mean.mean((0, 1))  # a crop of the frame: subtract the mean image's channel means
+    return images - mean
+
+  def train(self, images, rng):
+    size, pad = self.data.image_size, self.data.crop_padding
+    count = len(images)
+    offsets_rng, flip_rng, pca_rng = rng.spawn(3)
+    if pad:
+      images = np.pad(images, ((0, 0), (pad, pad), (pad, pad), (0, 0)))
+    full = images.shape[1]
+    if self.data.random_crop and full > size:
+      images = crop(images, crop_offsets(offsets_rng, count, full, size), size)
+    elif full > size:
+      images = crop(images, [((full - size) // 2,) * 2] * count, size)
+    if self.data.flip:
+      flips = flip_rng.random(count) < 0.5
+      images = np.where(flips[:, None, None, None], images[:, :, ::-1], images)
+    out = self._normalize(images, full_frame=False)
+    if self.data.pca_std > 0:
+      shift = pca_noise(pca_rng, count, self.stats['eigval'], self.stats['eigvec'],
+                        self.data.pca_std)
+      out = out + shift[:, None, None, :].astype(np.float32)
+    return out
+
+  def eval(self, images):
+    size = self.data.image_size
+    if self.data.ten_views:
+      return self._normalize(ten_views(images, size), full_frame=False)
+    full = images.shape[1]
+    offset = (full - size) // 2
+    return self._normalize(images[:, offset:offset + size, offset:offset + size], True)
+
+
+def global_batch_plan(seed, step, batch_size, num_examples):
+  """Example indices and global positions of training step `step` (pure function)."""
+  positions = np.arange(step * batch_size, (step + 1) * batch_size, dtype=np.int64)
+  epochs, within = np.divmod(positions, num_examples)
+  indices = np.empty_like(positions)
+  for epoch in np.unique(epochs):
+    permutation = np.random.default_rng([seed, int(epoch)]).permutation(num_examples)
+    chosen = epochs == epoch
+    indices[chosen] = permutation[within[chosen]]
+  return indices, positions
+
+
+class TrainIterator:
+  """Endless iterator of this process's slice of each global training batch.
+
+  Its state is the next step (`get_state()` -> {'step': int}, JSON-serialisable);
+  `set_state` jumps there. Batches are prefetched by a background thread.
+  """
+
+  def __init__(self, config, *, process_index=0, process_count=1, start_step=0):
+    if config.batch_size % process_count:
+      raise ValueError(f'config.batch_size={config.batch_size} is not divisible by the '
+                       f'{process_count} processes')
+    self.config = config
+    self.source = ImageSource(config, config.data.train_split)
+    self.preprocessor = Preprocessor(config, dataset_statistics(config, self.source))
+    self.local_batch = config.batch_size // process_count
+    self.process_index = process_index
+    self.prefetch = max(0, config.data.prefetch)
+    self._start(start_step)
+
+  def batch(self, step):
+    """The local batch of step `step` (deterministic)."""
+    config = self.config
+    indices, positions = global_batch_plan(config.seed, step, config.batch_size,
+                                           self.source.length)
+    rng = np.random.default_rng([config.seed, 1, step])
+    # Draw augmentation for the whole global batch, keep this process's slice.
+    rngs = rng.spawn(config.batch_size)
+    lo, hi = self.process_index * self.local_batch, (self.process_index + 1) * self.local_batch
+    images, labels = self.source.get(indices[lo:hi])
+    out = np.stack([self.preprocessor.train(images[i:i + 1], rngs[lo + i])[0]
+                    for i in range(hi - lo)])
+    return {'image': out, 'label': labels.astype(np.int32), 'example_id': positions[lo:hi]}
+
+  def _start(self, step):
+    self.step = step
+    self._queue = queue.Queue(maxsize=max(1, self.prefetch))
+    self._stop = threading.Event()
+    if self.prefetch:
+      self._thread = threading.Thread(target=self._fill, args=(step, self._stop, self._queue),
+                                      daemon=True)
+      self._thread.start()
+
+  def _fill(self, step, stop, out):
+    while not stop.is_set():
+      try:
+        item = self.batch(step)
+      except Exception as error:  # surfaced in __next__
+        item = error
+      while not stop.is_set():
+        try:
+          out.put(item, timeout=0.1)
+          break
+        except queue.Full:
+          continue
+      step += 1
+
+  def __iter__(self):
+    return self
+
+  def __next__(self):
+    if self.prefetch:
+      item = self._queue.get()
+      if isinstance(item, Exception):
+        raise item
+    else:
+      item = self.batch(self.step)
+    self.step += 1
+    return item
+
+  def get_state(self):
+    return {'step': int(self.step)}
+
+  def set_state(self, state):
+    self.close()
+    self._start(int(state['step']))
+
+  def close(self):
+    self._stop.set()
+
+
+def create_train_iterator(config, *, process_index=0, process_count=1, start_step=0):
+  return TrainIterator(config, process_index=process_index, process_count=process_count,
+                       start_step=start_step)
+
+
+def create_eval_iterator(config, *, process_index=0, process_count=1, split=None):
+  """Every eval example exactly once: fixed-size batches, the last one padded,
+  with 'mask' 1 for real examples and 0 for padding (cf. flax#263)."""
+  split = split or config.data.eval_split
+  source = ImageSource(config, split)
+  preprocessor = Preprocessor(config, dataset_statistics(config))
+  batch_size = config.eval_batch_size
+  if batch_size % process_count:
+    raise ValueError(f'config.eval_batch_size={batch_size} is not divisible by the '
+                     f'{process_count} processes')
+  local = batch_size // process_count
+  for start in range(0, source.length, batch_size):
+    positions = np.arange(start, start + batch_size)[process_index * local:
+                                                     (process_index + 1) * local]
+    mask = positions < source.length
+    indices = np.where(mask, positions, 0)
+    images, labels = source.get(indices)
+    yield {'image': preprocessor.eval(images), 'label': labels.astype(np.int32),
+           'mask': mask.astype(np.float32)}

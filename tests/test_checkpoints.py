@@ -1,0 +1,132 @@
+"""Checkpoints: exact resume after SIGKILL, damaged-checkpoint fallback, evaluation
+from a checkpoint equal to the in-training evaluation."""
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from alexnet_jax import checkpoints, evaluate, models, train
+from alexnet_jax.validation import ConfigError
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def overrides(config):
+  flat = {
+      'data.name': config.data.name, 'data.data_dir': config.data.data_dir,
+      'data.image_size': config.data.image_size, 'data.channels': config.data.channels,
+      'data.crop_padding': config.data.crop_padding,
+      'model.num_classes': config.model.num_classes,
+      'model.width_multiplier': config.model.width_multiplier,
+      'model.dropout_rate': 0.5, 'batch_size': config.batch_size,
+      'eval_batch_size': config.eval_batch_size, 'num_train_steps': 30,
+      'log_every_steps': 2, 'eval_every_steps': 10, 'checkpoint.every_steps': 2,
+      'optimizer.learning_rate': config.optimizer.learning_rate,
+  }
+  return [f'--config.{k}={v}' for k, v in flat.items()]
+
+
+def command(config, workdir, mode='train'):
+  return [sys.executable, '-m', 'alexnet_jax.main', '--config=configs/default.py',
+          f'--workdir={workdir}', f'--mode={mode}', *overrides(config)]
+
+
+def final_params(workdir):
+  manager = checkpoints.manager_for(os.path.join(workdir, 'checkpoints'))
+  step = max(manager.all_steps())
+  import orbax.checkpoint as ocp
+  restored = manager.restore(step, args=ocp.args.Composite(params=ocp.args.StandardRestore()))
+  return step, restored['params']
+
+
+def test_killed_and_resumed_run_equals_uninterrupted(tiny_config, tmp_path):
+  reference = tmp_path / 'reference'
+  subprocess.run(command(tiny_config, reference), cwd=ROOT, check=True, capture_output=True,
+                 timeout=600)
+  resumed = tmp_path / 'resumed'
+  rng = random.Random(0)
+  kills = 0
+  for _ in range(4):
+    process = subprocess.Popen(command(tiny_config, resumed), cwd=ROOT,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(rng.uniform(12, 22))  # start-up is ~10 s; then steps and checkpoint writes
+    if process.poll() is None:
+      process.send_signal(signal.SIGKILL)
+      kills += 1
+    process.wait()
+  result = subprocess.run(command(tiny_config, resumed), cwd=ROOT, capture_output=True,
+                          text=True, timeout=600)
+  assert result.returncode == 0, result.stderr[-2000:]
+  assert kills >= 1
+  step_a, params_a = final_params(reference)
+  step_b, params_b = final_params(resumed)
+  assert step_a == step_b == 30
+  for a, b in zip(np.asarray(list(_leaves(params_a))), np.asarray(list(_leaves(params_b)))):
+    np.testing.assert_array_equal(a, b)
+  lines = [json.loads(l) for l in (resumed / 'metrics.jsonl').read_text().splitlines()]
+  assert [r['step'] for r in lines if r['split'] == 'train'] == list(range(2, 31, 2))
+
+
+def _leaves(tree):
+  import jax
+  return jax.tree.leaves(tree)
+
+
+@pytest.fixture
+def trained(tiny_config, tmp_path):
+  tiny_config.checkpoint.async_save = False
+  train.train_and_evaluate(tiny_config, str(tmp_path))
+  return tiny_config, tmp_path
+
+
+def test_eval_from_checkpoint_equals_in_training_eval(trained):
+  config, workdir = trained
+  record = evaluate.run(config, str(workdir))
+  lines = [json.loads(l) for l in (workdir / 'metrics.jsonl').read_text().splitlines()]
+  in_training = [r for r in lines if r['split'] == 'eval' and r['step'] == 12][0]
+  assert record['step'] == 12 and record['num_examples'] == 37
+  assert record['top1_error'] == pytest.approx(in_training['top1_error'])
+  assert record['top5_error'] == pytest.approx(in_training['top5_error'])
+  assert json.loads((workdir / 'eval.json').read_text())['top1_error'] == record['top1_error']
+
+
+def test_damaged_latest_checkpoint_falls_back(trained, capsys):
+  config, workdir = trained
+  latest = workdir / 'checkpoints' / '12' / 'params'
+  for path in latest.rglob('*'):
+    if path.is_file():
+      path.write_bytes(b'')  # truncated files
+  config.eval.checkpoint = 'latest'
+  record = evaluate.run(config, str(workdir))
+  assert record['step'] == 9
+  assert 'checkpoints/12 is damaged' in capsys.readouterr().out
+
+
+def test_training_resumes_past_a_damaged_checkpoint(trained, capsys):
+  config, workdir = trained
+  import shutil
+  shutil.rmtree(workdir / 'checkpoints' / '12' / 'opt_state')
+  config.num_train_steps = 14
+  train.train_and_evaluate(config, str(workdir))
+  out = capsys.readouterr().out
+  assert 'damaged' in out and 'resuming from step 9' in out
+
+
+def test_eval_errors(trained, tmp_path_factory):
+  config, workdir = trained
+  with pytest.raises(ConfigError, match='no checkpoints'):
+    evaluate.run(config, str(tmp_path_factory.mktemp('empty')))
+  config.model.activation = 'tanh'
+  with pytest.raises(ConfigError, match='config.model.activation'):
+    evaluate.run(config, str(workdir))
+  config.model.activation = 'relu'
+  config.eval.checkpoint = '77'
+  with pytest.raises(ConfigError, match='no such step'):
+    evaluate.run(config, str(workdir))

@@ -1,0 +1,129 @@
+"""The input pipeline on tiny TFDS datasets the tests create themselves."""
+
+import numpy as np
+import pytest
+
+from alexnet_jax import input_pipeline as ip
+
+
+def test_dataset_info(tiny_config):
+  info = ip.dataset_info(tiny_config)
+  assert info['num_train_examples'] == 200 and info['num_eval_examples'] == 37
+  assert info['num_classes'] == 4 and info['stored_image_shape'] == (12, 12, 3)
+
+
+def test_missing_dataset_says_how_to_get_it(tiny_config):
+  tiny_config.data.name = 'cifar10'
+  with pytest.raises(ip.DatasetNotFoundError, match='import-npz --name=cifar10'):
+    ip.dataset_info(tiny_config)
+
+
+def unique_images(count=2, size=6):
+  return np.arange(count * size * size * 3, dtype=np.int64).reshape(count, size, size, 3)
+
+
+def test_ten_views_are_corners_center_and_flips():
+  images = unique_images()
+  views = ip.ten_views(images, 4)
+  assert views.shape == (2, 10, 4, 4, 3)
+  expected = [images[:, 0:4, 0:4], images[:, 0:4, 2:6], images[:, 2:6, 0:4],
+              images[:, 2:6, 2:6], images[:, 1:5, 1:5]]
+  for i, view in enumerate(expected):
+    np.testing.assert_array_equal(views[:, i], view)
+    np.testing.assert_array_equal(views[:, 5 + i], view[:, :, ::-1])
+
+
+def test_random_crops_reach_every_corner_and_the_center():
+  rng = np.random.default_rng(0)
+  offsets = {tuple(o) for o in ip.crop_offsets(rng, 2000, 6, 4)}
+  assert offsets == {(r, c) for r in range(3) for c in range(3)}
+  images = unique_images(1)
+  np.testing.assert_array_equal(ip.crop(images, [(2, 1)], 4)[0], images[0, 2:6, 1:5])
+
+
+def test_flips_flip(tiny_config):
+  tiny_config.data.crop_padding = 0
+  tiny_config.data.random_crop = False
+  tiny_config.data.normalization = 'none'
+  pre = ip.Preprocessor(tiny_config, {'channel_mean': [0, 0, 0]})
+  image = unique_images(1, 12).astype(np.uint8)
+  seen = set()
+  for seed in range(20):
+    out = pre.train(image, np.random.default_rng(seed))[0] * 255
+    flipped = np.allclose(out, image[0, :, ::-1])
+    assert flipped or np.allclose(out, image[0])
+    seen.add(flipped)
+  assert seen == {True, False}
+
+
+def test_pca_noise_has_the_intended_covariance():
+  eigval = np.array([0.2175, 0.0188, 0.0045])
+  shifts = ip.pca_noise(np.random.default_rng(0), 200_000, eigval, ip.IMAGENET_EIGVEC, 0.1)
+  expected = ip.IMAGENET_EIGVEC @ np.diag((0.1 * eigval) ** 2) @ ip.IMAGENET_EIGVEC.T
+  np.testing.assert_allclose(np.cov(shifts, rowvar=False), expected, atol=2e-5, rtol=0.05)
+  assert np.abs(shifts.mean(0)).max() < 1e-3
+
+
+def test_statistics_are_computed_and_cached(tiny_config):
+  stats = ip.dataset_statistics(tiny_config)
+  again = ip.dataset_statistics(tiny_config)
+  assert stats == again and len(stats['eigval']) == 3
+  assert stats['eigval'][0] >= stats['eigval'][1] >= stats['eigval'][2] > 0
+  assert np.asarray(stats['pixel_mean']).shape == (12, 12, 3)
+
+
+def batches(config, count, **kwargs):
+  iterator = ip.create_train_iterator(config, **kwargs)
+  out = [next(iterator) for _ in range(count)]
+  iterator.close()
+  return out
+
+
+def test_batches_are_deterministic_and_cover_an_epoch(tiny_config):
+  tiny_config.data.pca_std = 0.1
+  first, second = batches(tiny_config, 13), batches(tiny_config, 13)
+  for a, b in zip(first, second):
+    for key in a:
+      np.testing.assert_array_equal(a[key], b[key])
+  ids = np.concatenate([b['example_id'] for b in first[:12]])
+  np.testing.assert_array_equal(ids, np.arange(12 * 16))
+  tiny_config.seed = 1
+  assert not np.array_equal(batches(tiny_config, 1)[0]['image'], first[0]['image'])
+
+
+def test_processes_get_slices_of_the_same_global_batch(tiny_config):
+  whole = batches(tiny_config, 3)
+  parts = [batches(tiny_config, 3, process_index=p, process_count=2) for p in range(2)]
+  for step in range(3):
+    for key in whole[step]:
+      joined = np.concatenate([parts[0][step][key], parts[1][step][key]])
+      np.testing.assert_array_equal(joined, whole[step][key])
+
+
+def test_resume_continues_with_the_next_batch(tiny_config):
+  reference = batches(tiny_config, 6)
+  resumed = batches(tiny_config, 2, start_step=4)
+  np.testing.assert_array_equal(resumed[0]['image'], reference[4]['image'])
+  iterator = ip.create_train_iterator(tiny_config)
+  next(iterator)
+  state = iterator.get_state()
+  assert state == {'step': 1}
+  iterator.set_state({'step': 5})
+  np.testing.assert_array_equal(next(iterator)['label'], reference[5]['label'])
+  iterator.close()
+
+
+@pytest.mark.parametrize('ten_views', [False, True])
+def test_eval_sees_every_example_once(tiny_config, tiny_data_dir, ten_views):
+  import tensorflow_datasets as tfds
+  tiny_config.data.ten_views = ten_views
+  tiny_config.data.image_size = 10
+  eval_batches = list(ip.create_eval_iterator(tiny_config))
+  assert len(eval_batches) == 4  # 37 examples in batches of 10
+  mask = np.concatenate([b['mask'] for b in eval_batches]).astype(bool)
+  assert mask.sum() == 37 and mask[:37].all()
+  labels = np.concatenate([b['label'] for b in eval_batches])[mask]
+  source = tfds.data_source('tiny_quadrants', split='test', data_dir=tiny_data_dir)
+  np.testing.assert_array_equal(labels, [int(source[i]['label']) for i in range(37)])
+  shape = eval_batches[0]['image'].shape
+  assert shape == ((10, 10, 10, 10, 3) if ten_views else (10, 10, 10, 3))

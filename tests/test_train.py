@@ -1,0 +1,92 @@
+"""Training: the paper's update rule, learning, the NaN guard, and the loop's files."""
+
+import json
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+from alexnet_jax import train
+
+
+def test_paper_update_rule_by_hand():
+  """v <- 0.9 v - 0.0005 lr w - lr g; w <- w + v, with a learning-rate change."""
+  optimizer = train.create_optimizer(
+      type('C', (), dict(name='sgd', learning_rate=0.1, momentum=0.9, weight_decay=5e-4)))
+  w = jnp.array([1.0, -2.0])
+  state = optimizer.init(w)
+  grads = [jnp.array([0.5, 0.25]), jnp.array([-1.0, 2.0]), jnp.array([0.3, 0.0])]
+  rates = [0.1, 0.1, 0.01]
+  w_ref, v_ref = np.array([1.0, -2.0]), np.zeros(2)
+  for g, lr in zip(grads, rates):
+    state.hyperparams['learning_rate'] = jnp.asarray(lr)
+    updates, state = optimizer.update(g, state, w)
+    w = optax.apply_updates(w, updates)
+    v_ref = 0.9 * v_ref - 0.0005 * lr * w_ref - lr * np.asarray(g)
+    w_ref = w_ref + v_ref
+  np.testing.assert_allclose(w, w_ref, rtol=1e-6)
+
+
+def test_loss_goes_down(tiny_config, tmp_path):
+  tiny_config.num_train_steps = 40
+  tiny_config.eval_every_steps = 40
+  train.train_and_evaluate(tiny_config, str(tmp_path))
+  records = [json.loads(line) for line in (tmp_path / 'metrics.jsonl').read_text().splitlines()]
+  losses = [r['loss'] for r in records if r['split'] == 'train']
+  assert np.mean(losses[-3:]) < 0.6 * np.mean(losses[:3])
+  final = [r for r in records if r['split'] == 'eval'][-1]
+  assert final['top1_error'] < 0.5 and final['num_examples'] == 37
+
+
+def test_loop_writes_its_files(tiny_config, tmp_path):
+  train.train_and_evaluate(tiny_config, str(tmp_path))
+  config = json.loads((tmp_path / 'config.json').read_text())
+  assert config['data']['name'] == 'tiny_quadrants'
+  records = [json.loads(line) for line in (tmp_path / 'metrics.jsonl').read_text().splitlines()]
+  train_steps = [r['step'] for r in records if r['split'] == 'train']
+  assert train_steps == [2, 4, 6, 8, 10, 12]
+  assert [r['step'] for r in records if r['split'] == 'eval'] == [6, 12]
+  for record in records:
+    assert {'loss', 'top1_error', 'top5_error', 'epoch'} <= set(record)
+  assert all('learning_rate' in r and 'images_per_s' in r for r in records
+             if r['split'] == 'train')
+  assert sorted(p.name for p in (tmp_path / 'checkpoints').iterdir()
+                if p.name.isdigit()) == ['12', '6', '9']
+  assert any((tmp_path / 'tensorboard').iterdir())
+
+
+def test_non_finite_loss_stops_with_the_step(tiny_config, tmp_path):
+  tiny_config.optimizer.learning_rate = 1e12
+  tiny_config.checkpoint.every_steps = 1
+  with pytest.raises(train.NonFiniteLossError, match=r'at step \d+') as error:
+    train.train_and_evaluate(tiny_config, str(tmp_path))
+  bad_step = int(str(error.value).split('at step ')[1].split(';')[0])
+  steps = [int(p.name) for p in (tmp_path / 'checkpoints').iterdir() if p.name.isdigit()]
+  assert steps and max(steps) < bad_step
+
+
+@pytest.mark.parametrize('name,expected', [
+    ('constant', [0.1, 0.1, 0.1]),
+    ('step', [0.1, 0.01, 0.001]),
+    ('cosine', [0.1, 0.05, 0.0]),
+])
+def test_schedules(tiny_config, name, expected):
+  tiny_config.optimizer.learning_rate = 0.1
+  tiny_config.schedule.name = name
+  schedule = train.LearningRateSchedule(tiny_config, 100)
+  np.testing.assert_allclose([schedule(0), schedule(50), schedule(100)], expected, atol=1e-9)
+
+
+def test_plateau_divides_by_ten_at_most_three_times(tiny_config):
+  tiny_config.optimizer.learning_rate = 0.01
+  tiny_config.schedule.name = 'plateau'
+  tiny_config.schedule.patience = 1
+  schedule = train.LearningRateSchedule(tiny_config, 100)
+  assert schedule.observe(0.5) is True
+  rates = []
+  for _ in range(5):
+    schedule.observe(0.6)
+    rates.append(schedule(0))
+  np.testing.assert_allclose(rates, [1e-3, 1e-4, 1e-5, 1e-5, 1e-5])

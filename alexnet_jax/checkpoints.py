@@ -52,6 +52,8 @@ class Checkpointer:
     step = int(meta['step'])
     self.latest.save(step, args=self._args(state, meta), force=True)
     if best:
+      if step in self.best.all_steps():  # a resumed run redoing this step
+        self.best.delete(step)
       self.best.save(step, args=self._args(state, meta), force=True)
 
   def wait(self):
@@ -65,7 +67,12 @@ class Checkpointer:
 
   def restore_latest(self, abstract_state):
     """(state fields dict, meta) of the newest good checkpoint, or None if there is none."""
-    return restore_good(self.latest, abstract_state)
+    restored = restore_good(self.latest, abstract_state)
+    good_step = -1 if restored is None else int(restored[1]['step'])
+    for step in self.latest.all_steps():
+      if step > good_step:  # damaged (restore_good warned): make room to redo it
+        self.latest.delete(step)
+    return restored
 
 
 def restore_good(manager, abstract_state, steps=None, params_only=False):

@@ -68,8 +68,10 @@ def test_killed_and_resumed_run_equals_uninterrupted(tiny_config, tmp_path):
   step_a, params_a = final_params(reference)
   step_b, params_b = final_params(resumed)
   assert step_a == step_b == 30
-  for a, b in zip(np.asarray(list(_leaves(params_a))), np.asarray(list(_leaves(params_b)))):
-    np.testing.assert_array_equal(a, b)
+  leaves_a, leaves_b = _leaves(params_a), _leaves(params_b)
+  assert len(leaves_a) == len(leaves_b) > 0
+  for a, b in zip(leaves_a, leaves_b):
+    np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
   lines = [json.loads(l) for l in (resumed / 'metrics.jsonl').read_text().splitlines()]
   assert [r['step'] for r in lines if r['split'] == 'train'] == list(range(2, 31, 2))
 

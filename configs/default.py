@@ -49,7 +49,7 @@ def get_config(arg=None):
   # Augmentation (paper section 4.1); every step can be switched off.
   data.resize_size = 0               # >0: shorter side to this, center crop (paper: 256)
   data.random_crop = True            # random image_size crops for training
-  data.crop_padding = 2              # zero padding before the random crop (small images)
+  data.crop_padding = 0              # zero padding before the random crop (small images)
   data.flip = True                   # random horizontal flips
   data.pca_std = 0.0                 # PCA colour noise std (paper: 0.1; needs RGB)
   data.normalization = 'per_channel'  # per_pixel (the paper's mean image) | per_channel | none

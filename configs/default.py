@@ -71,8 +71,8 @@ def get_config(arg=None):
   schedule.max_reductions = 3        # the paper reduced the rate three times
   schedule.boundaries = (0.5, 0.75)  # step schedule: fractions of training
   config.optimizer = optimizer = ml_collections.ConfigDict()
-  optimizer.name = 'sgd'             # sgd (paper section 5) | adam
-  optimizer.learning_rate = 0.05         # paper: 0.01 (the :paper preset)
+  optimizer.name = 'adam'            # sgd (the paper's rule, section 5; the :paper preset) | adam
+  optimizer.learning_rate = 1e-3     # paper (sgd): 0.01
   optimizer.momentum = 0.9
   optimizer.weight_decay = 5e-4
 
@@ -99,6 +99,7 @@ def get_config(arg=None):
   if arg == 'paper':
     model.variant = 'paper'
     model.init = 'paper'
+    optimizer.name = 'sgd'
     optimizer.learning_rate = 0.01
     schedule.name = 'plateau'
     model.num_classes = 1000

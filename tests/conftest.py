@@ -69,5 +69,6 @@ def tiny_config(tiny_data_dir):
   config.log_every_steps = 2
   config.eval_every_steps = 6
   config.checkpoint.every_steps = 3
+  config.optimizer.name = 'sgd'  # the paper's rule
   config.optimizer.learning_rate = 0.02
   return config

@@ -28,6 +28,7 @@ def overrides(config):
       'model.dropout_rate': 0.5, 'batch_size': config.batch_size,
       'eval_batch_size': config.eval_batch_size, 'num_train_steps': 30,
       'log_every_steps': 2, 'eval_every_steps': 10, 'checkpoint.every_steps': 2,
+      'optimizer.name': config.optimizer.name,
       'optimizer.learning_rate': config.optimizer.learning_rate,
   }
   return [f'--config.{k}={v}' for k, v in flat.items()]

@@ -73,7 +73,7 @@ def store(name: str, splits: dict, data_dir=None, num_classes=None, version=None
   return adhoc_builder.store_as_tfds_dataset(
       name=name, version=version, features=features, data_dir=data_dir,
       split_datasets={split: examples(*arrays) for split, arrays in splits.items()},
-      file_format='array_record',
+      file_format='array_record', disable_shuffling=True,  # keep the source order
       description=f'{name} imported offline by alexnet_jax.datasets')
 
 

@@ -45,6 +45,7 @@ def test_flips_flip(tiny_config):
   tiny_config.data.crop_padding = 0
   tiny_config.data.random_crop = False
   tiny_config.data.normalization = 'none'
+  tiny_config.data.flip = True
   pre = ip.Preprocessor(tiny_config, {'channel_mean': [0, 0, 0]})
   image = unique_images(1, 12).astype(np.uint8)
   seen = set()

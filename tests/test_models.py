@@ -79,6 +79,7 @@ def small_setup():
   from configs import default
   config = default.get_config()
   config.data.image_size, config.data.channels = 32, 3
+  config.model.init = 'paper'
   model = models.create_model(config.model)
   params = models.init_params(model, jax.random.key(0), (32, 32, 3))
   images = jax.random.normal(jax.random.key(1), (4, 32, 32, 3))
@@ -113,7 +114,7 @@ def test_init_statistics_paper(small_setup):
 
 
 def test_init_statistics_he(small_config):
-  small_config.model.init = 'he'
+  small_config.model.init = 'he'  # the default for small nets, set explicitly
   model = models.create_model(small_config.model)
   params = models.init_params(model, jax.random.key(0), (28, 28, 1))
   fc6 = np.asarray(params['column0']['fc6']['kernel'])

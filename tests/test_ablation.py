@@ -1,0 +1,65 @@
+"""A tiny end-to-end ablation: two variants x two seeds with the normal training code,
+skipping finished runs, then the report from the run files."""
+
+import json
+
+import pytest
+
+from alexnet_jax import ablation, validation
+from configs import ablate_lrn, ablate_pca, presets
+
+
+def tiny_ablation(tiny_config):
+  config = ablate_lrn.get_config()
+  for section in ('data', 'model', 'optimizer', 'checkpoint'):
+    config[section].update(tiny_config[section].to_dict())
+  for key in ('batch_size', 'eval_batch_size', 'num_train_steps', 'log_every_steps',
+              'eval_every_steps'):
+    config[key] = tiny_config[key]
+  config.num_train_steps = 6
+  config.ablation.seeds = (0, 1)
+  return config
+
+
+def test_tiny_ablation_end_to_end(tiny_config, tmp_path, capsys):
+  config = tiny_ablation(tiny_config)
+  results = ablation.run(config, str(tmp_path))
+  assert set(results['variants']) == {'lrn', 'no_lrn'}
+  for variant in ('lrn', 'no_lrn'):
+    stats = results['variants'][variant]
+    assert stats['finished_runs'] == 2
+    assert stats['stats']['test_top1_error']['n'] == 2
+    run_config = json.loads((tmp_path / variant / 'seed1' / 'config.json').read_text())
+    assert run_config['model']['lrn'] == (variant == 'lrn') and run_config['seed'] == 1
+  assert (tmp_path / 'results.md').exists() and (tmp_path / 'train_error.png').exists()
+  ablation.run(config, str(tmp_path))
+  assert capsys.readouterr().out.count('finished earlier, skipped') == 4
+
+
+def test_only_and_bad_sweeps(tiny_config):
+  config = tiny_ablation(tiny_config)
+  config.ablation.only = 'no_lrn/seed1'
+  assert ablation.planned_runs(config) == [('no_lrn', 1)]
+  config.ablation.only = 'no_lrn/seed7'
+  with pytest.raises(validation.ConfigError, match='unknown runs'):
+    ablation.planned_runs(config)
+  config.ablation.only = ''
+  config.ablation.baseline = 'nope'
+  with pytest.raises(validation.ConfigError, match='config.ablation.baseline'):
+    ablation.validate(config)
+
+
+@pytest.mark.parametrize('module', ['ablate_lrn', 'ablate_activation', 'ablate_pooling',
+                                    'ablate_dropout', 'ablate_columns'])
+@pytest.mark.parametrize('preset', list(presets.PRESETS))
+def test_every_ablation_config_is_valid(module, preset):
+  import importlib
+  config = importlib.import_module(f'configs.{module}').get_config(preset)
+  validation.validate_config(config)
+  ablation.validate(config)
+
+
+def test_pca_ablation_needs_rgb():
+  ablation.validate(ablate_pca.get_config())
+  with pytest.raises(ValueError, match='RGB'):
+    ablate_pca.get_config('fashion_mnist')

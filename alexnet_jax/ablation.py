@@ -18,7 +18,7 @@ import time
 
 import ml_collections
 
-from alexnet_jax import report, validation
+from alexnet_jax import report, results_io, validation
 
 
 def _merge(base: ml_collections.ConfigDict, overrides, path=''):
@@ -100,9 +100,7 @@ def run(config, workdir: str):
   from alexnet_jax import train  # imported late: JAX starts only once the config is valid
 
   validate(config)
-  os.makedirs(workdir, exist_ok=True)
-  with open(os.path.join(workdir, 'ablation.json'), 'w') as f:
-    json.dump(sweep_description(config), f, indent=2)
+  results_io.write_json_atomic(os.path.join(workdir, 'ablation.json'), sweep_description(config))
   runs = planned_runs(config)
   for index, (variant, seed) in enumerate(runs, start=1):
     run_dir = os.path.join(workdir, variant, f'seed{seed}')
@@ -113,9 +111,6 @@ def run(config, workdir: str):
     print(f'{label}: training in {run_dir}')
     start = time.time()
     train.train_and_evaluate(run_config(config, variant, seed), run_dir)
-    info = {'finished': True, 'variant': variant, 'seed': seed,
-            'wall_time_s': time.time() - start}
-    with open(os.path.join(run_dir, 'run.json.tmp'), 'w') as f:
-      json.dump(info, f, indent=2)
-    os.replace(os.path.join(run_dir, 'run.json.tmp'), os.path.join(run_dir, 'run.json'))
+    results_io.write_json_atomic(os.path.join(run_dir, 'run.json'), {
+        'finished': True, 'variant': variant, 'seed': seed, 'wall_time_s': time.time() - start})
   return report.build(workdir)

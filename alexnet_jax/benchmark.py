@@ -8,7 +8,6 @@ Achieved GFLOP/s count 2 FLOPs per multiply-add of `summary.layer_table`; a
 training step is counted as 3x the forward (forward + two backward products).
 """
 
-import json
 import os
 import statistics
 import time
@@ -16,7 +15,7 @@ import time
 import jax
 import jax.numpy as jnp
 
-from alexnet_jax import models, summary, train
+from alexnet_jax import models, results_io, summary, train
 
 
 def time_calls(fn, *, warmup_steps: int, steps: int) -> dict:
@@ -108,10 +107,7 @@ def run(config, workdir: str) -> dict:
   """`--mode=benchmark`: prints the figures and writes `workdir/benchmark.json`."""
   result = measure(config)
   print(format_result(result))
-  os.makedirs(workdir, exist_ok=True)
   path = os.path.join(workdir, 'benchmark.json')
-  with open(path + '.tmp', 'w') as f:
-    json.dump(result, f, indent=2)
-  os.replace(path + '.tmp', path)
+  results_io.write_json_atomic(path, result)
   print(f'wrote {path}')
   return result

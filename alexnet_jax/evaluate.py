@@ -3,12 +3,11 @@ evaluates the eval split on center crops or, with `config.data.ten_views`, on
 the paper's 10 views; every example counts, the partial last batch included.
 Writes `DIR/eval.json`."""
 
-import json
 import os
 
 import jax
 
-from alexnet_jax import checkpoints, input_pipeline, models, train
+from alexnet_jax import checkpoints, input_pipeline, models, results_io, train
 from alexnet_jax.validation import ConfigError
 
 
@@ -72,8 +71,6 @@ def run(config, workdir: str) -> dict:
   print(f"{record['step']:>8} {record['split']:>12} {record['views']:>6} "
         f"{record['num_examples']:>9} {record['top1_error']:>10.2%} {record['top5_error']:>10.2%}")
   path = os.path.join(workdir, 'eval.json')
-  with open(path + '.tmp', 'w') as f:
-    json.dump(record, f, indent=2)
-  os.replace(path + '.tmp', path)
+  results_io.write_json_atomic(path, record)
   print(f'wrote {path}')
   return record

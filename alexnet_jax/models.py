@@ -38,7 +38,7 @@ Variants (`ARCHITECTURES`):
 import dataclasses
 import functools
 import math
-from typing import Any, Callable, Optional, Sequence
+from typing import Any, Optional, Sequence
 
 import flax.linen as nn
 import jax

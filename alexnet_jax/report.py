@@ -22,6 +22,8 @@ import re
 import statistics
 import sys
 
+from alexnet_jax import results_io
+
 SEED_DIR = re.compile(r'^seed(\d+)$')
 METRICS = ('final_train_loss', 'test_top1_error', 'test_top5_error', 'epochs_to_target',
            'steps_to_target', 'wall_time_s', 'images_per_s')
@@ -202,18 +204,12 @@ def plot(results: dict, workdir: str):
   plt.close(fig)
 
 
-def _write_atomic(path: str, text: str):
-  with open(path + '.tmp', 'w') as f:
-    f.write(text)
-  os.replace(path + '.tmp', path)
-
-
 def build(workdir: str) -> dict:
   """Writes results.{json,md,csv} and the plots; returns the results."""
   results = collect(workdir)
-  _write_atomic(os.path.join(workdir, 'results.json'), json.dumps(results, indent=2))
+  results_io.write_json_atomic(os.path.join(workdir, 'results.json'), results)
   table = markdown_table(results)
-  _write_atomic(os.path.join(workdir, 'results.md'), table)
+  results_io.write_text_atomic(os.path.join(workdir, 'results.md'), table)
   write_csv(results, os.path.join(workdir, 'results.csv'))
   plot(results, workdir)
   print(table)

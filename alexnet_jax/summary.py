@@ -7,14 +7,13 @@ activations, LRN and pooling are left out, as in the usual 0.72 G figure for
 the paper's network).
 """
 
-import json
 import math
 import os
 
 import jax
 import jax.numpy as jnp
 
-from alexnet_jax import models
+from alexnet_jax import models, results_io
 
 
 def layer_table(config) -> dict:
@@ -77,10 +76,7 @@ def run(config, workdir: str) -> dict:
   """`--mode=summary`: prints the table and writes `workdir/summary.json`."""
   table = layer_table(config)
   print(format_table(table))
-  os.makedirs(workdir, exist_ok=True)
   path = os.path.join(workdir, 'summary.json')
-  with open(path + '.tmp', 'w') as f:
-    json.dump(table, f, indent=2)
-  os.replace(path + '.tmp', path)
+  results_io.write_json_atomic(path, table)
   print(f'wrote {path}')
   return table

@@ -21,7 +21,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from alexnet_jax import datasets, input_pipeline  # noqa: E402
+from alexnet_jax import input_pipeline  # noqa: E402
 from configs import default  # noqa: E402
 
 

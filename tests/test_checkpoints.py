@@ -12,7 +12,7 @@ import time
 import numpy as np
 import pytest
 
-from alexnet_jax import checkpoints, evaluate, models, train
+from alexnet_jax import checkpoints, evaluate, train
 from alexnet_jax.validation import ConfigError
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

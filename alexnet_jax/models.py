@@ -13,7 +13,7 @@ so one column's share is `params['column1']`, which is what `parallel.py` puts
 on the second device. Layers that see both columns take the concatenation of
 the columns' outputs (column 0 first); the network stops at those points to
 "exchange" activations, which on one device is a concatenation and on two
-devices an `all_gather` over the model axis (`model_axis`).
+devices an `all_gather` over the model axis (`collectives.gather_columns`).
 
 Columns are separate convolutions, not `feature_group_count=2`: on XLA:CPU a
 grouped convolution measured about 4x slower (jax 0.10.2).
@@ -251,10 +251,10 @@ def stages(arch: Architecture) -> tuple:
 class AlexNet(nn.Module):
   """The whole network: `columns` Column modules, exchanges, and the shared fc8.
 
-  With `model_axis` unset, all columns run here and an exchange concatenates
-  them. With `model_axis` set (inside pmap/shard_map over a model axis of size
-  `columns`), this instance holds one column, named `column`, and an exchange
-  is an all_gather over that axis (see parallel.py).
+  With `collectives` unset, all columns run here and an exchange concatenates
+  them. With `collectives` set (a `parallel.Collectives`, inside pmap/shard_map
+  over a model axis of size `columns`), this instance holds one column, named
+  `column`, and an exchange is an all_gather over the model axis.
 
   Dropout (section 4.2) is applied to the inputs of the layers the variant names
   (paper: the outputs of fc6 and fc7); its keys come from `dropout_rng` and the
@@ -272,7 +272,7 @@ class AlexNet(nn.Module):
   width_exempt: tuple = ()
   initializer: str = 'paper'
   dtype: Any = jnp.float32
-  model_axis: Optional[str] = None
+  collectives: Optional[Any] = None  # parallel.Collectives under model parallelism
 
   @property
   def arch(self) -> Architecture:
@@ -286,10 +286,10 @@ class AlexNet(nn.Module):
                   name=name)
 
   def _exchange(self, xs):
-    if self.model_axis is None:
+    if self.collectives is None:
       joined = xs[0] if len(xs) == 1 else jnp.concatenate(xs, axis=-1)
       return [joined] * len(xs)
-    return [jax.lax.all_gather(xs[0], self.model_axis, axis=xs[0].ndim - 1, tiled=True)]
+    return [self.collectives.gather_columns(xs[0])]
 
   @nn.compact
   def __call__(self, images, *, train: bool = False, dropout_rng=None, example_ids=None):
@@ -297,12 +297,12 @@ class AlexNet(nn.Module):
       raise ValueError('AlexNet(train=True) with dropout needs dropout_rng')
     if example_ids is None:
       example_ids = jnp.arange(images.shape[0])
-    if self.model_axis is None:
+    if self.collectives is None:
       columns = [self._column(f'column{c}') for c in range(self.columns)]
       column_indices = list(range(self.columns))
     else:
       columns = [self._column('column')]
-      column_indices = [jax.lax.axis_index(self.model_axis)]
+      column_indices = [self.collectives.model_index()]
     x = images.astype(self.dtype)
     xs = [x] * len(columns)
     for stage in range(len(stages(self.arch))):
@@ -320,8 +320,9 @@ class AlexNet(nn.Module):
     return logits.astype(jnp.float32)
 
 
-def create_model(model_config, *, model_axis: Optional[str] = None) -> AlexNet:
-  """Builds the network from `config.model` (validated beforehand by config.py)."""
+def create_model(model_config, *, collectives=None) -> AlexNet:
+  """Builds the network from `config.model` (validated beforehand by validation.py);
+  `collectives` makes it one column of a model-parallel layout (parallel.py)."""
   return AlexNet(
       variant=model_config.variant,
       num_classes=model_config.num_classes,
@@ -336,7 +337,7 @@ def create_model(model_config, *, model_axis: Optional[str] = None) -> AlexNet:
       width_exempt=tuple(model_config.width_exempt),
       initializer=model_config.init,
       dtype=DTYPES[model_config.dtype],
-      model_axis=model_axis,
+      collectives=collectives,
   )
 
 

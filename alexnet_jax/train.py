@@ -79,36 +79,40 @@ def classification_metrics(logits, labels, mask=None):
   }
 
 
-def make_train_step(model, optimizer, *, data_axis: Optional[str] = None,
-                    model_axis_size: int = 1):
+def make_train_step(model, optimizer, *, collectives=None):
   """Builds `train_step(state, batch, rng) -> (state, metrics)` for one device.
 
   `batch` has 'image', 'label' and optionally 'example_id' (global indices of
-  the examples, used for layout-independent dropout masks). With `data_axis`
-  set, gradients and metric sums are summed/averaged over that axis.
-  `model_axis_size` divides the local loss when every model device computes
-  the same loss (the all_gather's transpose sums the columns' cotangents).
+  the examples, which key the dropout masks so that they do not depend on the
+  device layout). With `collectives` (a `parallel.Collectives`), this is the
+  per-device step of a data x model layout: gradients and metric sums are
+  summed over the data axis, and under model parallelism every model device
+  computes the same loss, so it is divided by the model axis size (the
+  all_gather's transpose sums the columns' cotangents) and the gradients of
+  the replicated parameters (fc8) are summed over the model axis.
   """
 
   def train_step(state: TrainState, batch, rng):
+    local_batch = batch['label'].shape[0]
     example_ids = batch.get('example_id')
     if example_ids is None:
-      example_ids = jnp.arange(batch['label'].shape[0])
+      offset = 0 if collectives is None else collectives.data_index() * local_batch
+      example_ids = offset + jnp.arange(local_batch)
     dropout_rng = jax.random.fold_in(rng, state.step)
 
     def loss_fn(params):
       logits = model.apply({'params': params}, batch['image'], train=True,
                            dropout_rng=dropout_rng, example_ids=example_ids)
       metrics = classification_metrics(logits, batch['label'])
-      count = metrics['count']
-      if data_axis is not None:
-        count = jax.lax.psum(count, data_axis)
-      return metrics['loss_sum'] / count / model_axis_size, metrics
+      if collectives is None:
+        return metrics['loss_sum'] / metrics['count'], metrics
+      count = collectives.sum_over_data(metrics['count'])
+      return metrics['loss_sum'] / count / collectives.model_size, metrics
 
     grads, metrics = jax.grad(loss_fn, has_aux=True)(state.params)
-    if data_axis is not None:
-      grads = jax.lax.psum(grads, data_axis)
-      metrics = jax.lax.psum(metrics, data_axis)
+    if collectives is not None:
+      grads = collectives.reduce_gradients(grads)
+      metrics = collectives.sum_over_data(metrics)
     updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
     params = optax.apply_updates(state.params, updates)
     metrics['learning_rate'] = opt_state.hyperparams['learning_rate']
@@ -117,7 +121,7 @@ def make_train_step(model, optimizer, *, data_axis: Optional[str] = None,
   return train_step
 
 
-def make_eval_step(model, *, data_axis: Optional[str] = None):
+def make_eval_step(model, *, collectives=None):
   """Builds `eval_step(params, batch) -> metric sums`; batch may carry a 'mask'."""
 
   def eval_step(params, batch):
@@ -131,8 +135,8 @@ def make_eval_step(model, *, data_axis: Optional[str] = None):
     else:
       logits = model.apply({'params': params}, images, train=False)
     metrics = classification_metrics(logits, batch['label'], batch.get('mask'))
-    if data_axis is not None:
-      metrics = jax.lax.psum(metrics, data_axis)
+    if collectives is not None:
+      metrics = collectives.sum_over_data(metrics)
     return metrics
 
   return eval_step

@@ -15,13 +15,13 @@ class ConfigError(ValueError):
   """A config value that cannot work; the message names the key."""
 
 
-def _require(condition: bool, message: str):
+def require(condition: bool, message: str):
   if not condition:
     raise ConfigError(message)
 
 
 def _one_of(key: str, value, allowed):
-  _require(value in allowed,
+  require(value in allowed,
            f'config.{key}={value!r} is not allowed; choose one of: '
            + ', '.join(repr(a) for a in allowed))
 
@@ -37,14 +37,14 @@ def feature_map_sizes(model_config, image_size: int) -> dict:
   size, sizes = image_size, {}
   for layer in arch.conv:
     padded = size + 2 * layer.padding
-    _require(layer.kernel <= padded,
+    require(layer.kernel <= padded,
              f'config.data.image_size={image_size} is too small for {model_config.variant!r}: '
              f'{layer.name} has a {layer.kernel}x{layer.kernel} kernel but its input is '
              f'{size}x{size} (padding {layer.padding}); the variant expects {arch.image_size}')
     size = (padded - layer.kernel) // layer.stride + 1
     conv_size = size
     if layer.pool:
-      _require(window <= size,
+      require(window <= size,
                f'config.data.image_size={image_size} is too small for {model_config.variant!r}:'
                f' the {window}x{window} pooling after {layer.name} sees a {size}x{size} map;'
                f' the variant expects {arch.image_size}')
@@ -64,20 +64,20 @@ def validate_model(model_config, image_size: int):
   _one_of('model.init', model_config.init, models.INITS)
   _one_of('model.dtype', model_config.dtype, tuple(models.DTYPES))
   _one_of('model.columns', model_config.columns, (1, 2))
-  _require(isinstance(model_config.num_classes, int) and model_config.num_classes >= 2,
+  require(isinstance(model_config.num_classes, int) and model_config.num_classes >= 2,
            f'config.model.num_classes={model_config.num_classes!r} must be an integer >= 2')
-  _require(0.0 <= model_config.dropout_rate < 1.0,
+  require(0.0 <= model_config.dropout_rate < 1.0,
            f'config.model.dropout_rate={model_config.dropout_rate!r} must be in [0, 1)')
-  _require(model_config.width_multiplier > 0,
+  require(model_config.width_multiplier > 0,
            f'config.model.width_multiplier={model_config.width_multiplier!r} must be > 0')
-  _require(isinstance(model_config.lrn, bool),
+  require(isinstance(model_config.lrn, bool),
            f'config.model.lrn={model_config.lrn!r} must be True or False')
-  _require(isinstance(model_config.lrn_n, int) and model_config.lrn_n >= 1,
+  require(isinstance(model_config.lrn_n, int) and model_config.lrn_n >= 1,
            f'config.model.lrn_n={model_config.lrn_n!r} must be an integer >= 1')
-  _require(model_config.lrn_k > 0, f'config.model.lrn_k={model_config.lrn_k!r} must be > 0')
-  _require(model_config.lrn_alpha >= 0,
+  require(model_config.lrn_k > 0, f'config.model.lrn_k={model_config.lrn_k!r} must be > 0')
+  require(model_config.lrn_alpha >= 0,
            f'config.model.lrn_alpha={model_config.lrn_alpha!r} must be >= 0')
-  _require(model_config.lrn_beta >= 0,
+  require(model_config.lrn_beta >= 0,
            f'config.model.lrn_beta={model_config.lrn_beta!r} must be >= 0')
   arch = models.ARCHITECTURES[model_config.variant]
   conv_names = tuple(layer.name for layer in arch.conv)
@@ -86,12 +86,12 @@ def validate_model(model_config, image_size: int):
   for layer in arch.conv:
     features = models.conv_features(arch, layer, model_config.width_multiplier,
                                     model_config.width_exempt)
-    _require(features >= model_config.columns and features % model_config.columns == 0,
+    require(features >= model_config.columns and features % model_config.columns == 0,
              f'config.model.columns={model_config.columns} does not divide the {features} '
              f'kernels of {layer.name} (config.model.width_multiplier='
              f'{model_config.width_multiplier})')
   for layer in arch.dense:
-    _require(layer.features % model_config.columns == 0,
+    require(layer.features % model_config.columns == 0,
              f'config.model.columns={model_config.columns} does not divide the '
              f'{layer.features} neurons of {layer.name}')
   feature_map_sizes(model_config, image_size)
@@ -100,13 +100,13 @@ def validate_model(model_config, image_size: int):
 def validate_data(data):
   """Checks `config.data`'s augmentation fields."""
   _one_of('data.normalization', data.normalization, ('per_pixel', 'per_channel', 'none'))
-  _require(data.pca_std >= 0, f'config.data.pca_std={data.pca_std!r} must be >= 0')
-  _require(data.pca_std == 0 or data.channels == 3,
+  require(data.pca_std >= 0, f'config.data.pca_std={data.pca_std!r} must be >= 0')
+  require(data.pca_std == 0 or data.channels == 3,
            f'config.data.pca_std={data.pca_std} needs RGB images, but config.data.channels='
            f'{data.channels}')
-  _require(data.crop_padding >= 0,
+  require(data.crop_padding >= 0,
            f'config.data.crop_padding={data.crop_padding!r} must be >= 0')
-  _require(data.resize_size == 0 or data.resize_size >= data.image_size,
+  require(data.resize_size == 0 or data.resize_size >= data.image_size,
            f'config.data.resize_size={data.resize_size} is smaller than config.data.image_size='
            f'{data.image_size}')
 
@@ -114,34 +114,34 @@ def validate_data(data):
 def validate_config(config, *, num_devices=None):
   """Validates the whole config; `num_devices` (if known) checks the layout too."""
   _one_of('mode', config.mode, MODES)
-  _require(config.data.image_size >= 1,
+  require(config.data.image_size >= 1,
            f'config.data.image_size={config.data.image_size!r} must be >= 1')
-  _require(config.data.channels >= 1,
+  require(config.data.channels >= 1,
            f'config.data.channels={config.data.channels!r} must be >= 1')
   validate_data(config.data)
   validate_model(config.model, config.data.image_size)
-  _require(config.batch_size >= 1, f'config.batch_size={config.batch_size!r} must be >= 1')
+  require(config.batch_size >= 1, f'config.batch_size={config.batch_size!r} must be >= 1')
   _one_of('optimizer.name', config.optimizer.name, ('sgd', 'adam'))
   _one_of('schedule.name', config.schedule.name, ('plateau', 'constant', 'step', 'cosine'))
-  _require(0 < config.schedule.factor < 1,
+  require(0 < config.schedule.factor < 1,
            f'config.schedule.factor={config.schedule.factor!r} must be in (0, 1)')
-  _require(config.num_epochs > 0 or config.num_train_steps > 0,
+  require(config.num_epochs > 0 or config.num_train_steps > 0,
            'config.num_epochs or config.num_train_steps must be > 0')
-  _require(config.log_every_steps >= 1,
+  require(config.log_every_steps >= 1,
            f'config.log_every_steps={config.log_every_steps!r} must be >= 1')
-  _require(config.checkpoint.every_steps >= 1,
+  require(config.checkpoint.every_steps >= 1,
            f'config.checkpoint.every_steps={config.checkpoint.every_steps!r} must be >= 1')
-  _require(config.checkpoint.keep >= 1,
+  require(config.checkpoint.keep >= 1,
            f'config.checkpoint.keep={config.checkpoint.keep!r} must be >= 1')
-  _require(config.eval_batch_size >= 1,
+  require(config.eval_batch_size >= 1,
            f'config.eval_batch_size={config.eval_batch_size!r} must be >= 1')
-  _require(config.optimizer.learning_rate > 0,
+  require(config.optimizer.learning_rate > 0,
            f'config.optimizer.learning_rate={config.optimizer.learning_rate!r} must be > 0')
-  _require(config.benchmark.batch_size >= 1,
+  require(config.benchmark.batch_size >= 1,
            f'config.benchmark.batch_size={config.benchmark.batch_size!r} must be >= 1')
-  _require(config.benchmark.steps >= 2,
+  require(config.benchmark.steps >= 2,
            f'config.benchmark.steps={config.benchmark.steps!r} must be >= 2 (for a std)')
-  _require(config.benchmark.warmup_steps >= 1,
+  require(config.benchmark.warmup_steps >= 1,
            f'config.benchmark.warmup_steps={config.benchmark.warmup_steps!r} must be >= 1 '
            '(the first step compiles)')
   validate_parallel(config, num_devices)
@@ -153,21 +153,21 @@ def validate_parallel(config, num_devices=None):
   _one_of('parallel.model_devices', parallel.model_devices, (1, 2))
   _one_of('parallel.backend', parallel.backend, ('pmap', 'shard_map'))
   if parallel.model_devices == 2:
-    _require(config.model.columns == 2,
+    require(config.model.columns == 2,
              'config.parallel.model_devices=2 puts one kernel column on each device and needs '
              f'config.model.columns=2 (got {config.model.columns})')
   if num_devices is None:
     return
-  _require(num_devices % parallel.model_devices == 0,
+  require(num_devices % parallel.model_devices == 0,
            f'config.parallel.model_devices={parallel.model_devices} does not divide the '
            f'{num_devices} available devices')
   data_devices = parallel.data_devices
   if data_devices == -1:
     data_devices = num_devices // parallel.model_devices
-  _require(data_devices >= 1 and data_devices * parallel.model_devices <= num_devices,
+  require(data_devices >= 1 and data_devices * parallel.model_devices <= num_devices,
            f'config.parallel.data_devices={parallel.data_devices} x model_devices='
            f'{parallel.model_devices} needs more than the {num_devices} available devices')
   for key in ('batch_size', 'benchmark.batch_size'):
     value = config.batch_size if key == 'batch_size' else config.benchmark.batch_size
-    _require(value % data_devices == 0,
+    require(value % data_devices == 0,
              f'config.{key}={value} is not divisible by the {data_devices} data devices')

@@ -1,0 +1,129 @@
+"""Model and data parallelism give the same network as one device.
+
+The layout checks run `parallel_worker.py` in a subprocess with forced CPU
+devices (XLA_FLAGS must be set before JAX is imported).
+"""
+
+import json
+import os
+import subprocess
+import sys
+
+import jax
+import numpy as np
+import pytest
+
+from alexnet_jax import models, parallel, train, validation
+
+WORKER = os.path.join(os.path.dirname(__file__), 'parallel_worker.py')
+
+
+def run_worker(variant, steps, layouts, devices=8):
+  env = dict(os.environ, XLA_FLAGS=f'--xla_force_host_platform_device_count={devices}',
+             JAX_PLATFORMS='cpu')
+  done = subprocess.run([sys.executable, WORKER, variant, str(steps), *layouts], env=env,
+                        capture_output=True, text=True, timeout=900)
+  assert done.returncode == 0, done.stderr[-3000:]
+  results = [json.loads(line[len('RESULT '):]) for line in done.stdout.splitlines()
+             if line.startswith('RESULT ')]
+  assert [r['layout'] for r in results] == list(layouts)
+  return results
+
+
+def assert_close(result, steps):
+  diff, scale = result['max_abs_diff'], result['max_abs']
+  name = result['layout']
+  assert result['step'] == steps, name
+  assert diff['columns_agree'] == 0.0, name  # both column devices hold the same logits
+  assert diff['logits'] <= 1e-5 * max(1.0, scale['logits']), (name, diff)
+  assert diff['metrics'] <= 1e-4, (name, diff)
+  # The update is a few percent of the weights; this tolerance is far below it.
+  assert diff['update'] <= 1e-5 * max(1.0, scale['update']) * steps, (name, diff)
+  assert diff['params'] <= 1e-5 * max(1.0, scale['params']) * steps, (name, diff)
+  assert diff['opt_state'] <= 1e-5 * steps, (name, diff)
+
+
+def test_small_variant_equal_on_every_layout_and_backend():
+  layouts = ('1x2:pmap', '2x2:pmap', '4x2:pmap', '4x1:pmap',
+             '1x2:shard_map', '2x2:shard_map', '4x2:shard_map')
+  for result in run_worker('small', 1, layouts):
+    assert_close(result, 1)
+
+
+def test_paper_variant_equal_on_1x2_2x2_4x2():
+  for result in run_worker('paper', 1, ('1x2:pmap', '2x2:pmap', '4x2:shard_map')):
+    assert_close(result, 1)
+
+
+def test_twenty_sgd_steps_match_one_device():
+  for result in run_worker('small', 20, ('1x2:pmap', '2x2:pmap', '2x2:shard_map'), devices=4):
+    assert_close(result, 20)
+
+
+# ---------------------------------------------------------------------------
+# In-process: tree conversion, layouts, errors.
+# ---------------------------------------------------------------------------
+
+
+@pytest.fixture
+def full_state(small_config):
+  model = models.create_model(small_config.model)
+  params = models.init_params(model, jax.random.key(0), (28, 28, 1))
+  return train.create_train_state(params, train.create_optimizer(small_config.optimizer))
+
+
+def test_column_shares_round_trip_params_and_optimizer_state(full_state):
+  shares = [parallel.column_share(full_state, m, 2) for m in range(2)]
+  assert set(shares[1].params) == {'column', 'fc8'}
+  assert shares[1].params['column']['conv1']['kernel'] is \
+      full_state.params['column1']['conv1']['kernel']
+  joined = parallel.join_columns(shares)
+  assert jax.tree.structure(joined) == jax.tree.structure(full_state)
+  for a, b in zip(jax.tree.leaves(joined), jax.tree.leaves(full_state)):
+    np.testing.assert_array_equal(a, b)
+
+
+def test_share_is_about_half_the_model(paper_config):
+  model = models.create_model(paper_config.model)
+  shapes = jax.eval_shape(lambda: models.init_params(model, jax.random.key(0), (227, 227, 3)))
+  share = parallel.column_share(shapes, 0, 2)
+  fraction = models.count_params(share) / models.count_params(shapes)
+  assert 0.5 < fraction < 0.54  # half of everything, plus the replicated fc8 (4.1M of 61M)
+
+
+def test_groups_split_devices_into_replicas_and_columns():
+  collectives = parallel.Collectives(parallel.Layout(data=3, model=2))
+  assert collectives._groups(parallel.MODEL_AXIS) == [[0, 1], [2, 3], [4, 5]]
+  assert collectives._groups(parallel.DATA_AXIS) == [[0, 2, 4], [1, 3, 5]]
+
+
+@pytest.mark.parametrize('key,value,devices,message', [
+    ('parallel.model_devices', 3, 4, 'parallel.model_devices'),
+    ('parallel.model_devices', 2, 3, 'does not divide'),
+    ('parallel.data_devices', 3, 4, 'needs more than'),
+    ('batch_size', 129, 4, 'not divisible by the 2 data devices'),
+])
+def test_bad_layouts_name_the_key(small_config, key, value, devices, message):
+  small_config.parallel.model_devices = 2
+  section, _, name = key.rpartition('.')
+  setattr(small_config[section] if section else small_config, name, value)
+  with pytest.raises(validation.ConfigError, match=message):
+    parallel.layout_from_config(small_config, devices)
+
+
+def test_single_device_layout_runs_in_process(small_config, full_state):
+  """The 1x1 layout (what this process has) through both backends equals jit."""
+  model = models.create_model(small_config.model)
+  optimizer = train.create_optimizer(small_config.optimizer)
+  batch = {'image': np.random.default_rng(0).normal(size=(4, 28, 28, 1)).astype(np.float32),
+           'label': np.arange(4)}
+  rng = jax.random.key(1)
+  expected, _ = jax.jit(train.make_train_step(model, optimizer))(full_state, batch, rng)
+  for backend in ('pmap', 'shard_map'):
+    par = parallel.Parallel(parallel.Layout(1, 1, backend), jax.devices()[:1])
+    step = par.train_step(train.make_train_step(model, optimizer, collectives=par.collectives))
+    state, metrics = step(par.put_tree(full_state), par.put_batch(batch), rng)
+    got = par.get_tree(state)
+    for a, b in zip(jax.tree.leaves(got.params), jax.tree.leaves(expected.params)):
+      np.testing.assert_allclose(a, b, atol=1e-6)
+    assert par.row(metrics)['count'] == 4

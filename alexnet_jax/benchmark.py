@@ -14,6 +14,7 @@ import time
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from alexnet_jax import models, results_io, summary, train
 
@@ -44,29 +45,35 @@ def _with_rates(stats: dict, batch_size: int, flops_per_batch: float) -> dict:
 
 
 def measure(config) -> dict:
-  """Runs the measurement on one device and returns the benchmark.json content."""
+  """Runs the measurement on the configured device layout; returns benchmark.json's content."""
+  from alexnet_jax import parallel
+
   bench = config.benchmark
   batch_size = bench.batch_size
+  layout = parallel.layout_from_config(config)
+  par = parallel.Parallel(layout)
   image_shape = (config.data.image_size, config.data.image_size, config.data.channels)
   macs_per_image = summary.layer_table(config)['total_macs']
-  model = models.create_model(config.model)
+  steps = train.Steps(config, par)
   rng = jax.random.key(config.seed)
-  params = models.init_params(model, rng, image_shape)
-  optimizer = train.create_optimizer(config.optimizer)
-  state = train.create_train_state(params, optimizer)
+  params = models.init_params(models.create_model(config.model), rng, image_shape)
+  state = par.put_tree(train.create_train_state(params, steps.optimizer))
   images = jax.random.normal(jax.random.key(1), (batch_size, *image_shape), jnp.float32)
   labels = jax.random.randint(jax.random.key(2), (batch_size,), 0, config.model.num_classes)
-  batch = {'image': images, 'label': labels}
+  host_batch = {'image': np.asarray(images), 'label': np.asarray(labels)}
+  device_batch = par.put_batch(host_batch)  # transfers are not timed: the pipeline overlaps them
 
-  forward = jax.jit(train.forward_fn(model))
-  forward_stats = time_calls(lambda: forward(params, images).block_until_ready(),
+  model = steps.model
+  forward = par.wrap_step(lambda p, b: model.apply({'params': p}, b['image'], train=False),
+                          ('device', 'batch'))
+  forward_stats = time_calls(lambda: forward(state.params, device_batch).block_until_ready(),
                              warmup_steps=bench.warmup_steps, steps=bench.steps)
 
-  train_step = jax.jit(train.make_train_step(model, optimizer), donate_argnums=0)
+  learning_rate = jnp.asarray(config.optimizer.learning_rate, jnp.float32)
   holder = {'state': state}
 
   def one_step():
-    holder['state'], metrics = train_step(holder['state'], batch, rng)
+    holder['state'], metrics = steps._train(holder['state'], device_batch, rng, learning_rate)
     jax.block_until_ready((holder['state'], metrics))
 
   step_stats = time_calls(one_step, warmup_steps=bench.warmup_steps, steps=bench.steps)
@@ -78,10 +85,11 @@ def measure(config) -> dict:
       'channels': config.data.channels,
       'dtype': config.model.dtype,
       'columns': config.model.columns,
-      'devices': 1,
-      'layout': {'data': 1, 'model': 1},
+      'devices': layout.num_devices,
+      'layout': layout.as_dict(),
       'platform': jax.devices()[0].platform,
       'device_kind': jax.devices()[0].device_kind,
+      'host_cpus': os.cpu_count(),
       'jax_version': jax.__version__,
       'macs_per_image': macs_per_image,
       'forward': _with_rates(forward_stats, batch_size, forward_flops),
@@ -94,7 +102,8 @@ def measure(config) -> dict:
 def format_result(result: dict) -> str:
   lines = [f"benchmark: {result['variant']} {result['image_size']}x{result['image_size']}, "
            f"batch {result['batch_size']}, {result['dtype']}, {result['devices']} "
-           f"{result['platform']} device(s)"]
+           f"{result['platform']} device(s), layout {result['layout']['data']}x"
+           f"{result['layout']['model']} (data x model, {result['layout']['backend']})"]
   for key in ('forward', 'train_step'):
     s = result[key]
     lines.append(f"  {key:<10} {s['mean_s'] * 1e3:9.1f} +/- {s['std_s'] * 1e3:6.1f} ms "

@@ -7,7 +7,7 @@ import os
 
 import jax
 
-from alexnet_jax import checkpoints, input_pipeline, models, results_io, train
+from alexnet_jax import checkpoints, input_pipeline, models, parallel, results_io, train
 from alexnet_jax.validation import ConfigError
 
 
@@ -48,6 +48,7 @@ def _check_model_config(config, meta):
 
 
 def run(config, workdir: str) -> dict:
+  layout = parallel.layout_from_config(config)
   manager, steps = _select(config, workdir)
   latest_meta = checkpoints.read_config(manager, max(steps))
   _check_model_config(config, latest_meta)
@@ -60,8 +61,9 @@ def run(config, workdir: str) -> dict:
     raise ConfigError(f'no readable checkpoint among steps {sorted(steps)} in '
                       f'{manager.directory}')
   items, meta = restored
-  eval_step = jax.jit(train.make_eval_step(model))
-  result = train.evaluate(eval_step, items['params'],
+  par = parallel.Parallel(layout)
+  steps = train.Steps(config, par)
+  result = train.evaluate(steps.eval_fn(par.put_tree(items['params'])),
                           input_pipeline.create_eval_iterator(config))
   record = {'step': int(meta['step']), 'split': config.data.eval_split,
             'views': 10 if config.data.ten_views else 1, 'checkpoint':

@@ -240,8 +240,9 @@ class Parallel:
     return jax.jit(mapped, donate_argnums=(0,) if donate_first else ())
 
   def train_step(self, per_device_step):
-    """`step(state, batch, rng) -> (state, metrics)` over the layout."""
-    return self.wrap_step(per_device_step, ('device', 'batch', 'replicated'), donate_first=True)
+    """`step(state, batch, rng, learning_rate) -> (state, metrics)` over the layout."""
+    return self.wrap_step(per_device_step, ('device', 'batch', 'replicated', 'replicated'),
+                          donate_first=True)
 
   def eval_step(self, per_device_step):
     """`step(params, batch) -> metric sums` over the layout."""
@@ -265,10 +266,11 @@ class Parallel:
     return jax.tree.map(lambda x: jax.make_array_from_process_local_data(self.per_device, x),
                         local)
 
-  def get_tree(self, device_tree):
-    """The full tree on the host (numpy), from this host's devices."""
+  def get_tree(self, device_tree, device=None):
+    """The full tree from this host's devices: numpy, or arrays on `device`."""
     shares = [self.row(device_tree, m) for m in range(self.layout.model)]
-    return join_columns(shares)
+    full = join_columns(shares)
+    return full if device is None else jax.device_put(full, device)
 
   def row(self, device_tree, index: Optional[int] = None):
     """Device row `index` (default: this host's first device) as a host tree."""

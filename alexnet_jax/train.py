@@ -80,7 +80,9 @@ def classification_metrics(logits, labels, mask=None):
 
 
 def make_train_step(model, optimizer, *, collectives=None):
-  """Builds `train_step(state, batch, rng) -> (state, metrics)` for one device.
+  """Builds `train_step(state, batch, rng, learning_rate=None) -> (state, metrics)`
+  for one device; `learning_rate` (set by the host's schedule) replaces the
+  optimizer's injected one when given.
 
   `batch` has 'image', 'label' and optionally 'example_id' (global indices of
   the examples, which key the dropout masks so that they do not depend on the
@@ -92,7 +94,9 @@ def make_train_step(model, optimizer, *, collectives=None):
   the replicated parameters (fc8) are summed over the model axis.
   """
 
-  def train_step(state: TrainState, batch, rng):
+  def train_step(state: TrainState, batch, rng, learning_rate=None):
+    if learning_rate is not None:
+      state = state.replace(opt_state=_with_learning_rate(state.opt_state, learning_rate))
     local_batch = batch['label'].shape[0]
     example_ids = batch.get('example_id')
     if example_ids is None:
@@ -208,11 +212,12 @@ def _summarize(sums, count_key='count'):
           'top5_error': float(sums['top5_errors']) / count}
 
 
-def evaluate(eval_step, params, batches):
-  """Top-1/top-5 error and loss over every example of `batches` (masked padding)."""
+def evaluate(eval_fn, batches):
+  """Top-1/top-5 error and loss over every example of `batches` (masked padding);
+  `eval_fn(batch)` returns the metric sums of one batch."""
   totals = None
   for batch in batches:
-    sums = jax.device_get(eval_step(params, batch))
+    sums = jax.device_get(eval_fn(batch))
     totals = sums if totals is None else jax.tree.map(lambda a, b: a + b, totals, sums)
   result = _summarize(totals)
   result['num_examples'] = int(totals['count'])
@@ -271,8 +276,9 @@ def train_and_evaluate(config, workdir: str) -> dict:
   """
   from tqdm import tqdm
 
-  from alexnet_jax import checkpoints, input_pipeline, models
+  from alexnet_jax import checkpoints, input_pipeline, models, parallel
 
+  layout = parallel.layout_from_config(config)  # fails early on a layout that cannot work
   info = input_pipeline.dataset_info(config)  # fails early, with how to get the data
   if info['num_classes'] > config.model.num_classes:
     raise ValueError(f"config.model.num_classes={config.model.num_classes} but "
@@ -287,7 +293,7 @@ def train_and_evaluate(config, workdir: str) -> dict:
   optimizer = create_optimizer(config.optimizer)
   image_shape = (config.data.image_size, config.data.image_size, config.data.channels)
   params = models.init_params(model, jax.random.key(config.seed), image_shape)
-  state = create_train_state(params, optimizer)
+  state = create_train_state(params, optimizer)  # the full tree (checkpoints hold this form)
   schedule = LearningRateSchedule(config, total_steps)
 
   checkpointer = checkpoints.Checkpointer(workdir, keep=config.checkpoint.keep,
@@ -303,9 +309,12 @@ def train_and_evaluate(config, workdir: str) -> dict:
     print(f'resuming from step {start_step} ({workdir}/checkpoints/{start_step})', flush=True)
 
   rng = jax.random.key(config.seed + 1)
+  par = parallel.Parallel(layout)
+  steps = Steps(config, par)
+  device_state = par.put_tree(state)
+  if layout.num_devices > 1:
+    print(f'devices: {layout.describe()}', flush=True)
   train_iter = input_pipeline.create_train_iterator(config, start_step=start_step)
-  p_train_step = jax.jit(make_train_step(model, optimizer), donate_argnums=0)
-  p_eval_step = jax.jit(make_eval_step(model))
   writer = MetricsWriter(workdir, start_step)
 
   def meta(step):
@@ -313,7 +322,8 @@ def train_and_evaluate(config, workdir: str) -> dict:
             'schedule': schedule.state, 'config': checkpoints.config_json(config)}
 
   def run_eval(step):
-    result = evaluate(p_eval_step, state.params, input_pipeline.create_eval_iterator(config))
+    result = evaluate(steps.eval_fn(device_state.params),
+                      input_pipeline.create_eval_iterator(config))
     record = {'step': step, 'split': 'eval', 'epoch': step / steps_per_epoch, **result}
     writer.write(record)
     best = schedule.observe(result['top1_error'])
@@ -330,20 +340,19 @@ def train_and_evaluate(config, workdir: str) -> dict:
     for step in range(start_step, total_steps):
       batch = next(train_iter)
       lr = schedule(step)
-      state = state.replace(opt_state=_with_learning_rate(state.opt_state, lr))
-      state, metrics = p_train_step(state, batch, rng)
-      interval_losses.append(metrics['loss_sum'])
+      device_state, metrics = steps.train(device_state, batch, rng, lr)
+      interval_losses.append(metrics['loss_sum'])  # one row per device, read at log time
       interval = metrics if interval is None else jax.tree.map(jnp.add, interval, metrics)
       done = step + 1
       progress.update(1)
       if done % config.log_every_steps == 0 or done == total_steps or done % eval_every == 0:
-        losses = jax.device_get(interval_losses)
+        losses = [par.row(loss) for loss in interval_losses]
         bad = [i for i, loss in enumerate(losses) if not math.isfinite(float(loss))]
         if bad:
           raise NonFiniteLossError(
               f'loss is {float(losses[bad[0]])} at step {done - len(losses) + bad[0] + 1}; '
               f'stopping (the last good checkpoint stays in {workdir}/checkpoints)')
-        sums = jax.device_get(interval)
+        sums = par.row(interval)
         elapsed = time.time() - interval_start
         record = {'step': done, 'split': 'train', 'epoch': done / steps_per_epoch,
                   **_summarize(sums), 'learning_rate': float(lr),
@@ -355,7 +364,8 @@ def train_and_evaluate(config, workdir: str) -> dict:
       if done % eval_every == 0 or done == total_steps:
         last_eval, best = run_eval(done)
       if done % config.checkpoint.every_steps == 0 or done == total_steps or best:
-        checkpointer.save(state, meta(done), best=best)
+        checkpointer.save(par.get_tree(device_state, jax.local_devices()[0]), meta(done),
+                          best=best)
   finally:
     progress.close()
     train_iter.close()
@@ -370,3 +380,25 @@ def _with_learning_rate(opt_state, learning_rate):
   hyperparams = dict(opt_state.hyperparams)
   hyperparams['learning_rate'] = jnp.asarray(learning_rate, jnp.float32)
   return opt_state._replace(hyperparams=hyperparams)
+
+
+class Steps:
+  """The train and eval steps of `config` over a device layout (parallel.py),
+  with the host-side transfers: full host trees in, full host trees out."""
+
+  def __init__(self, config, par):
+    from alexnet_jax import models
+    self.par = par
+    self.model = models.create_model(config.model, collectives=par.model_collectives)
+    self.optimizer = create_optimizer(config.optimizer)
+    self._train = par.train_step(make_train_step(self.model, self.optimizer,
+                                                 collectives=par.collectives))
+    self._eval = par.eval_step(make_eval_step(self.model, collectives=par.collectives))
+
+  def train(self, device_state, batch, rng, learning_rate):
+    """One step; returns (device state, device metrics) without waiting for them."""
+    return self._train(device_state, self.par.put_batch(batch), rng,
+                       jnp.asarray(learning_rate, jnp.float32))
+
+  def eval_fn(self, device_params):
+    return lambda batch: self.par.row(self._eval(device_params, self.par.put_batch(batch)))

@@ -167,7 +167,7 @@ def validate_parallel(config, num_devices=None):
   require(data_devices >= 1 and data_devices * parallel.model_devices <= num_devices,
            f'config.parallel.data_devices={parallel.data_devices} x model_devices='
            f'{parallel.model_devices} needs more than the {num_devices} available devices')
-  for key in ('batch_size', 'benchmark.batch_size'):
-    value = config.batch_size if key == 'batch_size' else config.benchmark.batch_size
+  for key in ('batch_size', 'eval_batch_size', 'benchmark.batch_size'):
+    value = config.benchmark.batch_size if key == 'benchmark.batch_size' else config[key]
     require(value % data_devices == 0,
              f'config.{key}={value} is not divisible by the {data_devices} data devices')

@@ -93,7 +93,8 @@ def compare(par, config, state, rng, steps, batch_for, ref_state, ref_metrics, r
   device_state = par.put_tree(state)
   metrics = None
   for step in range(steps):
-    device_state, metrics = p_step(device_state, par.put_batch(batch_for(step)), rng)
+    device_state, metrics = p_step(device_state, par.put_batch(batch_for(step)), rng,
+                                   jnp.float32(config.optimizer.learning_rate))
   full_state = par.get_tree(device_state)
   logits_rows = forward(device_state.params, par.put_batch({'image': batch_for(0)['image']}))
   per_replica = [np.asarray(logits_rows[d * layout.model]) for d in range(layout.data)]

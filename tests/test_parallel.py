@@ -122,8 +122,65 @@ def test_single_device_layout_runs_in_process(small_config, full_state):
   for backend in ('pmap', 'shard_map'):
     par = parallel.Parallel(parallel.Layout(1, 1, backend), jax.devices()[:1])
     step = par.train_step(train.make_train_step(model, optimizer, collectives=par.collectives))
-    state, metrics = step(par.put_tree(full_state), par.put_batch(batch), rng)
+    state, metrics = step(par.put_tree(full_state), par.put_batch(batch), rng, np.float32(1e-3))
     got = par.get_tree(state)
     for a, b in zip(jax.tree.leaves(got.params), jax.tree.leaves(expected.params)):
       np.testing.assert_allclose(a, b, atol=1e-6)
     assert par.row(metrics)['count'] == 4
+
+
+# ---------------------------------------------------------------------------
+# Training under a layout; a checkpoint written under one restores under another.
+# ---------------------------------------------------------------------------
+
+TRAIN_IN_SUBPROCESS = '''
+import json, os, sys
+import ml_collections
+from alexnet_jax import train
+config = ml_collections.ConfigDict(json.loads(os.environ['ALEXNET_TEST_CONFIG']))
+train.train_and_evaluate(config, sys.argv[1])
+'''
+
+
+def train_with_devices(config, workdir, devices):
+  env = dict(os.environ, XLA_FLAGS=f'--xla_force_host_platform_device_count={devices}',
+             JAX_PLATFORMS='cpu', ALEXNET_TEST_CONFIG=config.to_json())
+  done = subprocess.run([sys.executable, '-c', TRAIN_IN_SUBPROCESS, str(workdir)], env=env,
+                        capture_output=True, text=True, timeout=900,
+                        cwd=os.path.dirname(os.path.dirname(__file__)))
+  assert done.returncode == 0, done.stderr[-3000:]
+  return done.stdout
+
+
+def final_params(config, workdir):
+  from alexnet_jax import checkpoints
+  model = models.create_model(config.model)
+  size = config.data.image_size
+  params = models.init_params(model, jax.random.key(0), (size, size, config.data.channels))
+  state = train.create_train_state(params, train.create_optimizer(config.optimizer))
+  checkpointer = checkpoints.Checkpointer(str(workdir))
+  items, meta = checkpointer.restore_latest(checkpoints.abstract(state))
+  checkpointer.close()
+  return items['params'], meta['step']
+
+
+def test_checkpoint_of_a_2x2_run_resumes_on_one_device(tiny_config, tmp_path):
+  tiny_config.schedule.name = 'constant'
+  tiny_config.model.dropout_rate = 0.5  # masks must not depend on the layout either
+  tiny_config.num_train_steps = 8
+  tiny_config.eval_every_steps = 4
+  tiny_config.checkpoint.every_steps = 4
+  train.train_and_evaluate(tiny_config, str(tmp_path / 'one_device'))
+  expected, _ = final_params(tiny_config, tmp_path / 'one_device')
+
+  split = tiny_config.copy_and_resolve_references()
+  split.parallel.model_devices = 2
+  split.num_train_steps = 4
+  out = train_with_devices(split, tmp_path / 'moved', devices=4)
+  assert 'devices: 2x2 (data x model, pmap)' in out
+  assert final_params(tiny_config, tmp_path / 'moved')[1] == 4
+  out = train.train_and_evaluate(tiny_config, str(tmp_path / 'moved'))  # 1x1, steps 4..8
+  got, step = final_params(tiny_config, tmp_path / 'moved')
+  assert step == 8
+  for a, b in zip(jax.tree.leaves(got), jax.tree.leaves(expected)):
+    np.testing.assert_allclose(a, b, atol=2e-5)

@@ -52,6 +52,10 @@ class Checkpointer:
     step = int(meta['step'])
     self.latest.save(step, args=self._args(state, meta), force=True)
     if best:
+      if jax.process_count() > 1:
+        # Orbax names its cross-process barriers by step: two managers may not
+        # commit the same step at once.
+        self.latest.wait_until_finished()
       if step in self.best.all_steps():  # a resumed run redoing this step
         self.best.delete(step)
       self.best.save(step, args=self._args(state, meta), force=True)

@@ -9,7 +9,7 @@ import sys
 from absl import app, flags
 from ml_collections import config_flags
 
-from alexnet_jax import validation
+from alexnet_jax import distributed, validation
 
 FLAGS = flags.FLAGS
 config_flags.DEFINE_config_file('config', None, 'Config file (configs/*.py[:preset]).',
@@ -50,10 +50,12 @@ def main(argv):
       config.mode = FLAGS.mode
   try:
     validation.validate_config(config)
+    distributed.validate(config)
     if 'ablation' in config:
       from alexnet_jax import ablation
       ablation.validate(config)
     run = _dispatch(config.mode)
+    distributed.initialize(config)
   except validation.ConfigError as error:
     print(f'error: {error}', file=sys.stderr)
     sys.exit(2)

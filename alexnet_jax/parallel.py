@@ -208,7 +208,6 @@ class Parallel:
                                       P(DEVICE_AXIS))
     else:
       self.per_device = NamedSharding(self.mesh, P((DATA_AXIS, MODEL_AXIS)))
-    self.global_index = {device: i for i, device in enumerate(self.devices)}
     self.local_indices = [i for i, device in enumerate(self.devices)
                           if device.process_index == jax.process_index()]
 
@@ -273,18 +272,16 @@ class Parallel:
     return full if device is None else jax.device_put(full, device)
 
   def row(self, device_tree, index: Optional[int] = None):
-    """Device row `index` (default: this host's first device) as a host tree."""
+    """A device's row of a device tree, as a host tree: this host's first device
+    by default; `index` m picks column m of this host's first data replica."""
+    wanted = self.devices[self.local_indices[0] + (index or 0)]
 
     def one(x):
       for shard in x.addressable_shards:
-        start = shard.index[0].start or 0
-        if index is None or start == index:
+        if shard.device == wanted:
           return np.asarray(shard.data)[0]
-      raise ValueError(f'device {index} is not on this host')
+      raise ValueError(f'device {wanted} holds no row of this array')
 
-    if index is not None and jax.process_count() > 1:
-      # Column m of this host's first data replica.
-      index = self.local_indices[0] + index
     return jax.tree.map(one, device_tree)
 
   def put_batch(self, batch):

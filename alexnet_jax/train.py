@@ -254,6 +254,16 @@ class MetricsWriter:
     self.tensorboard.close()
 
 
+class NullWriter:
+  """What processes other than the first write: nothing."""
+
+  def write(self, record):
+    pass
+
+  def close(self):
+    pass
+
+
 def _line_step(line):
   try:
     return int(json.loads(line)['step'])
@@ -276,16 +286,19 @@ def train_and_evaluate(config, workdir: str) -> dict:
   """
   from tqdm import tqdm
 
-  from alexnet_jax import checkpoints, input_pipeline, models, parallel
+  from alexnet_jax import checkpoints, input_pipeline, models, parallel, results_io
 
   layout = parallel.layout_from_config(config)  # fails early on a layout that cannot work
   info = input_pipeline.dataset_info(config)  # fails early, with how to get the data
   if info['num_classes'] > config.model.num_classes:
     raise ValueError(f"config.model.num_classes={config.model.num_classes} but "
                      f"{config.data.name} has {info['num_classes']} classes")
+  primary = jax.process_index() == 0  # the one process that writes result files
+  multi_host = jax.process_count() > 1
   os.makedirs(workdir, exist_ok=True)
-  with open(os.path.join(workdir, 'config.json'), 'w') as f:
-    json.dump(checkpoints.config_json(config), f, indent=2)
+  if primary:
+    results_io.write_json_atomic(os.path.join(workdir, 'config.json'),
+                                 checkpoints.config_json(config))
 
   steps_per_epoch, total_steps = steps_for(config, info['num_train_examples'])
   eval_every = config.eval_every_steps if config.eval_every_steps > 0 else steps_per_epoch
@@ -294,6 +307,8 @@ def train_and_evaluate(config, workdir: str) -> dict:
   image_shape = (config.data.image_size, config.data.image_size, config.data.channels)
   params = models.init_params(model, jax.random.key(config.seed), image_shape)
   state = create_train_state(params, optimizer)  # the full tree (checkpoints hold this form)
+  if multi_host:  # orbax writes host-local trees from numpy, once, on process 0
+    state = jax.device_get(state)
   schedule = LearningRateSchedule(config, total_steps)
 
   checkpointer = checkpoints.Checkpointer(workdir, keep=config.checkpoint.keep,
@@ -314,8 +329,9 @@ def train_and_evaluate(config, workdir: str) -> dict:
   device_state = par.put_tree(state)
   if layout.num_devices > 1:
     print(f'devices: {layout.describe()}', flush=True)
-  train_iter = input_pipeline.create_train_iterator(config, start_step=start_step)
-  writer = MetricsWriter(workdir, start_step)
+  shard = {'process_index': jax.process_index(), 'process_count': jax.process_count()}
+  train_iter = input_pipeline.create_train_iterator(config, start_step=start_step, **shard)
+  writer = MetricsWriter(workdir, start_step) if primary else NullWriter()
 
   def meta(step):
     return {'step': step, 'data_iterator': {'step': step}, 'seed': config.seed,
@@ -323,19 +339,20 @@ def train_and_evaluate(config, workdir: str) -> dict:
 
   def run_eval(step):
     result = evaluate(steps.eval_fn(device_state.params),
-                      input_pipeline.create_eval_iterator(config))
+                      input_pipeline.create_eval_iterator(config, **shard))
     record = {'step': step, 'split': 'eval', 'epoch': step / steps_per_epoch, **result}
     writer.write(record)
     best = schedule.observe(result['top1_error'])
-    tqdm.write(f"eval step {step} (epoch {step / steps_per_epoch:.2f}): top-1 error "
-               f"{result['top1_error']:.2%}, top-5 {result['top5_error']:.2%}, "
-               f"loss {result['loss']:.4f} over {result['num_examples']} examples")
+    if primary:
+      tqdm.write(f"eval step {step} (epoch {step / steps_per_epoch:.2f}): top-1 error "
+                 f"{result['top1_error']:.2%}, top-5 {result['top5_error']:.2%}, "
+                 f"loss {result['loss']:.4f} over {result['num_examples']} examples")
     return record, best
 
   interval, interval_losses, interval_start = None, [], time.time()
   last_eval = None
   progress = tqdm(total=total_steps, initial=start_step, unit='step', dynamic_ncols=True,
-                  desc=f'train {config.data.name}')
+                  desc=f'train {config.data.name}', disable=not primary)
   try:
     for step in range(start_step, total_steps):
       batch = next(train_iter)
@@ -364,8 +381,8 @@ def train_and_evaluate(config, workdir: str) -> dict:
       if done % eval_every == 0 or done == total_steps:
         last_eval, best = run_eval(done)
       if done % config.checkpoint.every_steps == 0 or done == total_steps or best:
-        checkpointer.save(par.get_tree(device_state, jax.local_devices()[0]), meta(done),
-                          best=best)
+        full = par.get_tree(device_state, None if multi_host else jax.local_devices()[0])
+        checkpointer.save(full, meta(done), best=best)
   finally:
     progress.close()
     train_iter.close()

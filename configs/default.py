@@ -90,6 +90,13 @@ def get_config(arg=None):
   parallel.data_devices = -1         # -1: all remaining devices
   parallel.backend = 'pmap'          # pmap | shard_map
 
+  # ---- Several hosts (alexnet_jax/distributed.py) -------------------------
+  config.distributed = distributed = ml_collections.ConfigDict()
+  distributed.num_processes = 1      # > 1: run the same command on every host
+  distributed.process_id = 0         # this host's index; process 0 is the coordinator
+  distributed.coordinator_address = ''  # HOST:PORT of process 0
+  distributed.timeout_s = 60         # how long to wait for the coordinator
+
   # ---- Speed measurement (--mode=benchmark) -------------------------------
   config.benchmark = benchmark = ml_collections.ConfigDict()
   benchmark.batch_size = 32

@@ -184,3 +184,69 @@ def test_checkpoint_of_a_2x2_run_resumes_on_one_device(tiny_config, tmp_path):
   assert step == 8
   for a, b in zip(jax.tree.leaves(got), jax.tree.leaves(expected)):
     np.testing.assert_allclose(a, b, atol=2e-5)
+
+
+TRAIN_ONE_PROCESS = '''
+import json, os, sys
+import ml_collections
+from alexnet_jax import distributed, train
+config = ml_collections.ConfigDict(json.loads(os.environ['ALEXNET_TEST_CONFIG']))
+config.distributed.process_id = int(sys.argv[2])
+distributed.initialize(config)
+train.train_and_evaluate(config, sys.argv[1])
+'''
+
+
+def free_port():
+  import socket
+  with socket.socket() as s:
+    s.bind(('127.0.0.1', 0))
+    return s.getsockname()[1]
+
+
+def test_two_processes_match_one_process_with_four_devices(tiny_config, tmp_path):
+  """Multi-host for real: two processes on 127.0.0.1 with 2 CPU devices each
+  (2 data x 2 model) against one process with 4 devices."""
+  tiny_config.schedule.name = 'constant'
+  tiny_config.model.dropout_rate = 0.5
+  tiny_config.num_train_steps = 4
+  tiny_config.eval_every_steps = 4
+  tiny_config.checkpoint.every_steps = 4
+  tiny_config.parallel.model_devices = 2
+  train_with_devices(tiny_config, tmp_path / 'one_process', devices=4)
+  expected, _ = final_params(tiny_config, tmp_path / 'one_process')
+
+  tiny_config.distributed.num_processes = 2
+  tiny_config.distributed.coordinator_address = f'127.0.0.1:{free_port()}'
+  tiny_config.distributed.timeout_s = 120
+  env = dict(os.environ, XLA_FLAGS='--xla_force_host_platform_device_count=2',
+             JAX_PLATFORMS='cpu', ALEXNET_TEST_CONFIG=tiny_config.to_json())
+  workdir = tmp_path / 'two_processes'
+  processes = [subprocess.Popen([sys.executable, '-c', TRAIN_ONE_PROCESS, str(workdir), str(k)],
+                                env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True, cwd=os.path.dirname(os.path.dirname(__file__)))
+               for k in range(2)]
+  outputs = [p.communicate(timeout=900) for p in processes]
+  for process, (out, err) in zip(processes, outputs):
+    assert process.returncode == 0, err[-3000:]
+  assert 'process 1 of 2: 2 local of 4 devices' in outputs[1][0]
+  got, step = final_params(tiny_config, workdir)
+  assert step == 4
+  for a, b in zip(jax.tree.leaves(got), jax.tree.leaves(expected)):
+    np.testing.assert_allclose(a, b, atol=2e-5)
+  lines = open(workdir / 'metrics.jsonl').read().splitlines()
+  assert len([line for line in lines if '"split": "eval"' in line]) == 1  # one writer
+
+
+def test_unreachable_coordinator_is_one_clear_line(tmp_path):
+  done = subprocess.run(
+      [sys.executable, '-m', 'alexnet_jax.main', '--config=configs/default.py',
+       f'--workdir={tmp_path / "run"}', '--config.distributed.num_processes=2',
+       '--config.distributed.process_id=1', '--config.distributed.timeout_s=2',
+       f'--config.distributed.coordinator_address=127.0.0.1:{free_port()}'],
+      capture_output=True, text=True, timeout=120,
+      cwd=os.path.dirname(os.path.dirname(__file__)))
+  assert done.returncode != 0
+  assert 'config.distributed.coordinator_address=127.0.0.1:' in done.stderr
+  assert 'no coordinator answered within 2 s' in done.stderr
+  assert not (tmp_path / 'run').exists()

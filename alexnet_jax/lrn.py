@@ -22,6 +22,7 @@ In the two-column network each GPU normalised its own maps, so the model calls
 this function once per column: windows never cross columns.
 """
 
+import functools
 from typing import NamedTuple
 
 import jax
@@ -37,14 +38,10 @@ class LRNParams(NamedTuple):
   beta: float = 0.75
 
 
-def local_response_norm(x, k=2.0, n=5, alpha=1e-4, beta=0.75):
-  """Normalizes `x` (..., channels) across neighbouring channels (paper eq. in 3.3).
-
-  The windowed sum of squares is one `reduce_window` over the channel axis with
-  zero padding, which is exactly the clipped window of the paper. The sum is
-  computed in float32 even for bfloat16 inputs: squares of activations overflow
-  the bfloat16 mantissa long before they overflow its range.
-  """
+def local_response_norm_reference(x, k=2.0, n=5, alpha=1e-4, beta=0.75):
+  """The definition, written plainly: a `reduce_window` sum over the channel axis
+  (zero padding gives exactly the paper's clipped window), `pow`, autodiff.
+  Tests hold `local_response_norm` to it; it is about 4x slower on XLA:CPU."""
   if n < 1:
     raise ValueError(f'LRN window n must be >= 1, got {n}')
   dtype = x.dtype
@@ -56,6 +53,72 @@ def local_response_norm(x, k=2.0, n=5, alpha=1e-4, beta=0.75):
       x32 * x32, np.zeros((), x32.dtype), jax.lax.add, window, (1,) * x.ndim, pad)
   scale = k + alpha * squares_sum
   return (x32 * scale ** (-beta)).astype(dtype)
+
+
+def _window_sum(v, n, transposed=False):
+  """sum_{j in window(i)} v_j over the last axis, as n shifted slices of a padded
+  copy, which XLA fuses into one loop (a reduce_window over the minor axis is
+  not fused on CPU). `transposed` sums over {i : j in window(i)} instead, the
+  mirror image for even n."""
+  half = n // 2
+  low, high = (half, n - 1 - half) if not transposed else (n - 1 - half, half)
+  channels = v.shape[-1]
+  padded = jnp.pad(v, [(0, 0)] * (v.ndim - 1) + [(low, high)])
+  total = padded[..., :channels]
+  for j in range(1, n):
+    total = total + padded[..., j:j + channels]
+  return total
+
+
+def _inverse_power(scale, beta):
+  """scale ** -beta; for the paper's 0.75 (and 0.5) from square roots, which
+  cost a fraction of a general `pow` (exp and log) on CPU."""
+  if beta == 0.75:
+    root = jax.lax.rsqrt(scale)
+    return root * jnp.sqrt(root)
+  if beta == 0.5:
+    return jax.lax.rsqrt(scale)
+  return scale ** (-beta)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(1, 2, 3, 4))
+def _lrn(x, k, n, alpha, beta):
+  return x * _inverse_power(k + alpha * _window_sum(x * x, n), beta)
+
+
+def _lrn_forward(x, k, n, alpha, beta):
+  return _lrn(x, k, n, alpha, beta), x
+
+
+def _lrn_backward(k, n, alpha, beta, x, g):
+  """With s_i = k + alpha * sum_{j in w(i)} x_j^2 and y_i = x_i s_i^-beta:
+
+      dL/dx_j = g_j s_j^-beta - 2 alpha beta x_j sum_{i: j in w(i)} g_i x_i s_i^(-beta-1)
+
+  Recomputes s from x (one fused loop) rather than storing it."""
+  scale = k + alpha * _window_sum(x * x, n)
+  inverse = _inverse_power(scale, beta)
+  weighted = g * x * inverse / scale
+  return (g * inverse - (2.0 * alpha * beta) * x * _window_sum(weighted, n, transposed=True),)
+
+
+_lrn.defvjp(_lrn_forward, _lrn_backward)
+
+
+def local_response_norm(x, k=2.0, n=5, alpha=1e-4, beta=0.75):
+  """Normalizes `x` (..., channels) across neighbouring channels (paper eq. in 3.3).
+
+  The same function as `local_response_norm_reference`, formulated for speed:
+  the window sum as fused shifted slices, the power from square roots, and a
+  hand-written backward pass (autodiff of this formulation is slower than the
+  formula). Computed in float32 even for bfloat16 inputs: squares of
+  activations overflow the bfloat16 mantissa long before its range.
+  """
+  if n < 1:
+    raise ValueError(f'LRN window n must be >= 1, got {n}')
+  dtype = x.dtype
+  x32 = x.astype(jnp.promote_types(dtype, jnp.float32))
+  return _lrn(x32, float(k), int(n), float(alpha), float(beta)).astype(dtype)
 
 
 def to_torch(params: LRNParams) -> dict:

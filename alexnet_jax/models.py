@@ -45,6 +45,7 @@ import jax
 import jax.numpy as jnp
 
 from alexnet_jax import lrn as lrn_lib
+from alexnet_jax import pooling
 
 OWN = 'own'    # the layer sees only its own column's maps
 BOTH = 'both'  # the layer sees both columns (an exchange point)
@@ -206,7 +207,7 @@ class Column(nn.Module):
         if layer.lrn and self.lrn:
           x = lrn_lib.local_response_norm(x, *self.lrn_params)
         if layer.pool:
-          x = nn.max_pool(x, (window, window), (stride, stride), padding=self.arch.pool_padding)
+          x = pooling.max_pool(x, window, stride, self.arch.pool_padding)
         self.sow('intermediates', f'{layer.name}_out', x)
         if layer is self.arch.conv[-1]:
           x = x.reshape(x.shape[0], -1)

@@ -100,3 +100,16 @@ def test_gradient_under_jit_matches_eager(activations):
   grad = jax.grad(lambda a: jnp.sum(lrn.local_response_norm(a, 2.0, 5, 1e-3, 0.75) ** 2))
   x = jnp.asarray(activations)
   np.testing.assert_allclose(jax.jit(grad)(x), grad(x), rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize('k,n,alpha,beta', [
+    (2.0, 5, 1e-4, 0.75), (1.0, 3, 1e-3, 0.5), (2.0, 4, 1e-3, 0.75), (0.5, 15, 1e-3, 1.0)])
+def test_fast_formulation_equals_reference_values_and_gradients(activations, k, n, alpha, beta):
+  """The custom-VJP formulation against the plain definition (reduce_window, pow,
+  autodiff), with a cotangent that weights every output differently."""
+  x = jnp.asarray(activations)
+  cotangent = jnp.asarray(np.random.default_rng(2).normal(size=x.shape), jnp.float32)
+  fast, fast_vjp = jax.vjp(lambda a: lrn.local_response_norm(a, k, n, alpha, beta), x)
+  ref, ref_vjp = jax.vjp(lambda a: lrn.local_response_norm_reference(a, k, n, alpha, beta), x)
+  np.testing.assert_allclose(fast, ref, rtol=1e-5, atol=1e-6)
+  np.testing.assert_allclose(fast_vjp(cotangent)[0], ref_vjp(cotangent)[0], rtol=1e-4, atol=1e-6)

@@ -34,7 +34,7 @@ def get_config(arg=None):
   model.lrn_n = 5
   model.lrn_alpha = 1e-4
   model.lrn_beta = 0.75
-  model.dropout_rate = 0.5           # on fc6 and fc7 (section 4.2)
+  model.dropout_rate = 0.25          # on fc6 and fc7 (section 4.2); the paper: 0.5 (:paper, presets)
   model.init = 'he'                  # paper (N(0, 0.01), biases 1/0) | he (small nets)
   model.dtype = 'float32'            # compute dtype: float32 | bfloat16
 
@@ -60,7 +60,7 @@ def get_config(arg=None):
   # ---- Optimization (alexnet_jax/train.py) --------------------------------
   config.batch_size = 128            # global batch, split over the data devices
   config.eval_batch_size = 500
-  config.num_epochs = 2.0
+  config.num_epochs = 3.0            # the default job: >= 90% on Fashion-MNIST in ~13 min on 2 cores
   config.num_train_steps = -1        # > 0 overrides num_epochs
   config.log_every_steps = 50
   config.eval_every_steps = -1       # -1: once per epoch (and at the end)
@@ -72,7 +72,7 @@ def get_config(arg=None):
   schedule.boundaries = (0.5, 0.75)  # step schedule: fractions of training
   config.optimizer = optimizer = ml_collections.ConfigDict()
   optimizer.name = 'adam'            # sgd (the paper's rule, section 5; the :paper preset) | adam
-  optimizer.learning_rate = 1e-3     # paper (sgd): 0.01
+  optimizer.learning_rate = 2e-3     # paper (sgd): 0.01
   optimizer.momentum = 0.9
   optimizer.weight_decay = 5e-4
 
@@ -105,6 +105,7 @@ def get_config(arg=None):
 
   if arg == 'paper':
     model.variant = 'paper'
+    model.dropout_rate = 0.5
     model.init = 'paper'
     optimizer.name = 'sgd'
     optimizer.learning_rate = 0.01

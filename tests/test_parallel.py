@@ -122,7 +122,8 @@ def test_single_device_layout_runs_in_process(small_config, full_state):
   for backend in ('pmap', 'shard_map'):
     par = parallel.Parallel(parallel.Layout(1, 1, backend), jax.devices()[:1])
     step = par.train_step(train.make_train_step(model, optimizer, collectives=par.collectives))
-    state, metrics = step(par.put_tree(full_state), par.put_batch(batch), rng, np.float32(1e-3))
+    state, metrics = step(par.put_tree(full_state), par.put_batch(batch), rng,
+                          np.float32(small_config.optimizer.learning_rate))
     got = par.get_tree(state)
     for a, b in zip(jax.tree.leaves(got.params), jax.tree.leaves(expected.params)):
       np.testing.assert_allclose(a, b, atol=1e-6)

@@ -9,32 +9,13 @@ training step is counted as 3x the forward (forward + two backward products).
 """
 
 import os
-import statistics
-import time
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from alexnet_jax import models, results_io, summary, train
-
-
-def time_calls(fn, *, warmup_steps: int, steps: int) -> dict:
-  """Times `fn()` (which must block until its result is ready) `steps` times."""
-  for _ in range(warmup_steps):
-    fn()
-  times = []
-  for _ in range(steps):
-    start = time.perf_counter()
-    fn()
-    times.append(time.perf_counter() - start)
-  return {
-      'mean_s': statistics.fmean(times),
-      'std_s': statistics.stdev(times),
-      'median_s': statistics.median(times),
-      'min_s': min(times),
-      'steps': steps,
-  }
+from alexnet_jax.timing import time_calls
 
 
 def _with_rates(stats: dict, batch_size: int, flops_per_batch: float) -> dict:

@@ -20,13 +20,14 @@ import argparse
 import json
 import os
 import resource
-import statistics
 import subprocess
 import sys
 import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
+
+from alexnet_jax.timing import time_calls  # noqa: E402
 
 
 # ---------------------------------------------------------------------------
@@ -51,14 +52,9 @@ def worker_gemm(size, steps, library):
     b = jax.random.normal(jax.random.key(1), (size, size), jnp.float32)
     product = jax.jit(jnp.dot)
     matmul = lambda: product(a, b).block_until_ready()  # noqa: E731
-  matmul()
-  times = []
-  for _ in range(steps):
-    start = time.perf_counter()
-    matmul()
-    times.append(time.perf_counter() - start)
-  return {'size': size, 'library': library, 'best_s': min(times),
-          'gflops_per_s': 2 * size ** 3 / min(times) / 1e9}
+  best = time_calls(matmul, warmup_steps=1, steps=steps)['min_s']
+  return {'size': size, 'library': library, 'best_s': best,
+          'gflops_per_s': 2 * size ** 3 / best / 1e9}
 
 
 def worker_jax(batch_size, image_size, steps, warmup):
@@ -122,21 +118,11 @@ def worker_torch(batch_size, image_size, steps, warmup, compiled):
     forward = torch.compile(forward)
     train_step = torch.compile(train_step)
 
-  def timed(fn):
-    for _ in range(warmup):
-      fn()
-    times = []
-    for _ in range(steps):
-      start = time.perf_counter()
-      fn()
-      times.append(time.perf_counter() - start)
-    return statistics.median(times), statistics.stdev(times) if len(times) > 1 else 0.0
-
-  forward_s, forward_std = timed(forward)
-  step_s, step_std = timed(train_step)
-  return {'forward_s': forward_s, 'train_step_s': step_s, 'forward_std_s': forward_std,
-          'train_step_std_s': step_std, 'threads': torch.get_num_threads(),
-          'version': torch.__version__}
+  forward_stats = time_calls(forward, warmup_steps=warmup, steps=steps)
+  step_stats = time_calls(train_step, warmup_steps=warmup, steps=steps)
+  return {'forward_s': forward_stats['median_s'], 'train_step_s': step_stats['median_s'],
+          'forward_std_s': forward_stats['std_s'], 'train_step_std_s': step_stats['std_s'],
+          'threads': torch.get_num_threads(), 'version': torch.__version__}
 
 
 def run_worker(args):

@@ -37,6 +37,8 @@ def conv2d(x, kernel, stride: int, padding: int):
 # and the patches are needed again for the weight gradient (and are the same for
 # both columns, which XLA's common-subexpression elimination then builds once).
 IM2COL_MAX_CHANNELS = 4
+# Layers with at least this many kernels (per column) get the im2col weight gradient.
+IM2COL_MIN_FEATURES = 64
 
 
 def _forward(x, kernel, stride, padding):
@@ -67,6 +69,8 @@ def _backward(stride, padding, residuals, g):
   x, kernel, columns = residuals
   size, _, channels_in, channels_out = kernel.shape
   _, out_h, out_w, _ = g.shape
+  if columns is None and channels_out < IM2COL_MIN_FEATURES:
+    return jax.vjp(lambda a, k: _conv(a, k, stride, padding), x, kernel)[1](g)
   (dx,) = jax.vjp(lambda a: _conv(a, kernel, stride, padding), x)[1](g)
   if columns is None:
     columns = patches(x, size, stride, padding, out_h, out_w)

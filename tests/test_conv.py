@@ -14,6 +14,9 @@ from alexnet_jax import conv
     ((2, 9, 9, 4), 5, 1, 2, 6),      # conv2's
     ((2, 7, 7, 6), 3, 1, 1, 4),      # conv3-5's
     ((1, 10, 8, 2), 3, 2, 1, 3),     # non-square image, stride 2 with padding
+    # Wide layers, whose weight gradient is the im2col product:
+    ((2, 9, 9, 6), 5, 1, 2, conv.IM2COL_MIN_FEATURES),
+    ((1, 7, 7, 8), 3, 1, 1, conv.IM2COL_MIN_FEATURES + 8),
 ])
 def test_values_and_both_gradients_equal_lax(shape, size, stride, padding, features):
   rng = np.random.default_rng(0)

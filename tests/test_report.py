@@ -55,6 +55,9 @@ def test_statistics_over_seeds(ablation_dir):
   assert relu['epochs_to_target']['mean'] == pytest.approx(2.5)  # epochs 3 and 2
   assert relu['steps_to_target']['mean'] == pytest.approx(25)
   assert tanh['epochs_to_target'] == {'mean': 4.0, 'std': 0.0, 'n': 1}  # one seed never got there
+  assert results['variants']['tanh']['target'] == {
+      'reached': 1, 'runs': 2, 'not_reached_within_epochs': 4.0}
+  assert results['variants']['tanh']['epochs_to_target_ratio'] is None  # incomplete
   assert relu['wall_time_s']['mean'] == pytest.approx(110)
   diff = results['variants']['tanh']['difference_to_baseline']
   assert diff['test_top1_error'] == pytest.approx(0.10)
@@ -71,6 +74,25 @@ def test_files_are_written(ablation_dir):
   assert json.loads((ablation_dir / 'results.json').read_text())['baseline'] == 'relu'
   for png in ('train_error.png', 'test_error.png'):
     assert (ablation_dir / png).read_bytes()[:4] == b'\x89PNG'
+
+
+def test_epochs_to_target_ratio_and_runs_that_never_reach_it(ablation_dir):
+  import shutil
+  shutil.rmtree(ablation_dir / 'tanh')
+  write_run(ablation_dir, 'tanh', 0, train_errors=[0.6, 0.5, 0.4, 0.2, 0.1],
+            losses=[2, 2, 2, 1.5, 1], test_top1=0.40, test_top5=0.10, wall_time=90)
+  write_run(ablation_dir, 'tanh', 1, train_errors=[0.6, 0.5, 0.4, 0.3, 0.24],
+            losses=[2, 2, 2, 1.5, 1], test_top1=0.44, test_top5=0.12, wall_time=110)
+  results = report.build(str(ablation_dir))
+  assert results['variants']['tanh']['epochs_to_target_ratio'] == pytest.approx(4.5 / 2.5)
+  assert '| 4.50 ± 0.71 (x1.80) |' in (ablation_dir / 'results.md').read_text()
+
+  shutil.rmtree(ablation_dir / 'tanh')
+  write_run(ablation_dir, 'tanh', 0, train_errors=[0.6, 0.5, 0.4], losses=[2, 2, 2],
+            test_top1=0.40, test_top5=0.10, wall_time=90)
+  results = report.build(str(ablation_dir))
+  assert results['variants']['tanh']['target']['reached'] == 0
+  assert '> 3.0 (0/1 reached)' in (ablation_dir / 'results.md').read_text()
 
 
 def test_missing_runs_are_reported_not_invented(ablation_dir):

@@ -47,8 +47,10 @@ def _check_model_config(config, meta):
                       f'but this config has {current.get(key)!r} (differing: {differing})')
 
 
-def run(config, workdir: str) -> dict:
-  layout = parallel.layout_from_config(config)
+def restore_params(config, workdir: str):
+  """(params, meta, manager) of the checkpoint `config.eval.checkpoint` names, after
+  checking that it was trained with this config's model; damaged checkpoints are
+  skipped with a warning."""
   manager, steps = _select(config, workdir)
   latest_meta = checkpoints.read_config(manager, max(steps))
   _check_model_config(config, latest_meta)
@@ -61,9 +63,15 @@ def run(config, workdir: str) -> dict:
     raise ConfigError(f'no readable checkpoint among steps {sorted(steps)} in '
                       f'{manager.directory}')
   items, meta = restored
+  return items['params'], meta, manager
+
+
+def run(config, workdir: str) -> dict:
+  layout = parallel.layout_from_config(config)
+  params, meta, manager = restore_params(config, workdir)
   par = parallel.Parallel(layout)
   steps = train.Steps(config, par)
-  result = train.evaluate(steps.eval_fn(par.put_tree(items['params'])),
+  result = train.evaluate(steps.eval_fn(par.put_tree(params)),
                           input_pipeline.create_eval_iterator(config))
   record = {'step': int(meta['step']), 'split': config.data.eval_split,
             'views': 10 if config.data.ten_views else 1, 'checkpoint':

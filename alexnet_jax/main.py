@@ -35,6 +35,9 @@ def _dispatch(mode: str):
   if mode == 'eval':
     from alexnet_jax import evaluate
     return evaluate.run
+  if mode == 'kernels':
+    from alexnet_jax import visualize
+    return visualize.run
   if mode == 'ablate':
     from alexnet_jax import ablation
     return ablation.run

@@ -8,7 +8,7 @@ import math
 
 from alexnet_jax import models
 
-MODES = ('train', 'eval', 'summary', 'benchmark', 'ablate')
+MODES = ('train', 'eval', 'summary', 'benchmark', 'ablate', 'kernels')
 
 
 class ConfigError(ValueError):

@@ -1,8 +1,18 @@
 """The conv1 kernels drawn as an image grid, column by column (paper Figure 3:
 on ImageNet one column learned largely colour-agnostic kernels, the other
-largely colour-specific ones)."""
+largely colour-specific ones).
+
+    python -m alexnet_jax.main --config=CONFIG --workdir=DIR --mode=kernels
+
+restores `config.eval.checkpoint` (default: the latest) and writes
+`DIR/conv1_kernels.png` and `DIR/conv1_kernels.json`: per column, the mean
+colour fraction of its kernels (0: every kernel is grey, the same in each
+channel; 2/3: each kernel lives in one channel), which puts a number on the
+figure's colour-agnostic/colour-specific split.
+"""
 
 import math
+import os
 
 import numpy as np
 
@@ -42,3 +52,42 @@ def save_kernel_grid(params, path: str, title: str = 'conv1 kernels'):
   fig.tight_layout()
   fig.savefig(path, dpi=150)
   plt.close(fig)
+
+
+def colour_fraction(kernels) -> np.ndarray:
+  """Per kernel of a [kh, kw, channels, count] array: the share of its energy
+  that is not grey, |k - mean_c k|^2 / |k|^2 (0 for a kernel equal in every
+  channel, 2/3 for one confined to one of three channels)."""
+  kernels = np.asarray(kernels, np.float64)
+  grey = kernels.mean(axis=2, keepdims=True)
+  energy = (kernels ** 2).sum(axis=(0, 1, 2))
+  return ((kernels - grey) ** 2).sum(axis=(0, 1, 2)) / np.maximum(energy, 1e-30)
+
+
+def kernel_statistics(params) -> dict:
+  """{column name: {'kernels': n, 'mean_colour_fraction': f}} for conv1."""
+  stats = {}
+  for name in sorted(n for n in params if n.startswith('column')):
+    fractions = colour_fraction(params[name]['conv1']['kernel'])
+    stats[name] = {'kernels': int(fractions.size),
+                   'mean_colour_fraction': float(fractions.mean())}
+  return stats
+
+
+def run(config, workdir: str) -> dict:
+  """`--mode=kernels`: the conv1 grid and colour statistics of a checkpoint."""
+  from alexnet_jax import evaluate, results_io
+
+  params, meta, manager = evaluate.restore_params(config, workdir)
+  step = int(meta['step'])
+  png = os.path.join(workdir, 'conv1_kernels.png')
+  save_kernel_grid(params, png, title=f'conv1 kernels at step {step}')
+  record = {'step': step, 'checkpoint': os.path.join(str(manager.directory), str(step)),
+            'columns': kernel_statistics(params) if config.data.channels == 3 else {}}
+  path = os.path.join(workdir, 'conv1_kernels.json')
+  results_io.write_json_atomic(path, record)
+  for name, column in record['columns'].items():
+    print(f"{name}: {column['kernels']} kernels, mean colour fraction "
+          f"{column['mean_colour_fraction']:.3f}")
+  print(f'wrote {png} and {path}')
+  return record

@@ -18,3 +18,29 @@ def test_kernel_grid_places_each_column_in_its_band(tmp_path):
   np.testing.assert_allclose(grid[13:16, :3], expected, rtol=1e-5)
   visualize.save_kernel_grid(params, str(tmp_path / 'k.png'))
   assert (tmp_path / 'k.png').read_bytes()[:4] == b'\x89PNG'
+
+
+def test_colour_fraction_of_grey_and_single_channel_kernels():
+  rng = np.random.default_rng(1)
+  pattern = rng.normal(size=(5, 5, 1, 1))
+  grey = np.repeat(pattern, 3, axis=2)
+  red_only = np.concatenate([pattern, np.zeros_like(pattern), np.zeros_like(pattern)], axis=2)
+  fractions = visualize.colour_fraction(np.concatenate([grey, red_only], axis=3))
+  np.testing.assert_allclose(fractions, [0.0, 2 / 3], atol=1e-12)
+  stats = visualize.kernel_statistics({'column0': {'conv1': {'kernel': grey}},
+                                       'column1': {'conv1': {'kernel': red_only}}})
+  assert stats['column1'] == {'kernels': 1, 'mean_colour_fraction': 2 / 3}
+
+
+def test_kernels_mode_draws_a_trained_checkpoint(tiny_config, tmp_path):
+  import json
+  from alexnet_jax import train
+  tiny_config.num_train_steps = 3
+  train.train_and_evaluate(tiny_config, str(tmp_path))
+  record = visualize.run(tiny_config, str(tmp_path))
+  assert record['step'] == 3
+  assert set(record['columns']) == {'column0', 'column1'}
+  for column in record['columns'].values():
+    assert 0 < column['mean_colour_fraction'] < 1
+  assert json.loads((tmp_path / 'conv1_kernels.json').read_text()) == record
+  assert (tmp_path / 'conv1_kernels.png').read_bytes()[:4] == b'\x89PNG'

@@ -1,6 +1,6 @@
 """Ablation report, built only from the files of the run directories.
 
-    python -m alexnet_jax.report DIR
+    python -m alexnet_jax.report DIR [--out=OUT_DIR] [--target_train_error=0.4]
 
 reads `DIR/<variant>/seed<k>/{metrics.jsonl,eval.json,run.json}` (written by the
 training loop and the ablation runner, possibly yesterday on other machines)
@@ -107,14 +107,17 @@ def _mean_std(values):
   return statistics.fmean(values), std, len(values)
 
 
-def collect(workdir: str) -> dict:
-  """Reads the sweep description and every run; returns the results.json content."""
+def collect(workdir: str, target_train_error=None) -> dict:
+  """Reads the sweep description and every run; returns the results.json content.
+  `target_train_error` overrides the sweep's own target (e.g. for short runs that
+  never get to the paper's 25%)."""
   sweep = _read_json(os.path.join(workdir, 'ablation.json'))
   if sweep is None:
     raise FileNotFoundError(
         f'{workdir}/ablation.json not found: not an ablation directory (run '
         '`python -m alexnet_jax.main --config=configs/ablate_<name>.py --workdir=DIR` first)')
-  target = sweep.get('target_train_error', 0.25)
+  target = (sweep.get('target_train_error', 0.25) if target_train_error is None
+            else target_train_error)
   variants = {}
   for variant in sweep['variants']:
     variant_dir = os.path.join(workdir, variant)
@@ -237,24 +240,34 @@ def plot(results: dict, workdir: str):
   plt.close(fig)
 
 
-def build(workdir: str) -> dict:
-  """Writes results.{json,md,csv} and the plots; returns the results."""
-  results = collect(workdir)
-  results_io.write_json_atomic(os.path.join(workdir, 'results.json'), results)
+def build(workdir: str, out_dir=None, target_train_error=None) -> dict:
+  """Writes results.{json,md,csv} and the plots (into `out_dir`, default the sweep
+  directory); returns the results."""
+  results = collect(workdir, target_train_error)
+  out_dir = out_dir or workdir
+  os.makedirs(out_dir, exist_ok=True)
+  results_io.write_json_atomic(os.path.join(out_dir, 'results.json'), results)
   table = markdown_table(results)
-  results_io.write_text_atomic(os.path.join(workdir, 'results.md'), table)
-  write_csv(results, os.path.join(workdir, 'results.csv'))
-  plot(results, workdir)
+  results_io.write_text_atomic(os.path.join(out_dir, 'results.md'), table)
+  write_csv(results, os.path.join(out_dir, 'results.csv'))
+  plot(results, out_dir)
   print(table)
   return results
 
 
 def main(argv):
-  if len(argv) != 2:
-    print('usage: python -m alexnet_jax.report ABLATION_DIR', file=sys.stderr)
-    return 2
+  import argparse
+  parser = argparse.ArgumentParser(prog='python -m alexnet_jax.report',
+                                   description='Builds an ablation report from its run files.')
+  parser.add_argument('ablation_dir')
+  parser.add_argument('--out', default=None, help='write the report here (default: the sweep dir)')
+  parser.add_argument('--target_train_error', type=float, default=None,
+                      help="training error for the epochs-to-target column (default: the sweep's)")
+  args = parser.parse_args(argv[1:])
+  if args.target_train_error is not None and not 0 < args.target_train_error < 1:
+    parser.error(f'--target_train_error={args.target_train_error} must be in (0, 1)')
   try:
-    build(argv[1])
+    build(args.ablation_dir, args.out, args.target_train_error)
   except FileNotFoundError as error:
     print(f'error: {error}', file=sys.stderr)
     return 1

@@ -109,3 +109,17 @@ def test_cli_on_a_non_ablation_dir(tmp_path):
                           capture_output=True, text=True, timeout=60)
   assert result.returncode == 1
   assert 'ablation.json not found' in result.stderr
+
+
+def test_cli_target_override_writes_elsewhere(ablation_dir, tmp_path_factory):
+  out = tmp_path_factory.mktemp('report_out')
+  assert report.main(['report', str(ablation_dir), f'--out={out}',
+                      '--target_train_error=0.45']) == 0
+  results = json.loads((out / 'results.json').read_text())
+  assert results['target_train_error'] == 0.45
+  # relu: 0.3 and 0.24 at epoch 2 -> both cross 45% at epoch 2; tanh: 0.4 and 0.3 at epoch 3.
+  assert results['variants']['relu']['stats']['epochs_to_target']['mean'] == pytest.approx(2.0)
+  assert results['variants']['tanh']['epochs_to_target_ratio'] == pytest.approx(1.5)
+  assert not (ablation_dir / 'results.json').exists()
+  with pytest.raises(SystemExit):
+    report.main(['report', str(ablation_dir), '--target_train_error=25'])

@@ -8,11 +8,13 @@ Default preset (fashion_mnist): 2 variants x 3 seeds, about 20 minutes on a
 on CIFAR-10 six times faster than with tanh; the report gives epochs to 25%
 training error per variant (`epochs to 25%` column) and the curves.
 
-Figure 1's protocol, which this config follows: "No regularization of any kind
-was employed" (no dropout, no weight decay, and here no crop or flip
-augmentation either), and each network's learning rate was chosen to train as
-fast as possible; here both use Adam at the preset's rate, held constant so that
-late epochs are not slowed by a decaying schedule.
+Figure 1's protocol, which this config follows: the paper's training rule (SGD
+with momentum 0.9), "No regularization of any kind was employed" (no dropout, no
+weight decay, and here no crop or flip augmentation either), and each network's
+learning rate chosen to train as fast as possible; here both use 0.01 (the
+paper's initial rate), held constant so that late epochs are not slowed by a
+decaying schedule. The optimizer matters: with Adam (the small presets' default)
+tanh trained as fast as ReLU on CIFAR-10 here (`experiments/results/cifar10_ablations/`).
 """
 
 from configs import presets
@@ -25,6 +27,9 @@ def get_config(arg=None):
       baseline='relu',
       paper_claims={'tanh': '~6x more epochs to 25% train error (CIFAR-10)'})
   config.model.dropout_rate = 0.0
+  config.optimizer.name = 'sgd'
+  config.optimizer.learning_rate = 0.01
+  config.optimizer.momentum = 0.9
   config.optimizer.weight_decay = 0.0
   config.data.random_crop = False
   config.data.crop_padding = 0

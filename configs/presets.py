@@ -5,7 +5,11 @@
   `python -m alexnet_jax.datasets import-fashion-mnist`). One epoch per run, so
   that a two-variant, three-seed sweep takes about 20 minutes on a 2-core CPU.
 * `cifar10`: the small net on CIFAR-10 32x32 (import once from arrays, see
-  README), as in the paper's CIFAR-10 experiments.
+  README), as in the paper's CIFAR-10 experiments; 10 epochs per run. On a 2-core
+  CPU an epoch takes about 4 minutes at full width (a two-variant, three-seed
+  sweep: about 4 hours), and about 2.5-3 minutes with `--config.model.width_multiplier=0.5`
+  on one core per run, the setting of the committed CIFAR-10 results
+  (`experiments/results/cifar10_ablations/`).
 * `imagenette`: the paper network at 227x227 on the 10-class ImageNet subset
   (`tfds` downloads it); a GPU job.
 * `imagenet`: the paper's own setting (ILSVRC-2012, manual download); a

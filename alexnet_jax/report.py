@@ -99,6 +99,11 @@ def _fmt_target(variant) -> str:
   return text + (f' (x{ratio:.2f})' if ratio is not None else '')
 
 
+def _fmt_count(variant) -> str:
+  unfinished = variant.get('unfinished_runs', 0)
+  return f"{variant['finished_runs']}" + (f' (+{unfinished} unfinished)' if unfinished else '')
+
+
 def _mean_std(values):
   values = [v for v in values if v is not None]
   if not values:
@@ -130,13 +135,17 @@ def collect(workdir: str, target_train_error=None) -> dict:
           run = summarize_run(run_dir, target)
           run['seed'] = int(match.group(1))
           runs.append(run)
+    # Statistics cover finished runs only: a run still training (or killed) has
+    # numbers from the middle of its schedule.
+    finished = [run for run in runs if run['finished']]
     stats = {}
     for metric in METRICS:
-      mean, std, n = _mean_std([run[metric] for run in runs])
+      mean, std, n = _mean_std([run[metric] for run in finished])
       stats[metric] = {'mean': mean, 'std': std, 'n': n}
     variants[variant] = {'runs': runs, 'stats': stats,
-                         'finished_runs': sum(run['finished'] for run in runs),
-                         'target': _target_summary(runs)}
+                         'finished_runs': len(finished),
+                         'unfinished_runs': len(runs) - len(finished),
+                         'target': _target_summary(finished)}
   baseline = sweep['baseline']
   claims = sweep.get('paper_claims', {})
   for name, variant in variants.items():
@@ -149,8 +158,8 @@ def collect(workdir: str, target_train_error=None) -> dict:
     mine = variant['stats']['epochs_to_target']['mean']
     base = variants[baseline]['stats']['epochs_to_target']['mean']
     # Figure 1's claim is a ratio of epochs; only meaningful when every run got there.
-    complete = (variant['target']['reached'] == len(variant['runs']) > 0 and
-                variants[baseline]['target']['reached'] == len(variants[baseline]['runs']) > 0)
+    complete = (variant['target']['reached'] == variant['finished_runs'] > 0 and
+                variants[baseline]['target']['reached'] == variants[baseline]['finished_runs'] > 0)
     variant['epochs_to_target_ratio'] = mine / base if complete and base else None
     variant['paper_claim'] = claims.get(name)
   return {'ablation': sweep.get('name'), 'dataset': sweep.get('dataset'),
@@ -185,7 +194,7 @@ def markdown_table(results: dict) -> str:
     stats, diff = variant['stats'], variant['difference_to_baseline']
     claim = variant.get('paper_claim') or {}
     lines.append(
-        f"| {name} | {variant['finished_runs']} | {_fmt(stats['final_train_loss'], digits=3)} "
+        f"| {name} | {_fmt_count(variant)} | {_fmt(stats['final_train_loss'], digits=3)} "
         f"| {_fmt(stats['test_top1_error'], 100)} | {_fmt_diff(diff['test_top1_error'], 100)} "
         f"| {claim.get('text', '')} | {_fmt(stats['test_top5_error'], 100)} "
         f"| {_fmt_target(variant)} | {_fmt(stats['wall_time_s'], digits=0)} "
@@ -212,7 +221,7 @@ def plot(results: dict, workdir: str):
 
   fig, ax = plt.subplots(figsize=(6, 4))
   for name, variant in results['variants'].items():
-    for i, run in enumerate(variant['runs']):
+    for i, run in enumerate(run for run in variant['runs'] if run['finished']):
       points = [(x, y) for x, y in run['train_curve'] if y is not None and y > 0]
       if points:
         xs, ys = zip(*points)

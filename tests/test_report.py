@@ -11,7 +11,7 @@ from alexnet_jax import report
 
 
 def write_run(root, variant, seed, *, train_errors, losses, test_top1, test_top5, wall_time,
-              rate=100.0, steps_per_epoch=10, torn_tail=False):
+              rate=100.0, steps_per_epoch=10, torn_tail=False, finished=True):
   run_dir = root / variant / f'seed{seed}'
   run_dir.mkdir(parents=True)
   lines = []
@@ -25,7 +25,8 @@ def write_run(root, variant, seed, *, train_errors, losses, test_top1, test_top5
   if torn_tail:
     text += '{"step": 99, "split": "tr'
   (run_dir / 'metrics.jsonl').write_text(text)
-  (run_dir / 'run.json').write_text(json.dumps({'finished': True, 'wall_time_s': wall_time}))
+  if finished:
+    (run_dir / 'run.json').write_text(json.dumps({'finished': True, 'wall_time_s': wall_time}))
 
 
 @pytest.fixture
@@ -93,6 +94,17 @@ def test_epochs_to_target_ratio_and_runs_that_never_reach_it(ablation_dir):
   results = report.build(str(ablation_dir))
   assert results['variants']['tanh']['target']['reached'] == 0
   assert '> 3.0 (0/1 reached)' in (ablation_dir / 'results.md').read_text()
+
+
+def test_unfinished_runs_are_counted_but_not_averaged(ablation_dir):
+  write_run(ablation_dir, 'relu', 2, train_errors=[0.9], losses=[9.0], test_top1=0.9,
+            test_top5=0.5, wall_time=5, finished=False)
+  results = report.build(str(ablation_dir))
+  relu = results['variants']['relu']
+  assert (relu['finished_runs'], relu['unfinished_runs']) == (2, 1)
+  assert relu['stats']['test_top1_error']['mean'] == pytest.approx(0.32)
+  assert relu['target']['runs'] == 2
+  assert '| relu | 2 (+1 unfinished) |' in (ablation_dir / 'results.md').read_text()
 
 
 def test_missing_runs_are_reported_not_invented(ablation_dir):

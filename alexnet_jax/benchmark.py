@@ -14,7 +14,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from alexnet_jax import models, results_io, summary, train
+from alexnet_jax import host_memory, models, results_io, summary, train
 from alexnet_jax.timing import time_calls
 
 
@@ -29,6 +29,7 @@ def measure(config) -> dict:
   """Runs the measurement on the configured device layout; returns benchmark.json's content."""
   from alexnet_jax import parallel
 
+  retained = host_memory.retain_freed_memory()  # as main does for every run
   bench = config.benchmark
   batch_size = bench.batch_size
   layout = parallel.layout_from_config(config)
@@ -72,6 +73,7 @@ def measure(config) -> dict:
       'device_kind': jax.devices()[0].device_kind,
       'host_cpus': os.cpu_count(),
       'jax_version': jax.__version__,
+      'host_memory_retained': retained,
       'macs_per_image': macs_per_image,
       'forward': _with_rates(forward_stats, batch_size, forward_flops),
       'train_step': _with_rates(step_stats, batch_size, 3 * forward_flops),

@@ -48,21 +48,84 @@ def _forward(x, kernel, stride, padding):
   n, height, width, _ = x.shape
   out_h = (height + 2 * padding - size) // stride + 1
   out_w = (width + 2 * padding - size) // stride + 1
-  columns = patches(x, size, stride, padding, out_h, out_w)
-  y = jnp.dot(columns, kernel.reshape(-1, channels_out), preferred_element_type=jnp.float32)
+  if stride > 1:
+    columns = blocked_patches(x, size, stride, padding, out_h, out_w)
+    matrix = blocked_kernel(kernel, stride).reshape(-1, channels_out)
+  else:
+    columns = patches(x, size, stride, padding, out_h, out_w)
+    matrix = kernel.reshape(-1, channels_out)
+  y = jnp.dot(columns, matrix, preferred_element_type=jnp.float32)
   return y.reshape(n, out_h, out_w, channels_out).astype(x.dtype), (x, kernel, columns)
+
+
+def space_to_depth(x, stride: int, padding: int, rows: int, cols: int):
+  """[N, rows, cols, stride * stride * C]: the zero-padded image cut into stride x
+  stride blocks, each block's pixels laid along the channels (row, column, channel)."""
+  n, height, width, channels = x.shape
+  x = jnp.pad(x, ((0, 0), (padding, max(rows * stride - height - padding, 0)),
+                  (padding, max(cols * stride - width - padding, 0)), (0, 0)))
+  x = x[:, :rows * stride, :cols * stride]
+  x = x.reshape(n, rows, stride, cols, stride, channels).transpose(0, 1, 3, 2, 4, 5)
+  return x.reshape(n, rows, cols, stride * stride * channels)
+
+
+def blocked_patches(x, size: int, stride: int, padding: int, out_h: int, out_w: int):
+  """The patches of a strided convolution, built from `space_to_depth` blocks:
+  output pixel (i, j) sees blocks (i..i+b-1, j..j+b-1), b = ceil(size / stride), so
+  the patch is b x b blocks of stride * stride * C values (conv1: 3x3 blocks of 48,
+  432 values, of which the kernel's 363 are nonzero after `blocked_kernel`). Copying
+  runs of 48 contiguous values instead of 3 makes conv1's patches about 1.6x faster
+  on XLA:CPU (experiments/patches_benchmark.py), for 19% more multiply-adds."""
+  blocks = -(-size // stride)
+  image_blocks = space_to_depth(x, stride, padding, out_h + blocks - 1, out_w + blocks - 1)
+  return patches(image_blocks, blocks, 1, 0, out_h, out_w)
+
+
+def blocked_kernel(kernel, stride: int):
+  """The HWIO kernel for `blocked_patches`: zero-padded to a multiple of the stride
+  and rearranged into [b, b, stride * stride * C, F] in the blocks' order."""
+  size, _, channels_in, channels_out = kernel.shape
+  blocks = -(-size // stride)
+  extra = blocks * stride - size
+  kernel = jnp.pad(kernel, ((0, extra), (0, extra), (0, 0), (0, 0)))
+  kernel = kernel.reshape(blocks, stride, blocks, stride, channels_in, channels_out)
+  return kernel.transpose(0, 2, 1, 3, 4, 5).reshape(
+      blocks, blocks, stride * stride * channels_in, channels_out)
+
+
+def unblocked_kernel(blocked, stride: int, size: int):
+  """Inverse of `blocked_kernel` (drops the zero padding): maps the gradient of the
+  blocked kernel back onto the HWIO kernel."""
+  blocks, _, depth, channels_out = blocked.shape
+  channels_in = depth // (stride * stride)
+  kernel = blocked.reshape(blocks, blocks, stride, stride, channels_in, channels_out)
+  kernel = kernel.transpose(0, 2, 1, 3, 4, 5).reshape(
+      blocks * stride, blocks * stride, channels_in, channels_out)
+  return kernel[:size, :size]
 
 
 def patches(x, size: int, stride: int, padding: int, out_h: int, out_w: int):
   """[N * out_h * out_w, size * size * C]: every output pixel's input window,
-  flattened in the kernel's (row, column, channel) order."""
+  flattened in the kernel's (row, column, channel) order.
+
+  Built in two passes, columns then rows: the first stacks the `size` strided
+  column shifts into [N, H, out_w, size * C], the second the `size` row shifts
+  of that. The second pass copies runs of size * C contiguous values instead of
+  C (48 for conv2), which XLA:CPU does about 1.7x faster for conv2's patches
+  (93 -> 54 ms at batch 32, experiments/patches_benchmark.py); the values are
+  the same, element for element."""
   n, _, _, channels = x.shape
   padded = jnp.pad(x, ((0, 0), (padding, padding), (padding, padding), (0, 0)))
-  windows = [lax.slice(padded, (0, i, j, 0),
-                       (n, i + stride * (out_h - 1) + 1, j + stride * (out_w - 1) + 1, channels),
-                       (1, stride, stride, 1))
-             for i in range(size) for j in range(size)]
-  return jnp.stack(windows, axis=3).reshape(n * out_h * out_w, size * size * channels)
+  height = padded.shape[1]
+  by_column = jnp.stack(
+      [lax.slice(padded, (0, 0, j, 0), (n, height, j + stride * (out_w - 1) + 1, channels),
+                 (1, 1, stride, 1)) for j in range(size)], axis=3)
+  by_column = by_column.reshape(n, height, out_w, size * channels)
+  windows = jnp.stack(
+      [lax.slice(by_column, (0, i, 0, 0), (n, i + stride * (out_h - 1) + 1, out_w,
+                                          size * channels), (1, stride, 1, 1))
+       for i in range(size)], axis=3)
+  return windows.reshape(n * out_h * out_w, size * size * channels)
 
 
 def _backward(stride, padding, residuals, g):
@@ -72,10 +135,14 @@ def _backward(stride, padding, residuals, g):
   if columns is None and channels_out < IM2COL_MIN_FEATURES:
     return jax.vjp(lambda a, k: _conv(a, k, stride, padding), x, kernel)[1](g)
   (dx,) = jax.vjp(lambda a: _conv(a, kernel, stride, padding), x)[1](g)
+  blocked = columns is not None and stride > 1  # built by blocked_patches in _forward
   if columns is None:
     columns = patches(x, size, stride, padding, out_h, out_w)
   dkernel = jnp.dot(columns.T, g.reshape(-1, channels_out),
                     preferred_element_type=jnp.float32)
+  if blocked:
+    blocks = -(-size // stride)
+    dkernel = unblocked_kernel(dkernel.reshape(blocks, blocks, -1, channels_out), stride, size)
   return dx, dkernel.reshape(size, size, channels_in, channels_out).astype(kernel.dtype)
 
 

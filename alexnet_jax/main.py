@@ -62,7 +62,8 @@ def main(argv):
   except validation.ConfigError as error:
     print(f'error: {error}', file=sys.stderr)
     sys.exit(2)
-  from alexnet_jax import input_pipeline, train
+  from alexnet_jax import host_memory, input_pipeline, train
+  host_memory.retain_freed_memory()  # XLA:CPU's per-step temporaries: see host_memory
   try:
     run(config, FLAGS.workdir)
   except (validation.ConfigError, input_pipeline.DatasetNotFoundError,

@@ -68,7 +68,8 @@ def worker_jax(batch_size, image_size, steps, warmup):
   result = benchmark.measure(config)
   return {'forward_s': result['forward']['median_s'], 'train_step_s': result['train_step']['median_s'],
           'forward_std_s': result['forward']['std_s'], 'train_step_std_s': result['train_step']['std_s'],
-          'macs_per_image': result['macs_per_image'], 'version': result['jax_version']}
+          'macs_per_image': result['macs_per_image'], 'version': result['jax_version'],
+          'host_memory_retained': result['host_memory_retained']}
 
 
 def torch_alexnet(num_classes=1000):
@@ -94,6 +95,9 @@ def torch_alexnet(num_classes=1000):
 
 def worker_torch(batch_size, image_size, steps, warmup, compiled):
   import torch
+
+  from alexnet_jax import host_memory
+  retained = host_memory.retain_freed_memory()  # the same allocator setting as the JAX side
   torch.manual_seed(0)
   model = torch_alexnet().to(memory_format=torch.channels_last)
   optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
@@ -122,7 +126,8 @@ def worker_torch(batch_size, image_size, steps, warmup, compiled):
   step_stats = time_calls(train_step, warmup_steps=warmup, steps=steps)
   return {'forward_s': forward_stats['median_s'], 'train_step_s': step_stats['median_s'],
           'forward_std_s': forward_stats['std_s'], 'train_step_std_s': step_stats['std_s'],
-          'threads': torch.get_num_threads(), 'version': torch.__version__}
+          'threads': torch.get_num_threads(), 'version': torch.__version__,
+          'host_memory_retained': retained}
 
 
 def run_worker(args):

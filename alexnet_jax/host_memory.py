@@ -1,0 +1,36 @@
+"""Keeps freed host memory in the process for reuse instead of returning it to the OS.
+
+XLA:CPU allocates an executable's temporaries (activations, im2col patches: about
+1.5 GB for the paper net's training step at batch 32) anew on every execution. glibc
+serves blocks that large with `mmap` and unmaps them on `free`, so each step
+page-faults all of it in again as fresh zeroed pages: memory traffic and kernel
+time that do no work. With mmap disabled and trimming raised, the freed blocks stay
+in the heap and the next step reuses them. Measured on the 2-core development VM
+(jax 0.10.2, paper net, batch 32, processes alternated, 3 rounds): train step median
+1879 -> 1721 ms and 1847 -> 1696 ms (about 8%). The cost is that the process keeps
+its peak footprint until it exits, as a long training run does anyway.
+"""
+
+import ctypes
+import ctypes.util
+import sys
+
+# mallopt parameters, from glibc's <malloc.h>.
+_M_TRIM_THRESHOLD = -1
+_M_MMAP_MAX = -4
+_TRIM_THRESHOLD_BYTES = 2 ** 31 - 1  # mallopt takes an int: the largest it accepts
+
+
+def retain_freed_memory() -> bool:
+  """Tells glibc's malloc to keep freed memory (see module docstring). Returns
+  whether it took effect: False off Linux/glibc (macOS, musl), where it does nothing."""
+  if not sys.platform.startswith('linux'):
+    return False
+  try:
+    libc = ctypes.CDLL(ctypes.util.find_library('c') or 'libc.so.6')
+    mallopt = libc.mallopt
+  except (OSError, AttributeError):
+    return False
+  mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
+  mallopt.restype = ctypes.c_int
+  return bool(mallopt(_M_MMAP_MAX, 0)) and bool(mallopt(_M_TRIM_THRESHOLD, _TRIM_THRESHOLD_BYTES))

@@ -1,0 +1,134 @@
+"""Where a training step's time goes, layer by layer: runs the benchmark's own train
+step (`--mode=benchmark`'s, buffers donated) under `jax.profiler`, maps every XLA
+operation in the trace to the layer and pass (forward / backward) it came from (its
+`op_name` in the compiled HLO) and prints milliseconds per step for each, with the
+kinds of XLA operations that make it up.
+
+    python experiments/profile_step.py --config=configs/default.py:paper --batch_size=32
+
+Writes `profile_step.json` to --out when given. The figures are per step, averaged over
+--steps traced steps after warm-up; on a 2-core CPU, operations of the two columns
+can overlap, so the rows may add up to more than the step's wall time.
+"""
+
+import argparse
+import collections
+import glob
+import gzip
+import json
+import os
+import re
+import sys
+import tempfile
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, REPO)
+
+import jax  # noqa: E402
+import jax.numpy as jnp  # noqa: E402
+import numpy as np  # noqa: E402
+from ml_collections import config_flags  # noqa: E402,F401
+
+from alexnet_jax import models, parallel, results_io, train  # noqa: E402
+
+_LAYER = re.compile(r'(transpose\()?jvp\(AlexNet\)\)?/(?:column\d/)?([A-Za-z_]\w*)')
+
+
+def load_config(spec: str):
+  """`path.py` or `path.py:arg`, as --config takes them."""
+  import importlib.util
+  path, _, arg = spec.partition(':')
+  module_spec = importlib.util.spec_from_file_location('profiled_config', path)
+  module = importlib.util.module_from_spec(module_spec)
+  module_spec.loader.exec_module(module)
+  return module.get_config(arg) if arg else module.get_config()
+
+
+def op_names(hlo_text: str) -> dict:
+  """HLO instruction name -> the `op_name` of the JAX operation it was made from."""
+  names = {}
+  for line in hlo_text.splitlines():
+    match = re.match(r'\s*(?:ROOT )?%([\w.\-]+) = .*?op_name="([^"]*)"', line)
+    if match:
+      names[match.group(1)] = match.group(2)
+  return names
+
+
+def layer_of(op_name: str) -> str:
+  """'forward conv2', 'backward lrn1', ... or 'other' (loss, optimizer update)."""
+  match = _LAYER.search(op_name)
+  if not match:
+    return 'update/loss/other'
+  return ('backward ' if match.group(1) else 'forward ') + match.group(2)
+
+
+def profile(config, steps: int) -> dict:
+  par = parallel.Parallel(parallel.layout_from_config(config))
+  step_fns = train.Steps(config, par)
+  size, channels = config.data.image_size, config.data.channels
+  params = models.init_params(models.create_model(config.model), jax.random.key(0),
+                              (size, size, channels))
+  state = par.put_tree(train.create_train_state(params, step_fns.optimizer))
+  batch_size = config.benchmark.batch_size
+  batch = par.put_batch({
+      'image': np.random.default_rng(0).normal(size=(batch_size, size, size, channels))
+               .astype(np.float32),
+      'label': np.arange(batch_size) % config.model.num_classes})
+  rng = jax.random.key(0)
+  rate = jnp.asarray(config.optimizer.learning_rate, jnp.float32)
+  names = op_names(step_fns._train.lower(state, batch, rng, rate).compile().as_text())
+  for _ in range(2):
+    state, metrics = step_fns._train(state, batch, rng, rate)
+  jax.block_until_ready((state, metrics))
+  with tempfile.TemporaryDirectory() as trace_dir:
+    jax.profiler.start_trace(trace_dir)
+    for _ in range(steps):
+      state, metrics = step_fns._train(state, batch, rng, rate)
+    jax.block_until_ready((state, metrics))
+    jax.profiler.stop_trace()
+    trace_file = glob.glob(os.path.join(trace_dir, '**', '*.trace.json.gz'), recursive=True)[0]
+    with gzip.open(trace_file) as f:
+      events = json.load(f)
+  events = events['traceEvents'] if isinstance(events, dict) else events
+  total = collections.Counter()
+  kinds = collections.defaultdict(collections.Counter)
+  step_us = 0.0
+  for event in events:
+    if event.get('ph') != 'X' or 'dur' not in event:
+      continue
+    if event['name'] == 'ThunkExecutor::Execute':
+      step_us = max(step_us, event['dur'])
+    if event['name'] in names:
+      layer = layer_of(names[event['name']])
+      total[layer] += event['dur']
+      kinds[layer][re.sub(r'\.\d+$', '', event['name'])] += event['dur']
+  rows = [{'layer': layer, 'ms_per_step': us / steps / 1e3,
+           'ops': {k: v / steps / 1e3 for k, v in kinds[layer].most_common()}}
+          for layer, us in total.most_common()]
+  return {'variant': config.model.variant, 'batch_size': batch_size, 'image_size': size,
+          'steps': steps, 'jax_version': jax.__version__,
+          'attributed_ms_per_step': sum(total.values()) / steps / 1e3, 'layers': rows}
+
+
+def main():
+  parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+  parser.add_argument('--config', default=os.path.join(REPO, 'configs', 'default.py:paper'))
+  parser.add_argument('--batch_size', type=int, default=32)
+  parser.add_argument('--steps', type=int, default=3)
+  parser.add_argument('--out', default=None)
+  args = parser.parse_args()
+  config = load_config(args.config)
+  config.benchmark.batch_size = args.batch_size
+  report = profile(config, args.steps)
+  print(f"{report['variant']} batch {report['batch_size']}: "
+        f"{report['attributed_ms_per_step']:.1f} ms of XLA operations per step")
+  for row in report['layers']:
+    ops = ', '.join(f'{k} {v:.0f}' for k, v in list(row['ops'].items())[:4])
+    print(f"{row['ms_per_step']:9.1f} ms  {row['layer']:<24} {ops}")
+  if args.out:
+    os.makedirs(args.out, exist_ok=True)
+    results_io.write_json_atomic(os.path.join(args.out, 'profile_step.json'), report)
+
+
+if __name__ == '__main__':
+  main()

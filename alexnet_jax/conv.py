@@ -5,7 +5,11 @@ batch as its reduction dimension, which it runs far below the machine's
 matrix-multiply speed (measured, jax 0.10.2, batch 32: the paper's conv2 weight
 gradient 709 ms per column, 5.6 GFLOP/s; conv1's 423 ms). Written as what it
 is, dW = patches(x)^T @ dY, a single large GEMM, it takes 225 ms and 256 ms.
-The forward pass and the input gradient are XLA's own. `Conv` is a drop-in for
+The forward pass and the input gradient are XLA's own, except for inputs of at most
+`IM2COL_MAX_CHANNELS` channels (the image), whose forward pass is patches @ kernel
+too. Patches are built in two passes (`patches`) and, for strided layers, from
+space-to-depth blocks (`blocked_patches`), which XLA:CPU copies faster than the
+straightforward stack of size*size strided slices. `Conv` is a drop-in for
 `flax.linen.Conv` in this model: same parameter names, shapes and initializers.
 Tests compare values and both gradients with `lax.conv_general_dilated`'s.
 """

@@ -29,7 +29,7 @@ import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 from ml_collections import config_flags  # noqa: E402,F401
 
-from alexnet_jax import models, parallel, results_io, train  # noqa: E402
+from alexnet_jax import host_memory, models, parallel, results_io, train  # noqa: E402
 
 _LAYER = re.compile(r'(transpose\()?jvp\(AlexNet\)\)?/(?:column\d/)?([A-Za-z_]\w*)')
 
@@ -63,6 +63,7 @@ def layer_of(op_name: str) -> str:
 
 
 def profile(config, steps: int) -> dict:
+  host_memory.retain_freed_memory()  # as --mode=benchmark measures
   par = parallel.Parallel(parallel.layout_from_config(config))
   step_fns = train.Steps(config, par)
   size, channels = config.data.image_size, config.data.channels
@@ -106,7 +107,7 @@ def profile(config, steps: int) -> dict:
            'ops': {k: v / steps / 1e3 for k, v in kinds[layer].most_common()}}
           for layer, us in total.most_common()]
   return {'variant': config.model.variant, 'batch_size': batch_size, 'image_size': size,
-          'steps': steps, 'jax_version': jax.__version__,
+          'steps': steps, 'command': ' '.join(sys.argv), 'jax_version': jax.__version__,
           'attributed_ms_per_step': sum(total.values()) / steps / 1e3, 'layers': rows}
 
 

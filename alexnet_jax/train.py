@@ -383,13 +383,13 @@ def train_and_evaluate(config, workdir: str) -> dict:
       if done % config.checkpoint.every_steps == 0 or done == total_steps or best:
         full = par.get_tree(device_state, None if multi_host else jax.local_devices()[0])
         checkpointer.save(full, meta(done), best=best)
+    if last_eval is None:  # resumed a finished run: evaluate it (the writer is still open)
+      last_eval, _ = run_eval(total_steps)
   finally:
     progress.close()
     train_iter.close()
     checkpointer.close()
     writer.close()
-  if last_eval is None:  # resumed a finished run
-    last_eval, _ = run_eval(total_steps)
   return last_eval
 
 

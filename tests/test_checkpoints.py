@@ -122,6 +122,17 @@ def test_training_resumes_past_a_damaged_checkpoint(trained, capsys):
   assert 'damaged' in out and 'resuming from step 9' in out
 
 
+def test_rerunning_a_finished_run_evaluates_it_again(trained):
+  """A run whose last checkpoint is its final step has nothing to train; it is
+  evaluated, the record is logged, and nothing is trained or lost."""
+  config, workdir = trained
+  before = (workdir / 'metrics.jsonl').read_text().splitlines()
+  record = train.train_and_evaluate(config, str(workdir))
+  after = (workdir / 'metrics.jsonl').read_text().splitlines()
+  assert record['step'] == 12 and record['split'] == 'eval'
+  assert after[:len(before)] == before and json.loads(after[-1]) == record
+
+
 def test_eval_errors(trained, tmp_path_factory):
   config, workdir = trained
   with pytest.raises(ConfigError, match='no checkpoints'):

@@ -83,3 +83,33 @@ def test_blocked_patches_times_blocked_kernel_is_the_convolution(size, stride, p
   np.testing.assert_allclose(got.reshape(expected.shape), expected, rtol=1e-5, atol=1e-4)
   np.testing.assert_array_equal(
       conv.unblocked_kernel(conv.blocked_kernel(kernel, stride), stride, size), kernel)
+
+
+def test_chunk_size_divides_the_batch_and_respects_the_budget(monkeypatch):
+  monkeypatch.setattr(conv, 'CHUNK_BYTES', 1000)
+  assert conv.chunk_size(32, 300) == 2      # 3 fit; 2 is the largest divisor <= 3
+  assert conv.chunk_size(6, 300) == 3
+  assert conv.chunk_size(7, 5000) == 1      # nothing fits: one image at a time
+  assert conv.chunk_size(4, 10) == 4
+
+
+def test_chunked_wide_layer_equals_lax_over_several_chunks(monkeypatch):
+  """A wide layer (>= IM2COL_MIN_FEATURES kernels) with a budget of 2 images per chunk:
+  forward and both gradients still equal lax's."""
+  shape, size, padding, features = (6, 7, 7, 5), 3, 1, conv.IM2COL_MIN_FEATURES
+  monkeypatch.setattr(conv, 'CHUNK_BYTES', 2 * 7 * 7 * size * size * 5 * 4)
+  assert conv.chunk_size(6, 7 * 7 * size * size * 5 * 4) == 2
+  rng = np.random.default_rng(3)
+  x = jnp.asarray(rng.normal(size=shape), jnp.float32)
+  kernel = jnp.asarray(rng.normal(size=(size, size, 5, features)), jnp.float32)
+
+  def reference(a, k):
+    return lax.conv_general_dilated(a, k, (1, 1), [(padding, padding)] * 2,
+                                    dimension_numbers=('NHWC', 'HWIO', 'NHWC'))
+
+  expected, expected_vjp = jax.vjp(reference, x, kernel)
+  got, got_vjp = jax.vjp(lambda a, k: conv.conv2d(a, k, 1, padding), x, kernel)
+  np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-4)
+  cotangent = jnp.asarray(rng.normal(size=expected.shape), jnp.float32)
+  for a, b in zip(got_vjp(cotangent), expected_vjp(cotangent)):
+    np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)

@@ -68,11 +68,16 @@ def _output_size(x, size, stride, padding):
 
 def _chunks(x, size, stride, channels_in, out_h, out_w):
   """x as [batch / chunk, chunk, ...] for `lax.map`/`lax.scan` over chunks."""
-  blocks = -(-size // stride)
+  blocks = _blocks(size, stride)
   depth = blocks * blocks * stride * stride if _blocked(channels_in, stride) else size * size
   per_image = out_h * out_w * depth * channels_in * x.dtype.itemsize
   chunk = chunk_size(x.shape[0], per_image)
   return x.reshape(x.shape[0] // chunk, chunk, *x.shape[1:])
+
+
+def _blocks(size: int, stride: int) -> int:
+  """How many stride x stride blocks a kernel of `size` spans: ceil(size / stride)."""
+  return -(-size // stride)
 
 
 def _blocked(channels_in: int, stride: int) -> bool:
@@ -127,8 +132,8 @@ def chunked_weight_gradient(x, g, size: int, stride: int, padding: int):
   total = chunk_product((images[0], grads[0]))
   if images.shape[0] > 1:
     total, _ = lax.scan(add_chunk, total, (images[1:], grads[1:]))
-  blocks = -(-size // stride)
   if _blocked(channels_in, stride):
+    blocks = _blocks(size, stride)
     total = unblocked_kernel(total.reshape(blocks, blocks, -1, channels_out), stride, size)
   return total.reshape(size, size, channels_in, channels_out)
 
@@ -164,7 +169,7 @@ def blocked_patches(x, size: int, stride: int, padding: int, out_h: int, out_w: 
   432 values, of which the kernel's 363 are nonzero after `blocked_kernel`). Copying
   runs of 48 contiguous values instead of 3 makes conv1's patches about 1.6x faster
   on XLA:CPU (experiments/patches_benchmark.py), for 19% more multiply-adds."""
-  blocks = -(-size // stride)
+  blocks = _blocks(size, stride)
   image_blocks = space_to_depth(x, stride, padding, out_h + blocks - 1, out_w + blocks - 1)
   return patches(image_blocks, blocks, 1, 0, out_h, out_w)
 
@@ -173,7 +178,7 @@ def blocked_kernel(kernel, stride: int):
   """The HWIO kernel for `blocked_patches`: zero-padded to a multiple of the stride
   and rearranged into [b, b, stride * stride * C, F] in the blocks' order."""
   size, _, channels_in, channels_out = kernel.shape
-  blocks = -(-size // stride)
+  blocks = _blocks(size, stride)
   extra = blocks * stride - size
   kernel = jnp.pad(kernel, ((0, extra), (0, extra), (0, 0), (0, 0)))
   kernel = kernel.reshape(blocks, stride, blocks, stride, channels_in, channels_out)

@@ -3,11 +3,12 @@
 XLA:CPU allocates an executable's temporaries (a training step's activations and
 im2col patches) anew on every execution. glibc serves large blocks with `mmap` and
 unmaps them on `free`, so each step page-faults all of it in again as fresh zeroed
-pages: memory traffic and kernel time that do no work. With mmap disabled and trimming raised, the freed blocks stay
-in the heap and the next step reuses them. Measured on the 2-core development VM
-(jax 0.10.2, paper net, batch 32, processes alternated, 3 rounds): train step median
-1879 -> 1721 ms and 1847 -> 1696 ms (about 8%). The cost is that the process keeps
-its peak footprint until it exits, as a long training run does anyway.
+pages: memory traffic and kernel time that do no work. With mmap disabled and
+trimming raised, the freed blocks stay in the heap and the next step reuses them.
+Measured on the 2-core development VM (jax 0.10.2, paper net, batch 32, processes
+alternated, 3 rounds): train step median 1913 -> 1768, 1879 -> 1721 and 1847 -> 1696
+ms (about 8%). The cost is that the process keeps its peak footprint until it exits,
+as a long training run does anyway.
 """
 
 import ctypes

@@ -4,7 +4,8 @@ operation in the trace to the layer and pass (forward / backward) it came from (
 `op_name` in the compiled HLO) and prints milliseconds per step for each, with the
 kinds of XLA operations that make it up.
 
-    python experiments/profile_step.py --config=configs/default.py:paper --batch_size=32
+    python experiments/profile_step.py --config=configs/default.py:paper \
+        --config.benchmark.batch_size=32
 
 Writes `profile_step.json` to --out when given. The figures are per step, averaged over
 --steps traced steps after warm-up; on a 2-core CPU, operations of the two columns
@@ -13,7 +14,6 @@ Operations inside loops (the chunked convolutions' `lax.map`/`lax.scan`) are cou
 where the trace records them; compare rows across versions with that in mind.
 """
 
-import argparse
 import collections
 import glob
 import gzip
@@ -30,21 +30,19 @@ sys.path.insert(0, REPO)
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
-from ml_collections import config_flags  # noqa: E402,F401
+from absl import app, flags  # noqa: E402
+from ml_collections import config_flags  # noqa: E402
 
 from alexnet_jax import host_memory, models, parallel, results_io, train  # noqa: E402
 
+config_flags.DEFINE_config_file(
+    'config', os.path.join(REPO, 'configs', 'default.py:paper'),
+    'Config file (configs/*.py[:preset]), with --config.a.b=value overrides as in main.')
+flags.DEFINE_integer('steps', 3, 'Traced steps, after two untraced warm-up steps.')
+flags.DEFINE_string('out', None, 'Directory for profile_step.json (optional).')
+FLAGS = flags.FLAGS
+
 _LAYER = re.compile(r'(transpose\()?jvp\(AlexNet\)\)?/(?:column\d/)?([A-Za-z_]\w*)')
-
-
-def load_config(spec: str):
-  """`path.py` or `path.py:arg`, as --config takes them."""
-  import importlib.util
-  path, _, arg = spec.partition(':')
-  module_spec = importlib.util.spec_from_file_location('profiled_config', path)
-  module = importlib.util.module_from_spec(module_spec)
-  module_spec.loader.exec_module(module)
-  return module.get_config(arg) if arg else module.get_config()
 
 
 def op_names(hlo_text: str) -> dict:
@@ -114,26 +112,19 @@ def profile(config, steps: int) -> dict:
           'attributed_ms_per_step': sum(total.values()) / steps / 1e3, 'layers': rows}
 
 
-def main():
-  parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-  parser.add_argument('--config', default=os.path.join(REPO, 'configs', 'default.py:paper'))
-  parser.add_argument('--batch_size', type=int, default=32)
-  parser.add_argument('--steps', type=int, default=3)
-  parser.add_argument('--out', default=None)
-  args = parser.parse_args()
-  config = load_config(args.config)
-  config.benchmark.batch_size = args.batch_size
-  report = profile(config, args.steps)
+def main(argv):
+  del argv
+  report = profile(FLAGS.config, FLAGS.steps)
   print(f"{report['variant']} batch {report['batch_size']}: {report['wall_ms_per_step']:.1f} ms "
         f"per step (wall, under the profiler), {report['attributed_ms_per_step']:.1f} ms of "
         f"XLA operations")
   for row in report['layers']:
     ops = ', '.join(f'{k} {v:.0f}' for k, v in list(row['ops'].items())[:4])
     print(f"{row['ms_per_step']:9.1f} ms  {row['layer']:<24} {ops}")
-  if args.out:
-    os.makedirs(args.out, exist_ok=True)
-    results_io.write_json_atomic(os.path.join(args.out, 'profile_step.json'), report)
+  if FLAGS.out:
+    os.makedirs(FLAGS.out, exist_ok=True)
+    results_io.write_json_atomic(os.path.join(FLAGS.out, 'profile_step.json'), report)
 
 
 if __name__ == '__main__':
-  main()
+  app.run(main)

@@ -47,6 +47,33 @@ def final_params(workdir):
   return step, restored['params']
 
 
+def _last_train_step(workdir):
+  path = workdir / 'metrics.jsonl'
+  if not path.exists():
+    return 0
+  steps = [json.loads(line)['step'] for line in path.read_text().splitlines()
+           if line.endswith('}') and '"train"' in line]
+  return max(steps, default=0)
+
+
+def _kill_after_step(process, workdir, step, jitter_s):
+  """SIGKILLs `process` once its metrics show training past `step` (plus a little
+  jitter, so kills land in steps and in checkpoint writes alike). Progress, not a
+  fixed delay, decides: a fast machine must not finish the run before the kill.
+  Returns whether the process was killed (False if it ended first)."""
+  deadline = time.monotonic() + 300
+  while process.poll() is None and time.monotonic() < deadline:
+    if _last_train_step(workdir) >= step:
+      time.sleep(jitter_s)
+      break
+    time.sleep(0.02)
+  if process.poll() is not None:
+    return False
+  process.send_signal(signal.SIGKILL)
+  process.wait()
+  return True
+
+
 def test_killed_and_resumed_run_equals_uninterrupted(tiny_config, tmp_path):
   reference = tmp_path / 'reference'
   subprocess.run(command(tiny_config, reference), cwd=ROOT, check=True, capture_output=True,
@@ -54,18 +81,14 @@ def test_killed_and_resumed_run_equals_uninterrupted(tiny_config, tmp_path):
   resumed = tmp_path / 'resumed'
   rng = random.Random(0)
   kills = 0
-  for _ in range(4):
+  for step in (4, 12, 20):
     process = subprocess.Popen(command(tiny_config, resumed), cwd=ROOT,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    time.sleep(rng.uniform(12, 22))  # start-up is ~10 s; then steps and checkpoint writes
-    if process.poll() is None:
-      process.send_signal(signal.SIGKILL)
-      kills += 1
-    process.wait()
+    kills += _kill_after_step(process, resumed, step, rng.uniform(0.0, 0.2))
   result = subprocess.run(command(tiny_config, resumed), cwd=ROOT, capture_output=True,
                           text=True, timeout=600)
   assert result.returncode == 0, result.stderr[-2000:]
-  assert kills >= 1
+  assert kills == 3
   step_a, params_a = final_params(reference)
   step_b, params_b = final_params(resumed)
   assert step_a == step_b == 30

@@ -14,7 +14,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from alexnet_jax import host_memory, models, results_io, summary, train
+from alexnet_jax import host_memory, models, results_io, summary, train, xla_flags
 from alexnet_jax.timing import time_calls
 
 
@@ -30,6 +30,7 @@ def measure(config) -> dict:
   from alexnet_jax import parallel
 
   retained = host_memory.retain_freed_memory()  # as main does for every run
+  xla_settings = xla_flags.apply()  # as main does; takes effect if nothing was compiled yet
   bench = config.benchmark
   batch_size = bench.batch_size
   layout = parallel.layout_from_config(config)
@@ -74,6 +75,8 @@ def measure(config) -> dict:
       'host_cpus': os.cpu_count(),
       'jax_version': jax.__version__,
       'host_memory_retained': retained,
+      'xla_flags': os.environ.get('XLA_FLAGS', ''),
+      'xla_cpu_settings_applied': xla_settings,
       'macs_per_image': macs_per_image,
       'forward': _with_rates(forward_stats, batch_size, forward_flops),
       'train_step': _with_rates(step_stats, batch_size, 3 * forward_flops),

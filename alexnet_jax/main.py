@@ -9,7 +9,7 @@ import sys
 from absl import app, flags
 from ml_collections import config_flags
 
-from alexnet_jax import distributed, validation
+from alexnet_jax import distributed, validation, xla_flags
 
 FLAGS = flags.FLAGS
 config_flags.DEFINE_config_file('config', None, 'Config file (configs/*.py[:preset]).',
@@ -47,6 +47,7 @@ def _dispatch(mode: str):
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'unexpected arguments: {argv[1:]}')
+  xla_flags.apply()  # before anything is compiled: see xla_flags
   config = FLAGS.config
   if FLAGS.mode is not None:
     with config.unlocked():

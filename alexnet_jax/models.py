@@ -44,7 +44,6 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from alexnet_jax import conv as conv_lib
 from alexnet_jax import lrn as lrn_lib
 from alexnet_jax import pooling
 
@@ -199,9 +198,10 @@ class Column(nn.Module):
       if isinstance(layer, ConvLayer):
         kernel_init, bias_init = _initializers(self.initializer, layer.bias_one)
         features = conv_features(self.arch, layer, self.width_multiplier, self.width_exempt)
-        x = conv_lib.Conv(features // self.num_columns, layer.kernel, stride=layer.stride,
-                          padding=layer.padding, kernel_init=kernel_init, bias_init=bias_init,
-                          dtype=self.dtype, name=layer.name)(x)
+        x = nn.Conv(features // self.num_columns, (layer.kernel, layer.kernel),
+                    strides=(layer.stride, layer.stride),
+                    padding=[(layer.padding, layer.padding)] * 2, kernel_init=kernel_init,
+                    bias_init=bias_init, dtype=self.dtype, name=layer.name)(x)
         x = activation(x)
         self.sow('intermediates', f'{layer.name}_conv', x)
         if layer.lrn and self.lrn:

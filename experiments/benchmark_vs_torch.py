@@ -69,7 +69,8 @@ def worker_jax(batch_size, image_size, steps, warmup):
   return {'forward_s': result['forward']['median_s'], 'train_step_s': result['train_step']['median_s'],
           'forward_std_s': result['forward']['std_s'], 'train_step_std_s': result['train_step']['std_s'],
           'macs_per_image': result['macs_per_image'], 'version': result['jax_version'],
-          'host_memory_retained': result['host_memory_retained']}
+          'host_memory_retained': result['host_memory_retained'],
+          'xla_flags': result['xla_flags']}
 
 
 def torch_alexnet(num_classes=1000):

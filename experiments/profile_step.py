@@ -33,7 +33,7 @@ import numpy as np  # noqa: E402
 from absl import app, flags  # noqa: E402
 from ml_collections import config_flags  # noqa: E402
 
-from alexnet_jax import host_memory, models, parallel, results_io, train  # noqa: E402
+from alexnet_jax import host_memory, models, parallel, results_io, train, xla_flags  # noqa: E402
 
 config_flags.DEFINE_config_file(
     'config', os.path.join(REPO, 'configs', 'default.py:paper'),
@@ -65,6 +65,7 @@ def layer_of(op_name: str) -> str:
 
 def profile(config, steps: int) -> dict:
   host_memory.retain_freed_memory()  # as --mode=benchmark measures
+  xla_flags.apply()
   par = parallel.Parallel(parallel.layout_from_config(config))
   step_fns = train.Steps(config, par)
   size, channels = config.data.image_size, config.data.channels

@@ -9,7 +9,10 @@ REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if REPO_ROOT not in sys.path:
   sys.path.insert(0, REPO_ROOT)
 
+from alexnet_jax import xla_flags  # noqa: E402
 from configs import default  # noqa: E402
+
+xla_flags.apply()  # the tests compile with the settings main runs with
 
 
 @pytest.fixture

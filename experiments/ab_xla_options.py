@@ -1,0 +1,119 @@
+"""Training step and forward pass compiled under several XLA compiler settings in one
+process, timed alternately (A, B, A, B, ...), so that the machine's drift, which on
+the shared development VM moves separate runs by 10% or more, hits every setting
+alike.
+
+    python experiments/ab_xla_options.py --rounds=6
+    python experiments/ab_xla_options.py --config=configs/default.py --config.benchmark.batch_size=128
+
+Settings (`SETTINGS`): `project` (alexnet_jax.xla_flags: YNNPACK for dots only) and
+`ynn_convolutions` (YNNPACK for dots and convolutions, XLA's choice without the
+project's flag). Writes `ab_xla_options.json` to --out when given.
+"""
+
+import json
+import os
+import statistics
+import sys
+import time
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, REPO)
+
+import jax  # noqa: E402
+import jax.numpy as jnp  # noqa: E402
+import numpy as np  # noqa: E402
+from absl import app, flags  # noqa: E402
+from ml_collections import config_flags  # noqa: E402
+
+from alexnet_jax import host_memory, models, parallel, results_io, train, xla_flags  # noqa: E402
+
+_TYPE = 'LIBRARY_FUSION_TYPE_'
+SETTINGS = {
+    'project': {'xla_cpu_experimental_ynn_fusion_type': _TYPE + 'INDIVIDUAL_DOT'},
+    'ynn_convolutions': {'xla_cpu_experimental_ynn_fusion_type':
+                         f'{_TYPE}INDIVIDUAL_DOT,{_TYPE}INDIVIDUAL_CONVOLUTION'},
+}
+
+config_flags.DEFINE_config_file(
+    'config', os.path.join(REPO, 'configs', 'benchmark.py'),
+    'Config file (configs/*.py[:preset]), with --config.a.b=value overrides as in main.')
+flags.DEFINE_integer('rounds', 6, 'Timed rounds; each times one step and one forward per setting.')
+flags.DEFINE_string('settings', ','.join(SETTINGS), 'Comma-separated names from SETTINGS.')
+flags.DEFINE_string('out', None, 'Directory for ab_xla_options.json (optional).')
+FLAGS = flags.FLAGS
+
+
+def compile_setting(config, options):
+  """The benchmark's training step and forward pass, compiled with `options`."""
+  par = parallel.Parallel(parallel.layout_from_config(config))
+  steps = train.Steps(config, par)
+  size, channels = config.data.image_size, config.data.channels
+  params = models.init_params(models.create_model(config.model), jax.random.key(config.seed),
+                              (size, size, channels))
+  state = par.put_tree(train.create_train_state(params, steps.optimizer))
+  batch_size = config.benchmark.batch_size
+  batch = par.put_batch({
+      'image': np.random.default_rng(0).normal(size=(batch_size, size, size, channels))
+               .astype(np.float32),
+      'label': np.arange(batch_size) % config.model.num_classes})
+  rng = jax.random.key(0)
+  rate = jnp.asarray(config.optimizer.learning_rate, jnp.float32)
+  train_step = steps._train.lower(state, batch, rng, rate).compile(compiler_options=options)
+  model = steps.model
+  forward = par.wrap_step(lambda p, b: model.apply({'params': p}, b['image'], train=False),
+                          ('device', 'batch'))
+  forward = forward.lower(state.params, batch).compile(compiler_options=options)
+  holder = {'state': state}
+
+  def step():
+    holder['state'], metrics = train_step(holder['state'], batch, rng, rate)
+    jax.block_until_ready((holder['state'], metrics))
+
+  def forward_pass():
+    jax.block_until_ready(forward(holder['state'].params, batch))
+
+  return step, forward_pass
+
+
+def _timed(fn):
+  start = time.perf_counter()
+  fn()
+  return time.perf_counter() - start
+
+
+def main(argv):
+  del argv
+  host_memory.retain_freed_memory()
+  config = FLAGS.config
+  names = FLAGS.settings.split(',')
+  unknown = [name for name in names if name not in SETTINGS]
+  if unknown:
+    raise app.UsageError(f'unknown settings {unknown}; known: {sorted(SETTINGS)}')
+  compiled = {name: compile_setting(config, SETTINGS[name]) for name in names}
+  for step, forward in compiled.values():  # warm-up
+    step(), step(), forward(), forward()
+  times = {name: {'train_step_s': [], 'forward_s': []} for name in names}
+  for round_index in range(FLAGS.rounds):
+    for name, (step, forward) in compiled.items():
+      times[name]['train_step_s'].append(_timed(step))
+      times[name]['forward_s'].append(_timed(forward))
+    print(f'round {round_index + 1}/{FLAGS.rounds}: ' + ', '.join(
+        f"{name} {times[name]['train_step_s'][-1] * 1e3:.0f} ms" for name in names), flush=True)
+  report = {'variant': config.model.variant, 'batch_size': config.benchmark.batch_size,
+            'jax_version': jax.__version__, 'rounds': FLAGS.rounds, 'command': ' '.join(sys.argv),
+            'settings': {name: {'compiler_options': SETTINGS[name], **{
+                key: {'median_s': statistics.median(values), 'min_s': min(values),
+                      'all_s': values} for key, values in times[name].items()}}
+                for name in names}}
+  for name, result in report['settings'].items():
+    print(f"{name:<18} train step median {result['train_step_s']['median_s'] * 1e3:7.1f} ms, "
+          f"forward median {result['forward_s']['median_s'] * 1e3:7.1f} ms")
+  if FLAGS.out:
+    os.makedirs(FLAGS.out, exist_ok=True)
+    results_io.write_json_atomic(os.path.join(FLAGS.out, 'ab_xla_options.json'), report)
+    print(json.dumps({'wrote': os.path.join(FLAGS.out, 'ab_xla_options.json')}))
+
+
+if __name__ == '__main__':
+  app.run(main)

@@ -1,7 +1,7 @@
 """Keeps freed host memory in the process for reuse instead of returning it to the OS.
 
 XLA:CPU allocates an executable's temporaries (a training step's activations and
-im2col patches) anew on every execution. glibc serves large blocks with `mmap` and
+gradients) anew on every execution. glibc serves large blocks with `mmap` and
 unmaps them on `free`, so each step page-faults all of it in again as fresh zeroed
 pages: memory traffic and kernel time that do no work. With mmap disabled and
 trimming raised, the freed blocks stay in the heap and the next step reuses them.

@@ -25,6 +25,22 @@ def _with_rates(stats: dict, batch_size: int, flops_per_batch: float) -> dict:
   return stats
 
 
+def random_step_inputs(config, par, steps):
+  """A training step's arguments on random images of the configured size: the
+  initial state, a device batch, a key and the learning rate. Shared by the
+  experiments that time or profile the compiled step (experiments/)."""
+  size, channels = config.data.image_size, config.data.channels
+  params = models.init_params(models.create_model(config.model), jax.random.key(config.seed),
+                              (size, size, channels))
+  state = par.put_tree(train.create_train_state(params, steps.optimizer))
+  batch_size = config.benchmark.batch_size
+  batch = par.put_batch({
+      'image': np.random.default_rng(0).normal(size=(batch_size, size, size, channels))
+               .astype(np.float32),
+      'label': np.arange(batch_size) % config.model.num_classes})
+  return state, batch, jax.random.key(0), jnp.asarray(config.optimizer.learning_rate, jnp.float32)
+
+
 def measure(config) -> dict:
   """Runs the measurement on the configured device layout; returns benchmark.json's content."""
   from alexnet_jax import parallel

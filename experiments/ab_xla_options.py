@@ -21,12 +21,10 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 
 import jax  # noqa: E402
-import jax.numpy as jnp  # noqa: E402
-import numpy as np  # noqa: E402
 from absl import app, flags  # noqa: E402
 from ml_collections import config_flags  # noqa: E402
 
-from alexnet_jax import host_memory, models, parallel, results_io, train, xla_flags  # noqa: E402
+from alexnet_jax import benchmark, host_memory, parallel, results_io, train  # noqa: E402
 
 _TYPE = 'LIBRARY_FUSION_TYPE_'
 SETTINGS = {
@@ -48,17 +46,7 @@ def compile_setting(config, options):
   """The benchmark's training step and forward pass, compiled with `options`."""
   par = parallel.Parallel(parallel.layout_from_config(config))
   steps = train.Steps(config, par)
-  size, channels = config.data.image_size, config.data.channels
-  params = models.init_params(models.create_model(config.model), jax.random.key(config.seed),
-                              (size, size, channels))
-  state = par.put_tree(train.create_train_state(params, steps.optimizer))
-  batch_size = config.benchmark.batch_size
-  batch = par.put_batch({
-      'image': np.random.default_rng(0).normal(size=(batch_size, size, size, channels))
-               .astype(np.float32),
-      'label': np.arange(batch_size) % config.model.num_classes})
-  rng = jax.random.key(0)
-  rate = jnp.asarray(config.optimizer.learning_rate, jnp.float32)
+  state, batch, rng, rate = benchmark.random_step_inputs(config, par, steps)
   train_step = steps._train.lower(state, batch, rng, rate).compile(compiler_options=options)
   model = steps.model
   forward = par.wrap_step(lambda p, b: model.apply({'params': p}, b['image'], train=False),

@@ -28,12 +28,10 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 
 import jax  # noqa: E402
-import jax.numpy as jnp  # noqa: E402
-import numpy as np  # noqa: E402
 from absl import app, flags  # noqa: E402
 from ml_collections import config_flags  # noqa: E402
 
-from alexnet_jax import host_memory, models, parallel, results_io, train, xla_flags  # noqa: E402
+from alexnet_jax import benchmark, host_memory, parallel, results_io, train, xla_flags  # noqa: E402
 
 config_flags.DEFINE_config_file(
     'config', os.path.join(REPO, 'configs', 'default.py:paper'),
@@ -68,17 +66,7 @@ def profile(config, steps: int) -> dict:
   xla_flags.apply()
   par = parallel.Parallel(parallel.layout_from_config(config))
   step_fns = train.Steps(config, par)
-  size, channels = config.data.image_size, config.data.channels
-  params = models.init_params(models.create_model(config.model), jax.random.key(0),
-                              (size, size, channels))
-  state = par.put_tree(train.create_train_state(params, step_fns.optimizer))
-  batch_size = config.benchmark.batch_size
-  batch = par.put_batch({
-      'image': np.random.default_rng(0).normal(size=(batch_size, size, size, channels))
-               .astype(np.float32),
-      'label': np.arange(batch_size) % config.model.num_classes})
-  rng = jax.random.key(0)
-  rate = jnp.asarray(config.optimizer.learning_rate, jnp.float32)
+  state, batch, rng, rate = benchmark.random_step_inputs(config, par, step_fns)
   names = op_names(step_fns._train.lower(state, batch, rng, rate).compile().as_text())
   for _ in range(2):
     state, metrics = step_fns._train(state, batch, rng, rate)
@@ -107,7 +95,8 @@ def profile(config, steps: int) -> dict:
   rows = [{'layer': layer, 'ms_per_step': us / steps / 1e3,
            'ops': {k: v / steps / 1e3 for k, v in kinds[layer].most_common()}}
           for layer, us in total.most_common()]
-  return {'variant': config.model.variant, 'batch_size': batch_size, 'image_size': size,
+  return {'variant': config.model.variant, 'batch_size': config.benchmark.batch_size,
+          'image_size': config.data.image_size,
           'steps': steps, 'command': ' '.join(sys.argv), 'jax_version': jax.__version__,
           'wall_ms_per_step': wall_ms,
           'attributed_ms_per_step': sum(total.values()) / steps / 1e3, 'layers': rows}

@@ -9,7 +9,7 @@ import sys
 from absl import app, flags
 from ml_collections import config_flags
 
-from alexnet_jax import distributed, validation, xla_flags
+from alexnet_jax import distributed, host_memory, validation, xla_flags
 
 FLAGS = flags.FLAGS
 config_flags.DEFINE_config_file('config', None, 'Config file (configs/*.py[:preset]).',
@@ -47,6 +47,7 @@ def _dispatch(mode: str):
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'unexpected arguments: {argv[1:]}')
+  host_memory.retain_freed_memory()  # before XLA's threads allocate: see host_memory
   xla_flags.apply()  # before anything is compiled: see xla_flags
   config = FLAGS.config
   if FLAGS.mode is not None:
@@ -63,8 +64,7 @@ def main(argv):
   except validation.ConfigError as error:
     print(f'error: {error}', file=sys.stderr)
     sys.exit(2)
-  from alexnet_jax import host_memory, input_pipeline, train
-  host_memory.retain_freed_memory()  # XLA:CPU's per-step temporaries: see host_memory
+  from alexnet_jax import input_pipeline, train
   try:
     run(config, FLAGS.workdir)
   except (validation.ConfigError, input_pipeline.DatasetNotFoundError,

@@ -14,7 +14,7 @@ def get_config(arg=None):
   config = default.get_config('paper')
   config.mode = 'benchmark'
   config.benchmark.batch_size = 32
-  config.benchmark.warmup_steps = 2
+  config.benchmark.warmup_steps = 5  # the host heap settles within a few steps (host_memory)
   config.benchmark.steps = 10
   if arg is not None:
     raise ValueError(f"configs/benchmark.py takes no preset, got {arg!r}")

@@ -1,4 +1,5 @@
-"""The hand-written max-pool gradient equals the automatic one (select_and_scatter)."""
+"""The hand-written max-pool equals flax's: the separable forward exactly, the gradient the
+automatic one (select_and_scatter)."""
 
 import flax.linen as nn
 import jax

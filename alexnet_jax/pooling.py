@@ -6,11 +6,11 @@ In-process A/B against `reduce_window` on the paper net at batch 32 (2 cores, ja
 135.4 -> 130.4 ms; the train step moved within its noise (458 -> 451, 460 -> 462).
 
 The automatic gradient of a max-pool is a `select_and_scatter`, which XLA:CPU
-executes as a slow scalar loop (measured ~74 ms for the small net's first pool at batch 128, ~67 ms for
-the paper's pool1 at batch 32). The gradient here is the same function written as fused
-elementwise work: for each of the window's offsets, in the order
-select_and_scatter visits them, the output gradient goes to the input that
-attained the maximum, first one only when several tie, and the strided
+executes as a slow scalar loop (measured ~74 ms for the small net's first pool at
+batch 128, ~67 ms for the paper's pool1 at batch 32). The gradient here is the same
+function written as fused elementwise work: for each of the window's offsets, in
+the order select_and_scatter visits them, the output gradient goes to the input
+that attained the maximum, first one only when several tie, and the strided
 contributions are summed back with `lax.pad` (interior padding = stride - 1).
 Tests compare it with the automatic gradient, ties included.
 """

@@ -29,16 +29,23 @@ def _output_and_padding(size, window, stride, padding):
   return out, total // 2, total - total // 2
 
 
+def _padded(x, window, stride, padding):
+  """`x` padded with -inf as the pooling windows need it, with the output size and
+  the top and left padding: (padded, out_h, out_w, top, left)."""
+  out_h, top, bottom = _output_and_padding(x.shape[1], window, stride, padding)
+  out_w, left, right = _output_and_padding(x.shape[2], window, stride, padding)
+  if top or bottom or left or right:
+    x = jnp.pad(x, ((0, 0), (top, bottom), (left, right), (0, 0)), constant_values=-jnp.inf)
+  return x, out_h, out_w, top, left
+
+
 def _separable(x, window, stride, padding):
   """`flax.linen.max_pool`, computed as the maximum over rows of strided row
   slices, then over columns: a max is exact, so the result is the same, and the
   2 x `window` slices fuse into elementwise loops, where XLA:CPU's 2-D
   `reduce_window` reads every input `window`^2 times."""
-  n, h, w, c = x.shape
-  out_h, top, bottom = _output_and_padding(h, window, stride, padding)
-  out_w, left, right = _output_and_padding(w, window, stride, padding)
-  if top or bottom or left or right:
-    x = jnp.pad(x, ((0, 0), (top, bottom), (left, right), (0, 0)), constant_values=-jnp.inf)
+  x, out_h, out_w, _, _ = _padded(x, window, stride, padding)
+  n, _, _, c = x.shape
   rows = functools.reduce(jnp.maximum, [
       jax.lax.slice(x, (0, d, 0, 0), (n, d + (out_h - 1) * stride + 1, x.shape[2], c),
                     (1, stride, 1, 1)) for d in range(window)])
@@ -61,10 +68,7 @@ def _forward(x, window, stride, padding):
 def _backward(window, stride, padding, residuals, g):
   x, y = residuals
   n, h, w, c = x.shape
-  out_h, top, bottom = _output_and_padding(h, window, stride, padding)
-  out_w, left, right = _output_and_padding(w, window, stride, padding)
-  padded = jnp.pad(x, ((0, 0), (top, bottom), (left, right), (0, 0)),
-                   constant_values=-jnp.inf)
+  padded, out_h, out_w, top, left = _padded(x, window, stride, padding)
   span_h, span_w = (out_h - 1) * stride + 1, (out_w - 1) * stride + 1
   zero = jnp.zeros((), g.dtype)
   reach = (window - 1) // stride  # the largest shift, in output pixels

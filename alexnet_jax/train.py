@@ -79,6 +79,30 @@ def classification_metrics(logits, labels, mask=None):
   }
 
 
+def _apply_optimizer(optimizer, grads, opt_state, params):
+  """`optimizer.update` and `optax.apply_updates`, computed under a vmap over an
+  added leading axis of size 1: the same arithmetic, arranged for XLA:CPU.
+
+  Why: the step runs inside pmap/shard_map, which hand each device its block
+  without the device axis and put the axis back on the outputs (reshapes that
+  XLA treats as free bitcasts). When the new parameters and momentum are such
+  bitcasts, XLA:CPU fuses the momentum computation into both outputs, computing
+  it twice, and copies the old parameters and momentum first so that neither
+  in-place write clobbers the other's input: 12 passes over every parameter-
+  sized array instead of 7 (61M parameters, 244 MB each). With the axis added
+  here the reshapes cancel and the momentum is computed once. Measured on the
+  2-core development VM (paper net, batch 32, alternated in one process):
+  496 -> 481 ms per step, 471 ms together with xla_flags' copy-insertion setting.
+  """
+  def update(grads, opt_state, params):
+    updates, opt_state = optimizer.update(grads, opt_state, params)
+    return optax.apply_updates(params, updates), opt_state
+
+  with_axis = lambda tree: jax.tree.map(lambda x: x[None], tree)
+  params, opt_state = jax.vmap(update)(with_axis(grads), with_axis(opt_state), with_axis(params))
+  return jax.tree.map(lambda x: x[0], (params, opt_state))
+
+
 def make_train_step(model, optimizer, *, collectives=None):
   """Builds `train_step(state, batch, rng, learning_rate=None) -> (state, metrics)`
   for one device; `learning_rate` (set by the host's schedule) replaces the
@@ -117,8 +141,7 @@ def make_train_step(model, optimizer, *, collectives=None):
     if collectives is not None:
       grads = collectives.reduce_gradients(grads)
       metrics = collectives.sum_over_data(metrics)
-    updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
-    params = optax.apply_updates(state.params, updates)
+    params, opt_state = _apply_optimizer(optimizer, grads, state.opt_state, state.params)
     metrics['learning_rate'] = opt_state.hyperparams['learning_rate']
     return TrainState(step=state.step + 1, params=params, opt_state=opt_state), metrics
 

@@ -6,9 +6,10 @@ alike.
     python experiments/ab_xla_options.py --rounds=6
     python experiments/ab_xla_options.py --config=configs/default.py --config.benchmark.batch_size=128
 
-Settings (`SETTINGS`): `project` (alexnet_jax.xla_flags: YNNPACK for dots only) and
-`ynn_convolutions` (YNNPACK for dots and convolutions, XLA's choice without the
-project's flag). Writes `ab_xla_options.json` to --out when given.
+Settings (`SETTINGS`): `project` (alexnet_jax.xla_flags: YNNPACK for dots only,
+region analysis in copy insertion), `ynn_convolutions` (YNNPACK for dots and
+convolutions, XLA's choice without the project's first flag) and
+`no_region_analysis` (XLA's default copy insertion). Writes `ab_xla_options.json` to --out when given.
 """
 
 import json
@@ -24,13 +25,16 @@ import jax  # noqa: E402
 from absl import app, flags  # noqa: E402
 from ml_collections import config_flags  # noqa: E402
 
-from alexnet_jax import benchmark, host_memory, parallel, results_io, train  # noqa: E402
+from alexnet_jax import benchmark, host_memory, parallel, results_io, train, xla_flags  # noqa: E402
 
 _TYPE = 'LIBRARY_FUSION_TYPE_'
+_PROJECT = {flag.lstrip('-'): {'true': True, 'false': False}.get(value, value)
+            for flag, value in xla_flags.SETTINGS.items()}
 SETTINGS = {
-    'project': {'xla_cpu_experimental_ynn_fusion_type': _TYPE + 'INDIVIDUAL_DOT'},
-    'ynn_convolutions': {'xla_cpu_experimental_ynn_fusion_type':
+    'project': _PROJECT,
+    'ynn_convolutions': {**_PROJECT, 'xla_cpu_experimental_ynn_fusion_type':
                          f'{_TYPE}INDIVIDUAL_DOT,{_TYPE}INDIVIDUAL_CONVOLUTION'},
+    'no_region_analysis': {**_PROJECT, 'xla_cpu_copy_insertion_use_region_analysis': False},
 }
 
 config_flags.DEFINE_config_file(

@@ -1,13 +1,17 @@
 """Training: the paper's update rule, learning, the NaN guard, and the loop's files."""
 
 import json
+import os
+import re
 
+import jax
 import jax.numpy as jnp
+import jaxlib
 import numpy as np
 import optax
 import pytest
 
-from alexnet_jax import train
+from alexnet_jax import benchmark, parallel, train, xla_flags
 
 
 def test_paper_update_rule_by_hand():
@@ -26,6 +30,46 @@ def test_paper_update_rule_by_hand():
     v_ref = 0.9 * v_ref - 0.0005 * lr * w_ref - lr * np.asarray(g)
     w_ref = w_ref + v_ref
   np.testing.assert_allclose(w, w_ref, rtol=1e-6)
+
+
+@pytest.mark.parametrize('name', ['sgd', 'adam'])
+def test_apply_optimizer_is_the_optimizers_update(name):
+  """The vmap arrangement of the update changes how XLA fuses it, not the result."""
+  optimizer = train.create_optimizer(
+      type('C', (), dict(name=name, learning_rate=0.1, momentum=0.9, weight_decay=5e-4)))
+  rng = np.random.default_rng(0)
+  params = {'w': jnp.asarray(rng.normal(size=(7, 5)), jnp.float32), 'b': jnp.ones(5)}
+  grads = jax.tree.map(lambda p: jnp.asarray(rng.normal(size=p.shape), jnp.float32), params)
+  opt_state = optimizer.init(params)
+  for _ in range(2):  # the second step has a non-zero momentum
+    updates, expected_state = optimizer.update(grads, opt_state, params)
+    expected = optax.apply_updates(params, updates)
+    params, opt_state = jax.jit(
+        lambda g, o, p: train._apply_optimizer(optimizer, g, o, p))(grads, opt_state, params)
+    for got, want in zip(jax.tree.leaves((params, opt_state)),
+                         jax.tree.leaves((expected, expected_state))):
+      np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-7)
+
+
+@pytest.mark.skipif(not jaxlib.__version__.startswith(xla_flags.KNOWN_JAXLIB),
+                    reason='the copy-insertion flag is only set for jaxlib versions known to have it')
+def test_training_step_updates_parameters_without_copying_them():
+  """The compiled step of the small net writes the new parameters and momentum in
+  place: no parameter-sized buffer is copied. Without train._apply_optimizer and
+  xla_flags' region analysis it copied 39 of them (jax 0.10.2)."""
+  from configs import default
+  config = default.get_config()
+  config.benchmark.batch_size = 8
+  par = parallel.Parallel(parallel.layout_from_config(config))
+  steps = train.Steps(config, par)
+  state, batch, rng, rate = benchmark.random_step_inputs(config, par, steps)
+  hlo = steps._train.lower(state, batch, rng, rate).compile().as_text()
+  parameter_shapes = {','.join(map(str, p.shape)) for p in jax.tree.leaves(state.params)
+                      if p.size > 1000}
+  copied = re.findall(r'= f32\[([0-9,]+)\]\{[^}]*\} copy\(', hlo)
+  assert parameter_shapes
+  assert '--xla_cpu_copy_insertion_use_region_analysis=true' in os.environ['XLA_FLAGS']
+  assert [shape for shape in copied if shape in parameter_shapes] == []
 
 
 def test_loss_goes_down(tiny_config, tmp_path):

@@ -1,6 +1,6 @@
-"""xla_flags.apply: keeps YNNPACK to dots (convolutions compile to XLA's own) and
-leaves a user's own choice alone. Each check runs in a fresh process, since XLA
-reads XLA_FLAGS once."""
+"""xla_flags.apply: keeps YNNPACK to dots (convolutions compile to XLA's own), turns
+on region analysis in copy insertion, and leaves a user's own choice alone. Each
+check runs in a fresh process, since XLA reads XLA_FLAGS once."""
 
 import os
 import subprocess
@@ -57,8 +57,20 @@ def test_a_users_own_choice_is_kept():
   assert applied == 'False' and uses_ynn == 'True'
 
 
+def test_a_users_own_copy_insertion_choice_is_kept(monkeypatch):
+  monkeypatch.setenv('XLA_FLAGS', '--xla_cpu_copy_insertion_use_region_analysis=false')
+  monkeypatch.setattr(xla_flags.jaxlib, '__version__', '0.10.2')
+  assert xla_flags.apply() is False
+  flags = os.environ['XLA_FLAGS']
+  assert '--xla_cpu_copy_insertion_use_region_analysis=false' in flags
+  assert 'region_analysis=true' not in flags
+  assert '--xla_cpu_experimental_ynn_fusion_type=LIBRARY_FUSION_TYPE_INDIVIDUAL_DOT' in flags
+
+
 def test_other_user_flags_are_kept(monkeypatch):
   monkeypatch.setenv('XLA_FLAGS', '--xla_force_host_platform_device_count=2')
   monkeypatch.setattr(xla_flags.jaxlib, '__version__', '0.10.2')
   assert xla_flags.apply() is True
-  assert os.environ['XLA_FLAGS'].startswith('--xla_force_host_platform_device_count=2 ')
+  flags = os.environ['XLA_FLAGS']
+  assert flags.startswith('--xla_force_host_platform_device_count=2 ')
+  assert all(f'{flag}={value}' in flags for flag, value in xla_flags.SETTINGS.items())

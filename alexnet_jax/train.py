@@ -61,16 +61,28 @@ def create_train_state(params, optimizer) -> TrainState:
                     opt_state=optimizer.init(params))
 
 
+def _label_rank(logits, labels):
+  """The label's position in `lax.top_k(logits, num_classes)` order (descending,
+  ties to the lower class index; unlike top_k, 0.0 and -0.0 tie), counted instead
+  of sorted: top_k sorts all
+  1000 classes on CPU (measured 3.6 ms of the batch-32 step). A NaN label logit
+  ranks last, so a diverged network never counts as correct."""
+  label_logits = jnp.take_along_axis(logits, labels[:, None], axis=-1)
+  classes = jnp.arange(logits.shape[-1])
+  ahead = (logits > label_logits) | ((logits == label_logits) & (classes < labels[:, None]))
+  rank = jnp.sum(ahead, axis=-1)
+  return jnp.where(jnp.isnan(label_logits[:, 0]), logits.shape[-1], rank)
+
+
 def classification_metrics(logits, labels, mask=None):
   """Summed cross-entropy, top-1 and top-5 errors (sums, plus the count), so that
   means over devices and partial batches are exact."""
   if mask is None:
     mask = jnp.ones(labels.shape, jnp.float32)
   loss = optax.softmax_cross_entropy_with_integer_labels(logits, labels)
-  k = min(5, logits.shape[-1])
-  top_k = jax.lax.top_k(logits, k)[1]
-  in_top_k = jnp.any(top_k == labels[:, None], axis=-1)
-  in_top_1 = top_k[:, 0] == labels
+  rank = _label_rank(logits, labels)
+  in_top_1 = rank == 0
+  in_top_k = rank < 5
   return {
       'loss_sum': jnp.sum(loss * mask),
       'top1_errors': jnp.sum((~in_top_1) * mask),

@@ -72,6 +72,23 @@ def test_training_step_updates_parameters_without_copying_them():
   assert [shape for shape in copied if shape in parameter_shapes] == []
 
 
+def test_top1_and_top5_errors_match_lax_top_k_ties_included():
+  rng = np.random.default_rng(0)
+  logits = jnp.asarray(np.round(rng.normal(size=(64, 20)) * 2) / 2 + 0.0, jnp.float32)  # ties; no -0.0
+  labels = jnp.asarray(rng.integers(0, 20, size=64))
+  top5 = jax.lax.top_k(logits, 5)[1]
+  metrics = train.classification_metrics(logits, labels)
+  assert float(metrics['top1_errors']) == float(jnp.sum(top5[:, 0] != labels))
+  assert float(metrics['top5_errors']) == float(jnp.sum(~jnp.any(top5 == labels[:, None], -1)))
+  assert 0 < float(metrics['top5_errors']) < float(metrics['top1_errors']) < 64
+
+
+def test_a_nan_logit_for_the_label_counts_as_an_error():
+  logits = jnp.zeros((2, 10)).at[0, 3].set(jnp.nan)
+  metrics = train.classification_metrics(logits, jnp.array([3, 0]))
+  assert float(metrics['top1_errors']) == 1.0 and float(metrics['top5_errors']) == 1.0
+
+
 def test_loss_goes_down(tiny_config, tmp_path):
   tiny_config.num_train_steps = 40
   tiny_config.eval_every_steps = 40

@@ -17,6 +17,8 @@ devices an `all_gather` over the model axis (`collectives.gather_columns`).
 
 Columns are separate convolutions, not `feature_group_count=2`: on XLA:CPU a
 grouped convolution measured about 4x slower (jax 0.10.2).
+Strided convolutions (conv1) go through `strided_conv`, which computes the same
+convolution after a space-to-depth rearrangement that XLA:CPU runs faster.
 
 Variants (`ARCHITECTURES`):
 * `paper`: the paper's network, 227x227 input. The paper says 224x224, but
@@ -46,6 +48,7 @@ import jax.numpy as jnp
 
 from alexnet_jax import lrn as lrn_lib
 from alexnet_jax import pooling
+from alexnet_jax import strided_conv
 
 OWN = 'own'    # the layer sees only its own column's maps
 BOTH = 'both'  # the layer sees both columns (an exchange point)
@@ -201,7 +204,8 @@ class Column(nn.Module):
         x = nn.Conv(features // self.num_columns, (layer.kernel, layer.kernel),
                     strides=(layer.stride, layer.stride),
                     padding=[(layer.padding, layer.padding)] * 2, kernel_init=kernel_init,
-                    bias_init=bias_init, dtype=self.dtype, name=layer.name)(x)
+                    bias_init=bias_init, dtype=self.dtype, name=layer.name,
+                    conv_general_dilated=strided_conv.conv_general_dilated)(x)
         x = activation(x)
         self.sow('intermediates', f'{layer.name}_conv', x)
         if layer.lrn and self.lrn:

@@ -64,8 +64,8 @@ def create_train_state(params, optimizer) -> TrainState:
 def _label_rank(logits, labels):
   """The label's position in `lax.top_k(logits, num_classes)` order (descending,
   ties to the lower class index; unlike top_k, 0.0 and -0.0 tie), counted instead
-  of sorted: top_k sorts all
-  1000 classes on CPU (measured 3.6 ms of the batch-32 step). A NaN label logit
+  of sorted: top_k sorts all 1000 classes on CPU (the paper net's step at batch
+  32: 496 -> 489 ms without it, alternated in one process). A NaN label logit
   ranks last, so a diverged network never counts as correct."""
   label_logits = jnp.take_along_axis(logits, labels[:, None], axis=-1)
   classes = jnp.arange(logits.shape[-1])

@@ -23,8 +23,8 @@ grow past 64 MiB: a larger block (the paper net's fc6 kernel and its gradient ar
 settings above say, and every step faults it in again. Measured on the 2-core
 development VM (jax 0.10.2, 2026-11-25): a jitted `w * 1.0001` on a 72 MiB array
 20.3 -> 3.6 ms; `--mode=benchmark` of the paper net at batch 32 with the env-var
-equivalent (`MALLOC_ARENA_MAX=1`), processes alternated twice, medians: train step 651 -> 523 and 649 -> 520 ms, forward 168 -> 154
-and 170 -> 153 ms. It must be set before the worker threads first allocate, so
+equivalent (`MALLOC_ARENA_MAX=1`), processes alternated twice, medians: train
+step 651 -> 523 and 649 -> 520 ms, forward 168 -> 154 and 170 -> 153 ms. It must be set before the worker threads first allocate, so
 main calls this first.
 """
 

@@ -183,8 +183,9 @@ class Conv(nn.Module):
   a matrix product rather than a slow reduction. The bias change, paper net,
   both versions compiled in one process and timed alternately (2026-11-25):
   batch 32, 469.6 -> 459.6 ms per step (12 rounds; 496 -> 483 on a pure-JAX
-  replica); batch 128, 1797 -> 1817 and 1847 -> 1835 ms (4 and 8 rounds) and the
-  small net at batch 128 95.4 -> 97.6 ms (6 rounds), all within noise."""
+  replica). Within noise: the paper net at batch 128, 1797 -> 1817 and 1847 ->
+  1835 ms (4 and 8 rounds), and the small net at batch 128, 95.4 -> 97.6 ms (6
+  rounds)."""
   features: int
   kernel_size: int
   stride: int

@@ -19,10 +19,9 @@ the paper net's training step at batch 32, both versions compiled in one process
 and timed alternately, 487 -> 473 and 501 -> 492 ms (medians of 12 and 10
 rounds); at batch 128 1862 -> 1857 ms (4 rounds), within noise.
 
-`conv_general_dilated` has lax's signature so that `flax.linen.Conv` takes it
-as its `conv_general_dilated` and keeps its parameters (`kernel`, `bias`) and
-their shapes; it falls back to `lax.conv_general_dilated` for anything other
-than an undilated, ungrouped, strided NHWC/HWIO convolution.
+`conv_general_dilated` is a drop-in for `lax.conv_general_dilated` (models.Conv
+calls it for every convolution): it falls back to lax for anything other than an
+undilated, ungrouped, strided NHWC/HWIO convolution.
 """
 
 import jax.numpy as jnp

@@ -17,13 +17,16 @@ from alexnet_jax import pooling
     ((2, 14, 14, 3), 2, 2, 'SAME'),    # non-overlapping
     ((2, 12, 12, 3), 2, 2, 'VALID'),
     ((1, 10, 10, 2), 3, 1, 'VALID'),   # stride 1
+    ((2, 27, 27, 4), 3, 2, 'VALID'),   # the paper's pool2 map size
 ])
-@pytest.mark.parametrize('with_ties', [False, True])
-def test_gradient_equals_automatic_gradient(shape, window, stride, padding, with_ties):
+@pytest.mark.parametrize('ties', ['none', 'rounded', 'relu'])
+def test_gradient_equals_automatic_gradient(shape, window, stride, padding, ties):
   rng = np.random.default_rng(0)
   x = rng.normal(size=shape).astype(np.float32)
-  if with_ties:  # many equal maxima: the gradient must go to the first one only
+  if ties == 'rounded':  # many equal maxima: the gradient must go to the first one only
     x = np.round(x * 2) / 2
+  if ties == 'relu':  # after a ReLU: windows of zeros, and zeros tying with maxima
+    x = np.maximum(np.round(x * 2) / 2 - 0.5, 0)
   x = jnp.asarray(x)
 
   def reference(a):

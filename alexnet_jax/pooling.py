@@ -1,9 +1,10 @@
 """Max-pooling with hand-written forward and backward passes that XLA:CPU runs faster.
 
-The forward pass is `flax.linen.max_pool` computed separably (`_separable`).
-In-process A/B against `reduce_window` on the paper net at batch 32 (2 cores, jax
-0.10.2, 2026-11-25, two runs of 8 alternated rounds): forward 131.4 -> 130.3 and
-135.4 -> 130.4 ms; the train step moved within its noise (458 -> 451, 460 -> 462).
+The forward pass is `flax.linen.max_pool` computed separably (`_pooled`): column
+maxima, then row maxima. Against a 2-D `reduce_window` on the paper net at batch 32
+(2 cores, jax 0.10.2, 2026-11-25, two runs of 8 alternated rounds, all-slices
+version): forward 131.4 -> 130.3 and 135.4 -> 130.4 ms; the train step moved within
+its noise (458 -> 451, 460 -> 462).
 
 The automatic gradient of a max-pool is a `select_and_scatter`, which XLA:CPU
 executes as a slow scalar loop (measured ~74 ms for the small net's first pool at
@@ -65,24 +66,35 @@ def _max_along(x, axis, window, stride, out_len):
                                         for d in range(window)])
 
 
-def _separable(x, window, stride, padding):
-  """`flax.linen.max_pool` as a maximum over columns (strided slices along W), then
-  over rows: exact, and the 2 x `window` slices fuse into elementwise loops, where
-  XLA:CPU's 2-D `reduce_window` reads every input `window`^2 times.
-  Returns (padded x, column maxima, pooled, top padding, left padding)."""
-  padded, out_h, out_w, top, left = _padded(x, window, stride, padding)
-  columns = _max_along(padded, 2, window, stride, out_w)
-  return padded, columns, _max_along(columns, 1, window, stride, out_h), top, left
+def _pooled(x, window, stride, padding):
+  """`flax.linen.max_pool`, computed as a maximum over columns, then over rows.
+
+  The column maxima are a 1-D `reduce_window` along W; the row maxima, strided
+  slices along H (the rows' elementwise maximum fuses into one loop). A max is
+  exact, so the result equals the 2-D pooling. Why not slices for the columns as
+  well: with slices only, XLA:CPU fuses whatever produced `x` into the pooling
+  loop and recomputes it for each of the window's taps; when `x` is an LRN output
+  (its window sum, a square root and a reciprocal one), that costs more than the
+  pooling. The overlapping `reduce_window` reuses its input's elements, so XLA
+  keeps an expensive producer as a separate loop. Paper net, forward pass, in one
+  process, both versions compiled and timed alternately (2 cores, jax 0.10.2,
+  2026-11-25, medians): batch 32 144.1 -> 139.0 ms (10 rounds), batch 128
+  569.9 -> 550.1 ms (5 rounds); the training step 451.5 -> 447.6 and
+  1712.4 -> 1682.0 ms (within the rounds' spread)."""
+  padded, out_h, out_w, _, _ = _padded(x, window, stride, padding)
+  columns = jax.lax.reduce_window(padded, jnp.asarray(-jnp.inf, x.dtype), jax.lax.max,
+                                  (1, 1, window, 1), (1, 1, stride, 1), 'VALID')
+  return _max_along(columns, 1, window, stride, out_h)
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(1, 2, 3))
 def max_pool(x, window: int, stride: int, padding: str):
   """Max-pools NHWC `x` over `window` x `window` patches every `stride` pixels."""
-  return _separable(x, window, stride, padding)[2]
+  return _pooled(x, window, stride, padding)
 
 
 def _forward(x, window, stride, padding):
-  y = _separable(x, window, stride, padding)[2]
+  y = _pooled(x, window, stride, padding)
   return y, (x, y)
 
 
@@ -131,7 +143,8 @@ def _backward(window, stride, padding, residuals, g):
   so ties go where the automatic gradient sends them."""
   x, y = residuals
   n, h, w, c = x.shape
-  padded, columns, _, top, left = _separable(x, window, stride, padding)
+  padded, _, out_w, top, left = _padded(x, window, stride, padding)
+  columns = _max_along(padded, 2, window, stride, out_w)  # slices: fused into both passes
   columns_grad = _gradient_along(columns, y, g, 1, window, stride)
   padded_grad = _gradient_along(padded, columns, columns_grad, 2, window, stride)
   return (padded_grad[:, top:top + h, left:left + w, :],)

@@ -84,6 +84,7 @@ def measure(config) -> dict:
       'channels': config.data.channels,
       'dtype': config.model.dtype,
       'columns': config.model.columns,
+      'conv_chunk': config.model.conv_chunk,
       'devices': layout.num_devices,
       'layout': layout.as_dict(),
       'platform': jax.devices()[0].platform,

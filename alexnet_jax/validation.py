@@ -68,6 +68,9 @@ def validate_model(model_config, image_size: int):
            f'config.model.num_classes={model_config.num_classes!r} must be an integer >= 2')
   require(0.0 <= model_config.dropout_rate < 1.0,
            f'config.model.dropout_rate={model_config.dropout_rate!r} must be in [0, 1)')
+  conv_chunk = model_config.get('conv_chunk', 0)
+  require(isinstance(conv_chunk, int) and not isinstance(conv_chunk, bool) and conv_chunk >= 0,
+          f'config.model.conv_chunk={conv_chunk!r} must be an integer >= 0 (0: whole batch)')
   require(model_config.width_multiplier > 0,
            f'config.model.width_multiplier={model_config.width_multiplier!r} must be > 0')
   require(isinstance(model_config.lrn, bool),

@@ -37,6 +37,8 @@ def get_config(arg=None):
   model.dropout_rate = 0.25          # on fc6 and fc7 (section 4.2); the paper: 0.5 (:paper, presets)
   model.init = 'he'                  # paper (N(0, 0.01), biases 1/0) | he (small nets)
   model.dtype = 'float32'            # compute dtype: float32 | bfloat16
+  model.conv_chunk = 0               # >0: conv layers run over slices of this many images
+                                     # (per device; CPU cache blocking, same function)
 
   # ---- The data (alexnet_jax/input_pipeline.py) ---------------------------
   config.data = data = ml_collections.ConfigDict()

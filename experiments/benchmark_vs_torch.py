@@ -70,7 +70,7 @@ def worker_jax(batch_size, image_size, steps, warmup):
           'forward_std_s': result['forward']['std_s'], 'train_step_std_s': result['train_step']['std_s'],
           'macs_per_image': result['macs_per_image'], 'version': result['jax_version'],
           'host_memory_retained': result['host_memory_retained'],
-          'xla_flags': result['xla_flags']}
+          'xla_flags': result['xla_flags'], 'conv_chunk': result['conv_chunk']}
 
 
 def torch_alexnet(num_classes=1000):

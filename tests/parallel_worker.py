@@ -30,9 +30,11 @@ def make_config(variant):
   config.optimizer.name = 'sgd'
   config.optimizer.learning_rate = 0.01
   config.model.init = 'he'
-  if variant == 'small':
+  if variant in ('small', 'small_chunked'):
     config.data.image_size, config.data.channels = 16, 3
     config.model.width_multiplier = 0.5
+  if variant == 'small_chunked':  # conv layers over slices of 3 images (the last one shorter)
+    config.model.conv_chunk = 3
   return config
 
 

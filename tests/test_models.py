@@ -283,3 +283,27 @@ def test_bfloat16_compute_keeps_float32_params(small_setup):
   high = forward(small_setup[0], params, images)
   assert low.dtype == jnp.float32
   np.testing.assert_allclose(low, high, rtol=0.05, atol=0.05)
+
+
+@pytest.mark.parametrize('conv_chunk', [1, 2, 3])  # 3: a shorter last slice (4 images)
+def test_conv_chunk_computes_the_same_function(small_setup, conv_chunk):
+  config, model, params, images = small_setup
+  config = config.copy_and_resolve_references()
+  config.model.conv_chunk = conv_chunk
+  chunked = models.create_model(config.model)
+  key = jax.random.key(5)
+
+  def loss(model, p):
+    logits = model.apply({'params': p}, images, train=True, dropout_rng=key)
+    return jnp.sum(jax.nn.log_softmax(logits)[:, 0]), logits
+
+  (whole_loss, whole), whole_grad = jax.value_and_grad(
+      lambda p: loss(model, p), has_aux=True)(params)
+  (chunk_loss, sliced), chunk_grad = jax.value_and_grad(
+      lambda p: loss(chunked, p), has_aux=True)(params)
+  np.testing.assert_allclose(sliced, whole, rtol=1e-5, atol=1e-6)  # dropout masks included
+  jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6),
+               chunk_grad, whole_grad)
+  np.testing.assert_allclose(
+      chunked.apply({'params': params}, images), model.apply({'params': params}, images),
+      rtol=1e-5, atol=1e-6)

@@ -19,6 +19,7 @@ CASES = [
     ('model.num_classes', 1, 'model.num_classes'),
     ('model.dropout_rate', 1.0, 'model.dropout_rate'),
     ('model.width_multiplier', 0.0, 'model.width_multiplier'),
+    ('model.conv_chunk', -1, 'model.conv_chunk'),
     ('model.width_multiplier', 0.51, 'does not divide'),  # 64 * 0.51 = 33 kernels, 2 columns
     ('model.width_exempt', ('fc6',), 'model.width_exempt'),
     ('model.lrn_n', 0, 'model.lrn_n'),

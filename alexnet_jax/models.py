@@ -287,6 +287,18 @@ def stages(arch: Architecture) -> tuple:
   return tuple(result)
 
 
+@functools.cache
+def conv_stage_count(arch: Architecture) -> int:
+  """How many leading stages hold convolutions only (paper: 2), the part of the
+  network `AlexNet.conv_chunk` runs over slices of the batch."""
+  count = 0
+  for stage in stages(arch):
+    if not all(isinstance(layer, ConvLayer) for layer in stage):
+      break
+    count += 1
+  return count
+
+
 class AlexNet(nn.Module):
   """The whole network: `columns` Column modules, exchanges, and the shared fc8.
 
@@ -364,11 +376,7 @@ class AlexNet(nn.Module):
               for column, x, index in zip(columns, xs, column_indices)]
       return xs
 
-    all_stages = stages(self.arch)
-    conv_stages = 0  # the leading stages made of convolutions only
-    while (conv_stages < len(all_stages)
-           and all(isinstance(layer, ConvLayer) for layer in all_stages[conv_stages])):
-      conv_stages += 1
+    conv_stages = conv_stage_count(self.arch)
     batch = x.shape[0]
     if 0 < self.conv_chunk < batch:
       # Cache blocking: the convolutional stages see `conv_chunk` images at a
@@ -382,7 +390,7 @@ class AlexNet(nn.Module):
       xs = [jnp.concatenate(parts, axis=0) for parts in zip(*slices)]
     else:
       xs = run_stages([x] * len(columns), range(conv_stages), example_ids)
-    xs = run_stages(xs, range(conv_stages, len(all_stages)), example_ids)
+    xs = run_stages(xs, range(conv_stages, len(stages(self.arch))), example_ids)
     x = self._exchange(xs)[0]
     if self.arch.dropout_on_classifier_input and train and self.dropout_rate > 0:
       x = _dropout(x, self.dropout_rate, dropout_rng, example_ids, salt=_salt('fc8', 0, BOTH))

@@ -52,13 +52,7 @@ def _padded(x, window, stride, padding):
 
 def _along(x, axis, stride, out_len, offset):
   """The `out_len` elements along `axis` at offset + stride * i: one window tap."""
-  start = [0] * x.ndim
-  limit = list(x.shape)
-  strides = [1] * x.ndim
-  start[axis] = offset
-  limit[axis] = offset + (out_len - 1) * stride + 1
-  strides[axis] = stride
-  return jax.lax.slice(x, start, limit, strides)
+  return jax.lax.slice_in_dim(x, offset, offset + (out_len - 1) * stride + 1, stride, axis)
 
 
 def _max_along(x, axis, window, stride, out_len):
@@ -127,9 +121,7 @@ def _gradient_along(source, pooled, g, axis, window, stride):
   shape[axis] *= stride
   full = stacked.reshape(shape)
   if shape[axis] >= in_len:
-    limit = list(shape)
-    limit[axis] = in_len
-    return jax.lax.slice(full, [0] * full.ndim, limit)
+    return jax.lax.slice_in_dim(full, 0, in_len, axis=axis)
   pad = [(0, 0)] * full.ndim
   pad[axis] = (0, in_len - shape[axis])
   return jnp.pad(full, pad)

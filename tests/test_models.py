@@ -297,9 +297,9 @@ def test_conv_chunk_computes_the_same_function(small_setup, conv_chunk):
     logits = model.apply({'params': p}, images, train=True, dropout_rng=key)
     return jnp.sum(jax.nn.log_softmax(logits)[:, 0]), logits
 
-  (whole_loss, whole), whole_grad = jax.value_and_grad(
+  (_, whole), whole_grad = jax.value_and_grad(
       lambda p: loss(model, p), has_aux=True)(params)
-  (chunk_loss, sliced), chunk_grad = jax.value_and_grad(
+  (_, sliced), chunk_grad = jax.value_and_grad(
       lambda p: loss(chunked, p), has_aux=True)(params)
   np.testing.assert_allclose(sliced, whole, rtol=1e-5, atol=1e-6)  # dropout masks included
   jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6),

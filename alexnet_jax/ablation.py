@@ -95,6 +95,16 @@ def is_finished(run_dir: str) -> bool:
     return bool(json.load(f).get('finished'))
 
 
+def _evaluate_ten_views(run, run_dir: str):
+  """The multiview test of the finished run (cuda-convnet's --multiview-test, the
+  paper's 10 views): `run_dir/eval_ten_views.json`, which the report reads."""
+  from alexnet_jax import evaluate
+  ten_views = ml_collections.ConfigDict(run.to_dict())
+  ten_views.data.ten_views = True
+  ten_views.eval.checkpoint = 'latest'
+  evaluate.run(ten_views, run_dir, filename='eval_ten_views.json')
+
+
 def run(config, workdir: str):
   """Runs the planned variant x seed runs (skipping finished ones), then the report."""
   from alexnet_jax import train  # imported late: JAX starts only once the config is valid
@@ -110,7 +120,10 @@ def run(config, workdir: str):
       continue
     print(f'{label}: training in {run_dir}')
     start = time.time()
-    train.train_and_evaluate(run_config(config, variant, seed), run_dir)
+    run = run_config(config, variant, seed)
+    train.train_and_evaluate(run, run_dir)
+    if config.ablation.get('ten_views_eval', False):
+      _evaluate_ten_views(run, run_dir)
     results_io.write_json_atomic(os.path.join(run_dir, 'run.json'), {
         'finished': True, 'variant': variant, 'seed': seed, 'wall_time_s': time.time() - start})
   return report.build(workdir)

@@ -66,7 +66,7 @@ def restore_params(config, workdir: str):
   return items['params'], meta, manager
 
 
-def run(config, workdir: str) -> dict:
+def run(config, workdir: str, filename: str = 'eval.json') -> dict:
   layout = parallel.layout_from_config(config)
   params, meta, manager = restore_params(config, workdir)
   par = parallel.Parallel(layout)
@@ -80,7 +80,7 @@ def run(config, workdir: str) -> dict:
         f"{'top-5 err':>10}")
   print(f"{record['step']:>8} {record['split']:>12} {record['views']:>6} "
         f"{record['num_examples']:>9} {record['top1_error']:>10.2%} {record['top5_error']:>10.2%}")
-  path = os.path.join(workdir, 'eval.json')
+  path = os.path.join(workdir, filename)
   results_io.write_json_atomic(path, record)
   print(f'wrote {path}')
   return record

@@ -24,8 +24,9 @@ zero padding for small images); horizontal flips (`flip`); PCA colour noise
 (`pca_std`, 0.1 in the paper) with the training set's RGB eigenvalues and
 eigenvectors (ImageNet's published values are shipped, other datasets' are
 computed once and cached next to the dataset); mean subtraction
-(`normalization`: per_pixel (the paper's mean image), per_channel or none).
-Pixels are scaled to [0, 1] first. Evaluation uses the center crop, or the
+(`normalization`: per_pixel (the paper's mean image), per_channel or none;
+pixels scaled to [0, 1] first), or `cuda_convnet` (0-255 pixels minus the mean
+image's central crop, as cuda-convnet's CIFAR-10 providers fed its nets). Evaluation uses the center crop, or the
 paper's 10 views (`ten_views`: 4 corners and center, and their flips).
 """
 
@@ -224,7 +225,16 @@ class Preprocessor:
     self.data = config.data
     self.stats = stats
     mode = config.data.normalization
-    if mode == 'per_pixel' and stats.get('pixel_mean') is not None:
+    self.pixel_scale = 1.0 / 255.0
+    if mode == 'cuda_convnet':
+      # cuda-convnet's CIFAR providers (convdata.py, CIFARDataProvider and
+      # CroppedCIFARDataProvider): raw 0-255 pixels minus the training set's mean
+      # image, the mean's central image_size crop for every crop (also the random ones).
+      self.pixel_scale = 1.0
+      mean = np.asarray(stats['pixel_mean'], np.float32) * 255.0
+      top = (mean.shape[0] - config.data.image_size) // 2
+      self.mean = mean[top:top + config.data.image_size, top:top + config.data.image_size]
+    elif mode == 'per_pixel' and stats.get('pixel_mean') is not None:
       self.mean = np.asarray(stats['pixel_mean'], np.float32)
     elif mode in ('per_pixel', 'per_channel'):
       self.mean = np.asarray(stats['channel_mean'], np.float32)
@@ -232,7 +242,7 @@ class Preprocessor:
       self.mean = np.zeros((), np.float32)
 
   def _normalize(self, images, full_frame: bool):
-    images = images.astype(np.float32) / 255.0
+    images = images.astype(np.float32) * np.float32(self.pixel_scale)
     mean = self.mean
     if mean.ndim == 3 and mean.shape[:2] != images.shape[-3:-1]:
       mean = mean.mean((0, 1))  # a crop of the frame: subtract the mean image's channel means

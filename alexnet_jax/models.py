@@ -49,6 +49,7 @@ import jax
 import jax.numpy as jnp
 
 from alexnet_jax import bias as bias_lib
+from alexnet_jax import cuda_convnet
 from alexnet_jax import lrn as lrn_lib
 from alexnet_jax import pooling
 from alexnet_jax import strided_conv
@@ -400,9 +401,16 @@ class AlexNet(nn.Module):
     return logits.astype(jnp.float32)
 
 
-def create_model(model_config, *, collectives=None) -> AlexNet:
-  """Builds the network from `config.model` (validated beforehand by validation.py);
-  `collectives` makes it one column of a model-parallel layout (parallel.py)."""
+def create_model(model_config, *, collectives=None):
+  """Builds the network from `config.model` (validated beforehand by validation.py):
+  an `AlexNet`, or one of cuda-convnet's CIFAR-10 nets (`cuda_convnet.NETS`), which
+  have one column; `collectives` makes an AlexNet one column of a model-parallel
+  layout (parallel.py)."""
+  if model_config.variant in cuda_convnet.NETS:
+    return cuda_convnet.CudaConvnet(
+        variant=model_config.variant, num_classes=model_config.num_classes,
+        activation=model_config.activation, pooling=model_config.pooling,
+        lrn=model_config.lrn)
   return AlexNet(
       variant=model_config.variant,
       num_classes=model_config.num_classes,
@@ -422,7 +430,7 @@ def create_model(model_config, *, collectives=None) -> AlexNet:
   )
 
 
-def init_params(model: AlexNet, rng, image_shape):
+def init_params(model, rng, image_shape):
   """Initial parameters for images of `image_shape` (H, W, C), computed on a batch of 1."""
   images = jnp.zeros((1, *image_shape), jnp.float32)
   return jax.jit(lambda r: model.init(r, images, train=False))(rng)['params']

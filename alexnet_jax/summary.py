@@ -13,11 +13,11 @@ import os
 import jax
 import jax.numpy as jnp
 
-from alexnet_jax import models, results_io
+from alexnet_jax import cuda_convnet, models, results_io
 
 
-def layer_table(config) -> dict:
-  """Returns {'layers': [...], 'total_params', 'total_macs', ...} for `config`."""
+def _shapes(config):
+  """(parameter shapes, intermediate shapes) of `config`'s model, traced."""
   model = models.create_model(config.model)
   image_shape = (config.data.image_size, config.data.image_size, config.data.channels)
   params = jax.eval_shape(lambda: models.init_params(model, jax.random.key(0), image_shape))
@@ -25,7 +25,50 @@ def layer_table(config) -> dict:
   _, state = jax.eval_shape(
       lambda p, x: model.apply({'params': p}, x, train=False, mutable=['intermediates']),
       params, images)
-  intermediates = state['intermediates']
+  return params, state['intermediates'], image_shape
+
+
+def _table(config, image_shape, rows, columns) -> dict:
+  return {
+      'variant': config.model.variant,
+      'image_shape': list(image_shape),
+      'num_classes': config.model.num_classes,
+      'columns': columns,
+      'layers': rows,
+      'total_params': int(sum(r['params'] for r in rows)),
+      'total_macs': int(sum(r['macs'] for r in rows)),
+  }
+
+
+def cuda_convnet_table(config) -> dict:
+  """The layer table of a cuda-convnet net: every layer of its file, pooling and
+  response normalization included (their output sizes are cuda-convnet's)."""
+  params, intermediates, image_shape = _shapes(config)
+  rows = []
+  for layer in cuda_convnet.NETS[config.model.variant].layers:
+    if f'{layer.name}_out' not in intermediates:  # a norm layer switched off (model.lrn)
+      continue
+    output = intermediates[f'{layer.name}_out'][0].shape[1:]
+    weights = params.get(layer.name)
+    layer_params = sum(math.prod(p.shape) for p in jax.tree.leaves(weights)) if weights else 0
+    macs = 0
+    if weights is not None:
+      kernel = weights['kernel'].shape
+      if isinstance(layer, cuda_convnet.ConvLayer):
+        macs = math.prod(output[:2]) * math.prod(kernel)
+      else:  # locally-connected (the kernel holds every position) and dense
+        macs = math.prod(kernel)
+    rows.append({'name': layer.name, 'output_shape': list(output), 'columns': 1,
+                 'sees': type(layer).__name__.replace('Layer', '').lower(),
+                 'params': int(layer_params), 'macs': int(macs)})
+  return _table(config, image_shape, rows, 1)
+
+
+def layer_table(config) -> dict:
+  """Returns {'layers': [...], 'total_params', 'total_macs', ...} for `config`."""
+  if config.model.variant in cuda_convnet.NETS:
+    return cuda_convnet_table(config)
+  params, intermediates, image_shape = _shapes(config)
   arch = models.ARCHITECTURES[config.model.variant]
   columns = [name for name in params if name.startswith('column')]
   rows = []
@@ -50,21 +93,14 @@ def layer_table(config) -> dict:
   fc8 = params['fc8']['kernel'].shape
   rows.append({'name': 'fc8', 'output_shape': [fc8[1]], 'columns': 1, 'sees': models.BOTH,
                'params': int(math.prod(fc8) + fc8[1]), 'macs': int(math.prod(fc8))})
-  return {
-      'variant': config.model.variant,
-      'image_shape': list(image_shape),
-      'num_classes': config.model.num_classes,
-      'columns': config.model.columns,
-      'layers': rows,
-      'total_params': int(sum(r['params'] for r in rows)),
-      'total_macs': int(sum(r['macs'] for r in rows)),
-  }
+  return _table(config, image_shape, rows, config.model.columns)
 
 
 def format_table(table: dict) -> str:
-  lines = [f"AlexNet '{table['variant']}', input {'x'.join(map(str, table['image_shape']))}, "
+  net = 'cuda-convnet' if table['variant'] in cuda_convnet.NETS else 'AlexNet'
+  lines = [f"{net} '{table['variant']}', input {'x'.join(map(str, table['image_shape']))}, "
            f"{table['columns']} column(s), {table['num_classes']} classes",
-           f"{'layer':<7}{'output':>16}{'sees':>7}{'params':>14}{'mult-adds':>16}"]
+           f"{'layer':<7}{'output':>16}{'sees' if net == 'AlexNet' else 'kind':>7}{'params':>14}{'mult-adds':>16}"]
   for row in table['layers']:
     lines.append(f"{row['name']:<7}{'x'.join(map(str, row['output_shape'])):>16}"
                  f"{row['sees']:>7}{row['params']:>14,}{row['macs']:>16,}")

@@ -42,18 +42,26 @@ def paper_sgd(learning_rate, momentum=0.9, weight_decay=5e-4):
   )
 
 
-def create_optimizer(optimizer_config, learning_rate=None):
+def create_optimizer(optimizer_config, learning_rate=None, model_variant=None):
   """The optimizer named by `config.optimizer`, with the learning rate injected as a
-  hyperparameter so a schedule or plateau rule can set it between steps."""
+  hyperparameter so a schedule or plateau rule can set it between steps.
+  `cuda_convnet` (cuda_convnet.cuda_convnet_sgd) reads its per-layer weight decay
+  and bias rates from the layer file of `model_variant`."""
   lr = optimizer_config.learning_rate if learning_rate is None else learning_rate
   if optimizer_config.name == 'sgd':
     return optax.inject_hyperparams(paper_sgd)(
         learning_rate=lr, momentum=optimizer_config.momentum,
         weight_decay=optimizer_config.weight_decay)
+  if optimizer_config.name == 'cuda_convnet':
+    from alexnet_jax import cuda_convnet
+    rules = cuda_convnet.update_rules(model_variant, optimizer_config.layer_weight_decay)
+    return optax.inject_hyperparams(cuda_convnet.cuda_convnet_sgd, static_args=('rules',))(
+        learning_rate=lr, momentum=optimizer_config.momentum, rules=rules)
   if optimizer_config.name == 'adam':
     return optax.inject_hyperparams(optax.adamw)(
         learning_rate=lr, weight_decay=optimizer_config.weight_decay)
-  raise ValueError(f'config.optimizer.name={optimizer_config.name!r}: choose sgd or adam')
+  raise ValueError(f'config.optimizer.name={optimizer_config.name!r}: '
+                   'choose sgd, adam or cuda_convnet')
 
 
 def create_train_state(params, optimizer) -> TrainState:
@@ -338,7 +346,7 @@ def train_and_evaluate(config, workdir: str) -> dict:
   steps_per_epoch, total_steps = steps_for(config, info['num_train_examples'])
   eval_every = config.eval_every_steps if config.eval_every_steps > 0 else steps_per_epoch
   model = models.create_model(config.model)
-  optimizer = create_optimizer(config.optimizer)
+  optimizer = create_optimizer(config.optimizer, model_variant=config.model.variant)
   image_shape = (config.data.image_size, config.data.image_size, config.data.channels)
   params = models.init_params(model, jax.random.key(config.seed), image_shape)
   state = create_train_state(params, optimizer)  # the full tree (checkpoints hold this form)
@@ -442,7 +450,7 @@ class Steps:
     from alexnet_jax import models
     self.par = par
     self.model = models.create_model(config.model, collectives=par.model_collectives)
-    self.optimizer = create_optimizer(config.optimizer)
+    self.optimizer = create_optimizer(config.optimizer, model_variant=config.model.variant)
     self._train = par.train_step(make_train_step(self.model, self.optimizer,
                                                  collectives=par.collectives))
     self._eval = par.eval_step(make_eval_step(self.model, collectives=par.collectives))

@@ -6,7 +6,7 @@ bad value and what is allowed; `main.py` prints that line and exits non-zero.
 
 import math
 
-from alexnet_jax import models
+from alexnet_jax import cuda_convnet, lrn, models
 
 MODES = ('train', 'eval', 'summary', 'benchmark', 'ablate', 'kernels')
 
@@ -56,9 +56,38 @@ def feature_map_sizes(model_config, image_size: int) -> dict:
   return sizes
 
 
+def validate_cuda_convnet_model(model_config, image_size: int):
+  """cuda-convnet's nets are fixed by their layer files: one column, no dropout, no
+  width knobs, their own initialization and response-norm constants."""
+  variant = model_config.variant
+  fixed = {'columns': 1, 'dropout_rate': 0.0, 'width_multiplier': 1.0, 'width_exempt': (),
+           'init': 'paper', 'dtype': 'float32', 'conv_chunk': 0,
+           'lrn_k': lrn.LRNParams().k, 'lrn_n': lrn.LRNParams().n,
+           'lrn_alpha': lrn.LRNParams().alpha, 'lrn_beta': lrn.LRNParams().beta}
+  for key, value in fixed.items():
+    given = model_config.get(key, value)
+    given = tuple(given) if isinstance(given, (list, tuple)) else given
+    require(given == value,
+            f'config.model.{key}={given!r} does not apply to {variant!r}, whose layer file '
+            f'fixes it (set it to {value!r}; response-norm constants and initial weights come '
+            'from the file, see alexnet_jax/cuda_convnet.py)')
+  try:
+    cuda_convnet.feature_map_sizes(variant, image_size, model_config.pooling)
+  except ValueError as error:
+    raise ConfigError(f'config.data.image_size={image_size} is too small: {error}') from None
+
+
 def validate_model(model_config, image_size: int):
   """Checks `config.model` against the variant's layout and the input size."""
-  _one_of('model.variant', model_config.variant, tuple(models.ARCHITECTURES))
+  _one_of('model.variant', model_config.variant,
+          tuple(models.ARCHITECTURES) + tuple(cuda_convnet.NETS))
+  if model_config.variant in cuda_convnet.NETS:
+    _one_of('model.activation', model_config.activation, tuple(models.ACTIVATIONS))
+    _one_of('model.pooling', model_config.pooling, tuple(cuda_convnet.POOL_SIZES))
+    require(isinstance(model_config.lrn, bool),
+            f'config.model.lrn={model_config.lrn!r} must be True or False')
+    validate_cuda_convnet_model(model_config, image_size)
+    return
   _one_of('model.activation', model_config.activation, tuple(models.ACTIVATIONS))
   _one_of('model.pooling', model_config.pooling, tuple(models.POOLING))
   _one_of('model.init', model_config.init, models.INITS)
@@ -102,7 +131,8 @@ def validate_model(model_config, image_size: int):
 
 def validate_data(data):
   """Checks `config.data`'s augmentation fields."""
-  _one_of('data.normalization', data.normalization, ('per_pixel', 'per_channel', 'none'))
+  _one_of('data.normalization', data.normalization,
+          ('per_pixel', 'per_channel', 'none', 'cuda_convnet'))
   require(data.pca_std >= 0, f'config.data.pca_std={data.pca_std!r} must be >= 0')
   require(data.pca_std == 0 or data.channels == 3,
            f'config.data.pca_std={data.pca_std} needs RGB images, but config.data.channels='
@@ -124,7 +154,11 @@ def validate_config(config, *, num_devices=None):
   validate_data(config.data)
   validate_model(config.model, config.data.image_size)
   require(config.batch_size >= 1, f'config.batch_size={config.batch_size!r} must be >= 1')
-  _one_of('optimizer.name', config.optimizer.name, ('sgd', 'adam'))
+  _one_of('optimizer.name', config.optimizer.name, ('sgd', 'adam', 'cuda_convnet'))
+  require(config.optimizer.name != 'cuda_convnet' or config.model.variant in cuda_convnet.NETS,
+          f"config.optimizer.name='cuda_convnet' takes its per-layer rates and weight decay "
+          f'from a cuda-convnet layer file; config.model.variant={config.model.variant!r} has '
+          f'none (choose one of {", ".join(cuda_convnet.NETS)}, or optimizer sgd/adam)')
   _one_of('schedule.name', config.schedule.name, ('plateau', 'constant', 'step', 'cosine'))
   require(0 < config.schedule.factor < 1,
            f'config.schedule.factor={config.schedule.factor!r} must be in (0, 1)')

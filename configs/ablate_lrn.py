@@ -16,5 +16,6 @@ def get_config(arg=None):
   return presets.ablation_config(
       name='lrn', preset=arg,
       variants={'lrn': {}, 'no_lrn': {'model': {'lrn': False}}},
+      cuda_convnet_ok=True,
       baseline='lrn',
       paper_claims={'no_lrn': '+1.4 top-1 (ImageNet); CIFAR-10 4-layer net 11% -> 13%'})

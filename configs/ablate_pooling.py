@@ -17,5 +17,6 @@ def get_config(arg=None):
       name='pooling', preset=arg,
       variants={'overlapping': {},
                 'non_overlapping': {'model': {'pooling': 'non_overlapping'}}},
+      cuda_convnet_ok=True,
       baseline='overlapping',
       paper_claims={'non_overlapping': '+0.4 top-1, +0.3 top-5 (ImageNet)'})

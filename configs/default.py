@@ -22,7 +22,8 @@ def get_config(arg=None):
 
   # ---- The network (alexnet_jax/models.py) --------------------------------
   config.model = model = ml_collections.ConfigDict()
-  model.variant = 'small'            # paper | owt | small
+  model.variant = 'small'            # paper | owt | small | cc_11pct | cc_13pct | cc_18pct
+                                     # (cc_*: cuda-convnet's CIFAR-10 nets, cuda_convnet.py)
   model.num_classes = 10
   model.columns = 2                  # kernel columns (paper section 3.2): 1 or 2
   model.width_multiplier = 1.0       # scales the kernels of every conv layer ...
@@ -55,6 +56,7 @@ def get_config(arg=None):
   data.flip = True                   # random horizontal flips
   data.pca_std = 0.0                 # PCA colour noise std (paper: 0.1; needs RGB)
   data.normalization = 'per_channel'  # per_pixel (the paper's mean image) | per_channel | none
+                                     # | cuda_convnet (pixels 0-255 minus the mean image's center)
   data.ten_views = False             # evaluate on the paper's 10 views, softmax averaged
   data.num_workers = 2               # decoding threads for datasets not held in memory
   data.prefetch = 2                  # batches prepared ahead by a background thread
@@ -74,9 +76,11 @@ def get_config(arg=None):
   schedule.boundaries = (0.5, 0.75)  # step schedule: fractions of training
   config.optimizer = optimizer = ml_collections.ConfigDict()
   optimizer.name = 'adam'            # sgd (the paper's rule, section 5; the :paper preset) | adam
+                                     # | cuda_convnet (cuda-convnet's per-layer rule; cc_* nets)
   optimizer.learning_rate = 2e-3     # paper (sgd): 0.01
   optimizer.momentum = 0.9
-  optimizer.weight_decay = 5e-4
+  optimizer.weight_decay = 5e-4      # sgd, adam (cuda_convnet: the layer file's per-layer wc)
+  optimizer.layer_weight_decay = True  # cuda_convnet: apply the layer file's wc (False: none)
 
   # ---- Checkpoints and evaluation (checkpoints.py, evaluate.py) ----------
   config.checkpoint = checkpoint = ml_collections.ConfigDict()

@@ -10,6 +10,12 @@
   sweep: about 4 hours), and about 2.5-3 minutes with `--config.model.width_multiplier=0.5`
   on one core per run, the setting of the committed CIFAR-10 results
   (`experiments/results/cifar10_ablations/`).
+* `cuda_convnet`: the paper's own CIFAR-10 networks (cuda-convnet's layer files,
+  `alexnet_jax/cuda_convnet.py`): the 11pct net on random 24x24 crops of CIFAR-10
+  with flips, cuda-convnet's mean subtraction and per-layer update rule, the
+  Methodology page's two x0.1 learning-rate drops in the last 20 epochs, and the
+  multiview test (10 views) beside the center crop. About 110 s per epoch on a
+  2-core CPU (two single-threaded runs side by side: see experiments/README.md).
 * `imagenette`: the paper network at 227x227 on the 10-class ImageNet subset
   (`tfds` downloads it); a GPU job.
 * `imagenet`: the paper's own setting (ILSVRC-2012, manual download); a
@@ -20,7 +26,41 @@ import ml_collections
 
 from configs import default
 
-PRESETS = ('fashion_mnist', 'cifar10', 'imagenette', 'imagenet')
+PRESETS = ('fashion_mnist', 'cifar10', 'cuda_convnet', 'imagenette', 'imagenet')
+CUDA_CONVNET_EPOCHS = 120  # then 10 at epsW/10 and 10 at epsW/100 (Methodology steps 5-6)
+
+
+def cuda_convnet_config(config, variant='cc_11pct', epochs=CUDA_CONVNET_EPOCHS):
+  """`config` set up as cuda-convnet trained its CIFAR-10 nets (in place)."""
+  model = config.model
+  model.variant = variant
+  model.num_classes = 10
+  model.columns = 1
+  model.dropout_rate = 0.0
+  model.init = 'paper'                # the layer file's initW; biases 0
+  data = config.data
+  data.name = 'cifar10'
+  data.image_size = 24                # cifar-cropped, crop-border=4
+  data.channels = 3
+  data.random_crop = True
+  data.crop_padding = 0
+  data.flip = True
+  data.pca_std = 0.0
+  data.normalization = 'cuda_convnet'
+  data.ten_views = False              # the center crop during training; 10 views at the end
+  config.optimizer.name = 'cuda_convnet'
+  config.optimizer.learning_rate = 0.001  # epsW
+  config.optimizer.momentum = 0.9
+  config.optimizer.layer_weight_decay = True
+  config.batch_size = 128
+  config.num_epochs = float(epochs + 20)
+  config.schedule.name = 'step'
+  config.schedule.factor = 0.1
+  config.schedule.boundaries = (epochs / (epochs + 20), (epochs + 10) / (epochs + 20))
+  config.eval_every_steps = 5 * (50000 // 128)  # every 5 epochs
+  config.checkpoint.every_steps = 50000 // 128  # every epoch
+  config.eval_batch_size = 500
+  return config
 
 
 def base_config(preset):
@@ -29,6 +69,8 @@ def base_config(preset):
   if preset not in PRESETS:
     raise ValueError(f'unknown preset {preset!r}; choose one of {", ".join(PRESETS)}')
   config = default.get_config('paper' if preset in ('imagenet', 'imagenette') else None)
+  if preset == 'cuda_convnet':
+    return cuda_convnet_config(config)
   # Ablations test the paper's claims: its dropout rate, and the learning rate the
   # small-net sweeps were set up with (the default job trades these for speed).
   config.model.dropout_rate = 0.5
@@ -49,9 +91,18 @@ def base_config(preset):
   return config
 
 
+CUDA_CONVNET_ABLATIONS = ('ablate_lrn', 'ablate_pooling', 'ablate_activation')
+
+
 def ablation_config(*, name, preset, variants, baseline, paper_claims, seeds=(0, 1, 2),
-                    target_train_error=0.25):
-  """An ablation: `variants` maps a variant name to a partial config tree."""
+                    target_train_error=0.25, cuda_convnet_ok=False):
+  """An ablation: `variants` maps a variant name to a partial config tree.
+  `cuda_convnet_ok`: the ablation means something on cuda-convnet's nets (they have
+  no columns, no dropout and no PCA noise)."""
+  if preset == 'cuda_convnet' and not cuda_convnet_ok:
+    raise ValueError(f"preset 'cuda_convnet' does not apply to the {name} ablation: "
+                     "cuda-convnet's CIFAR-10 nets have no such knob; it exists for "
+                     + ', '.join(f'configs/{c}.py' for c in CUDA_CONVNET_ABLATIONS))
   config = base_config(preset)
   config.mode = 'ablate'
   config.ablation = ablation = ml_collections.ConfigDict()
@@ -65,4 +116,5 @@ def ablation_config(*, name, preset, variants, baseline, paper_claims, seeds=(0,
   ablation.paper_claims = ml_collections.ConfigDict(
       {variant: {'text': text} for variant, text in paper_claims.items()})
   ablation.only = ''
+  ablation.ten_views_eval = preset == 'cuda_convnet'  # also the multiview test at the end
   return config

@@ -54,7 +54,12 @@ def test_only_and_bad_sweeps(tiny_config):
 @pytest.mark.parametrize('preset', list(presets.PRESETS))
 def test_every_ablation_config_is_valid(module, preset):
   import importlib
-  config = importlib.import_module(f'configs.{module}').get_config(preset)
+  get_config = importlib.import_module(f'configs.{module}').get_config
+  if preset == 'cuda_convnet' and module not in presets.CUDA_CONVNET_ABLATIONS:
+    with pytest.raises(ValueError, match="does not apply"):
+      get_config(preset)
+    return
+  config = get_config(preset)
   validation.validate_config(config)
   ablation.validate(config)
 

@@ -1,0 +1,334 @@
+"""The paper's own CIFAR-10 networks: Krizhevsky's cuda-convnet layer files as data.
+
+The paper's CIFAR-10 claims (section 3.3's "four-layer CNN ... 13% test error
+without normalization and 11% with", Figure 1's four-layer net) were made with
+cuda-convnet's example networks, not with a small AlexNet. This module rebuilds
+them from the layer files of the cuda-convnet repository (svn trunk, mirrored as
+github.com/dnouri/cuda-convnet; file:line below refer to that history):
+
+* `cc_11pct`: `example-layers/layers-conv-local-11pct.cfg` as added in svn r540
+  (git 3878e8f, 2012-03-13, before the paper): conv1 64 5x5 pad 2 ReLU (lines
+  9-20) -> rnorm1 cross-map, size 5, scale 0.001, pow 0.75 (22-29) -> pool1 max
+  3x3/2 (31-39) -> conv2 64 5x5 pad 2 ReLU (41-53) -> rnorm2 (55-62) -> pool2
+  (64-72) -> local3 32 3x3 pad 1 ReLU (74-84) -> local4 32 3x3 pad 1 ReLU (86-96)
+  -> fc10 (98-102). A later revision (git 35d0bc4, 2012-06-08, after the paper's
+  submission) moved the normalization after pool1, widened it to 9 maps and
+  local3 to 64 filters; we follow the paper-era file.
+* `cc_13pct`: `layers-conv-local-13pct.cfg`: the same without rnorm1/rnorm2
+  (`diff` of the two files shows nothing else), so `cc_11pct` with
+  `model.lrn=False` is the same network (a test checks it).
+* `cc_18pct`: `layers-18pct.cfg` (HEAD): conv1 32 5x5 pad 2 (no neuron) -> pool1
+  max 3x3/2 with `neuron=relu` -> rnorm1 `type=rnorm` (no crossMap: the spatial
+  kind, a 3x3 window within each map) -> conv2 32 ReLU -> pool2 avg 3x3/2 ->
+  rnorm2 -> conv3 64 ReLU -> pool3 avg 3x3/2 -> fc10; rnorm scale 0.00005, pow
+  0.75 and the per-layer rates from `layer-params-18pct.cfg`.
+
+Conventions taken from the source:
+
+* Response normalization (`layer.py` r540, `NormLayerParser.parse`, lines
+  1043-1048): the parser divides `scale` by `size` for cross-map normalization and
+  by `size**2` for the spatial kind; the kernels (`src/cudaconv2/conv_util.cu`,
+  `kFCNorm_manyfilter` and `kCNorm2`) compute `x * (1 + scale' * sum x^2)^-pow`
+  over maps `i - size/2 .. i - size/2 + size - 1` (cross-map) or pixels
+  `p - size/2 ..` in each direction (spatial), clipped at the edges. In the
+  paper's notation (lrn.py): k=1, n=size, alpha=scale/size, beta=pow.
+* Pooling (`PoolLayerParser.parse`, `layer.py` HEAD line 1023): with `start=0`
+  and `outputsX=0`, `outputsX = ceil((imgSize - start - sizeX) / stride) + 1`, so
+  the last window may hang over the bottom/right edge (24 -> 12 -> 6 for 3x3/2).
+  Max ignores the outside; average divides by the number of pixels inside the
+  image (`kLocalPool` in `include/cudaconv2/conv_util.cuh`: `regionSize`).
+* Initialization (`WeightLayerParser.make_weights`): weights `initW * randn`,
+  biases 0; locally-connected layers have one bias per position and filter.
+* The update rule (`include/weights.cuh`, `Weights::update`, and the layers'
+  `bpropWeights`, `src/layer.cu`: `scaleGrad = epsW / numCases`):
+  `inc <- momW * inc - epsW * mean_n dL_n/dw - wc * epsW * w; w <- w + inc`,
+  biases with `epsB` and no decay (`src/layer.cu` line 310: `new Weights(...,
+  epsB, 0, momB, true)`). That is the paper's section-5 rule with per-layer
+  rates and decay: `cuda_convnet_sgd`.
+"""
+
+import dataclasses
+import functools
+from typing import Any
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from alexnet_jax import bias as bias_lib
+from alexnet_jax import locally_connected
+from alexnet_jax import lrn as lrn_lib
+from alexnet_jax import pooling
+from alexnet_jax import strided_conv
+
+
+@dataclasses.dataclass(frozen=True)
+class ConvLayer:
+  """`type=conv`, stride 1; `neuron`: the activation follows (`neuron=relu`)."""
+  name: str
+  filters: int
+  size: int
+  padding: int
+  init_std: float
+  weight_decay: float
+  neuron: bool = True
+
+
+@dataclasses.dataclass(frozen=True)
+class LocalLayer:
+  """`type=local`: unshared weights per output position, stride 1."""
+  name: str
+  filters: int
+  size: int
+  padding: int
+  init_std: float
+  weight_decay: float
+  neuron: bool = True
+
+
+@dataclasses.dataclass(frozen=True)
+class PoolLayer:
+  """`type=pool`, `start=0`, `outputsX=0`; `neuron`: the activation after pooling."""
+  name: str
+  kind: str               # max | avg
+  size: int = 3
+  stride: int = 2
+  neuron: bool = False
+
+
+@dataclasses.dataclass(frozen=True)
+class NormLayer:
+  """`type=rnorm`: `cross_map` (crossMap=1) or `spatial` (a size x size window)."""
+  name: str
+  kind: str
+  size: int
+  scale: float
+  power: float = 0.75
+
+
+@dataclasses.dataclass(frozen=True)
+class DenseLayer:
+  """`type=fc`, the classifier (softmax follows in the loss)."""
+  name: str
+  init_std: float
+  weight_decay: float
+
+
+@dataclasses.dataclass(frozen=True)
+class Net:
+  layers: tuple
+  image_size: int = 24          # cifar-cropped: 32 - 2 * crop-border(4)
+  learning_rate: float = 0.001  # epsW of every layer
+  bias_lr_multiplier: float = 2.0  # epsB = 2 epsW in every layer
+  momentum: float = 0.9         # momW = momB
+  source: str = ''
+
+
+def _net_11pct(norm: bool, source: str) -> Net:
+  norm1 = (NormLayer('rnorm1', 'cross_map', 5, 0.001),) if norm else ()
+  norm2 = (NormLayer('rnorm2', 'cross_map', 5, 0.001),) if norm else ()
+  return Net(
+      layers=(ConvLayer('conv1', 64, 5, 2, init_std=1e-4, weight_decay=0.0), *norm1,
+              PoolLayer('pool1', 'max'),
+              ConvLayer('conv2', 64, 5, 2, init_std=0.01, weight_decay=0.0), *norm2,
+              PoolLayer('pool2', 'max'),
+              LocalLayer('local3', 32, 3, 1, init_std=0.04, weight_decay=0.004),
+              LocalLayer('local4', 32, 3, 1, init_std=0.04, weight_decay=0.004),
+              DenseLayer('fc10', init_std=0.01, weight_decay=0.004)),
+      source=source)
+
+
+NETS = {
+    'cc_11pct': _net_11pct(True, 'layers-conv-local-11pct.cfg (svn r540) + '
+                           'layer-params-conv-local-11pct.cfg'),
+    'cc_13pct': _net_11pct(False, 'layers-conv-local-13pct.cfg + '
+                           'layer-params-conv-local-13pct.cfg'),
+    'cc_18pct': Net(
+        layers=(ConvLayer('conv1', 32, 5, 2, init_std=1e-4, weight_decay=0.004, neuron=False),
+                PoolLayer('pool1', 'max', neuron=True),
+                NormLayer('rnorm1', 'spatial', 3, 0.00005),
+                ConvLayer('conv2', 32, 5, 2, init_std=0.01, weight_decay=0.004),
+                PoolLayer('pool2', 'avg'),
+                NormLayer('rnorm2', 'spatial', 3, 0.00005),
+                ConvLayer('conv3', 64, 5, 2, init_std=0.01, weight_decay=0.004),
+                PoolLayer('pool3', 'avg'),
+                DenseLayer('fc10', init_std=0.01, weight_decay=1.0)),
+        source='layers-18pct.cfg + layer-params-18pct.cfg'),
+}
+POOL_SIZES = {'overlapping': (3, 2), 'non_overlapping': (2, 2)}  # (sizeX, stride)
+
+
+def pool_output_size(size: int, window: int, stride: int) -> int:
+  """cuda-convnet's window count with start=0, outputsX=0: a ceiling, so the last
+  window may hang over the edge (`PoolLayerParser.parse`)."""
+  return -(-(size - window) // stride) + 1
+
+
+def _overhang(size, window, stride):
+  return (pool_output_size(size, window, stride) - 1) * stride + window - size
+
+
+def max_pool(x, window: int, stride: int):
+  """Max over windows that may overhang the bottom/right edge (outside ignored)."""
+  pad_h, pad_w = _overhang(x.shape[1], window, stride), _overhang(x.shape[2], window, stride)
+  if pad_h or pad_w:
+    x = jnp.pad(x, ((0, 0), (0, pad_h), (0, pad_w), (0, 0)), constant_values=-jnp.inf)
+  return pooling.max_pool(x, window, stride, 'VALID')
+
+
+def avg_pool(x, window: int, stride: int):
+  """Mean over the part of each window inside the image (cuda-convnet's regionSize)."""
+  pad_h, pad_w = _overhang(x.shape[1], window, stride), _overhang(x.shape[2], window, stride)
+  padding = ((0, 0), (0, pad_h), (0, pad_w), (0, 0))
+  dims, strides = (1, window, window, 1), (1, stride, stride, 1)
+  sums = jax.lax.reduce_window(x, np.zeros((), x.dtype), jax.lax.add, dims, strides, padding)
+  counts = jax.lax.reduce_window(np.ones((1, *x.shape[1:3], 1), np.float32), 0.0,
+                                 jax.lax.add, dims, strides, padding)
+  return sums / counts.astype(x.dtype)
+
+
+def cross_map_params(layer: NormLayer) -> lrn_lib.LRNParams:
+  """A cross-map rnorm layer in the paper's notation: k=1 (cuda-convnet's additive
+  1), n=size, alpha=scale/size (the parser's division), beta=pow."""
+  return lrn_lib.LRNParams(k=1.0, n=layer.size, alpha=layer.scale / layer.size, beta=layer.power)
+
+
+def spatial_response_norm(x, size: int, scale: float, power: float):
+  """cuda-convnet's spatial response normalization (`type=rnorm` without crossMap):
+  x * (1 + scale/size^2 * sum of x^2 over the size x size window of the same map,
+  pixels p - size//2 .. p - size//2 + size - 1, clipped)^-power."""
+  before = size // 2
+  padding = ((0, 0), (before, size - 1 - before), (before, size - 1 - before), (0, 0))
+  squares = jax.lax.reduce_window(x * x, np.zeros((), x.dtype), jax.lax.add,
+                                  (1, size, size, 1), (1, 1, 1, 1), padding)
+  return x * (1.0 + scale / size ** 2 * squares) ** (-power)
+
+
+class _Conv(nn.Module):
+  """A stride-1 convolution with flax.linen.Conv's parameters ('kernel' HWIO, 'bias')."""
+  features: int
+  size: int
+  padding: int
+  kernel_init: Any
+
+  @nn.compact
+  def __call__(self, x):
+    kernel = self.param('kernel', self.kernel_init,
+                        (self.size, self.size, x.shape[-1], self.features), jnp.float32)
+    bias = self.param('bias', nn.initializers.zeros, (self.features,), jnp.float32)
+    numbers = jax.lax.conv_dimension_numbers(x.shape, kernel.shape, ('NHWC', 'HWIO', 'NHWC'))
+    y = strided_conv.conv_general_dilated(x, kernel, (1, 1), [(self.padding, self.padding)] * 2,
+                                          dimension_numbers=numbers)
+    return bias_lib.add_bias(y, bias)
+
+
+class CudaConvnet(nn.Module):
+  """One of `NETS`, with the ablation knobs of the AlexNet variants where they apply:
+  `activation` replaces the files' ReLU (Figure 1), `lrn=False` drops the rnorm
+  layers (section 3.3), `pooling='non_overlapping'` makes every pool 2x2/2
+  (section 3.4; same output sizes). Same call signature as `models.AlexNet`."""
+  variant: str = 'cc_11pct'
+  num_classes: int = 10
+  activation: str = 'relu'
+  pooling: str = 'overlapping'
+  lrn: bool = True
+
+  @property
+  def net(self) -> Net:
+    return NETS[self.variant]
+
+  @nn.compact
+  def __call__(self, images, *, train: bool = False, dropout_rng=None, example_ids=None):
+    from alexnet_jax import models  # the activations table lives with the AlexNet variants
+    activation = models.ACTIVATIONS[self.activation]
+    x = images.astype(jnp.float32)
+    for layer in self.net.layers:
+      if isinstance(layer, ConvLayer):
+        x = _Conv(layer.filters, layer.size, layer.padding,
+                  nn.initializers.normal(layer.init_std), name=layer.name)(x)
+      elif isinstance(layer, LocalLayer):
+        x = locally_connected.LocallyConnected(
+            layer.filters, layer.size, layer.padding,
+            kernel_init=nn.initializers.normal(layer.init_std), name=layer.name)(x)
+      elif isinstance(layer, PoolLayer):
+        window, stride = POOL_SIZES[self.pooling]
+        x = (max_pool if layer.kind == 'max' else avg_pool)(x, window, stride)
+      elif isinstance(layer, NormLayer):
+        if not self.lrn:
+          continue
+        if layer.kind == 'cross_map':
+          x = lrn_lib.local_response_norm(x, *cross_map_params(layer))
+        else:
+          x = spatial_response_norm(x, layer.size, layer.scale, layer.power)
+      else:
+        x = nn.Dense(self.num_classes, kernel_init=nn.initializers.normal(layer.init_std),
+                     name=layer.name)(x.reshape(x.shape[0], -1))
+      if getattr(layer, 'neuron', False):
+        x = activation(x)
+      self.sow('intermediates', f'{layer.name}_out', x)
+    return x.astype(jnp.float32)
+
+
+def weight_layers(variant: str) -> tuple:
+  return tuple(layer for layer in NETS[variant].layers
+               if isinstance(layer, (ConvLayer, LocalLayer, DenseLayer)))
+
+
+def update_rules(variant: str, layer_weight_decay: bool = True) -> tuple:
+  """((layer name, weight decay, learning-rate multiplier of the biases), ...)."""
+  net = NETS[variant]
+  return tuple((layer.name, layer.weight_decay if layer_weight_decay else 0.0,
+                net.bias_lr_multiplier) for layer in weight_layers(variant))
+
+
+def _per_layer_decay_and_rate(rules: tuple) -> optax.GradientTransformation:
+  """g -> (g + wc * w) for kernels, g -> epsB/epsW * g for biases, by layer name."""
+  by_name = {name: (decay, bias_multiplier) for name, decay, bias_multiplier in rules}
+
+  def update_fn(updates, state, params):
+    def one(path, g, w):
+      layer, kind = path[0].key, path[-1].key
+      decay, bias_multiplier = by_name[layer]
+      return bias_multiplier * g if kind == 'bias' else g + decay * w
+    return jax.tree_util.tree_map_with_path(one, updates, params), state
+
+  return optax.GradientTransformation(lambda params: optax.EmptyState(), update_fn)
+
+
+def cuda_convnet_sgd(learning_rate, momentum=0.9, rules: tuple = ()):
+  """cuda-convnet's rule with `learning_rate` as epsW (see the module docstring):
+
+      v <- momentum * v - lr_layer * (dL/dw + wc_layer * w);   w <- w + v
+
+  with lr_layer = epsW for weights and epsB = 2 epsW for biases (no decay). Like
+  `train.paper_sgd`, the velocity keeps the steps taken at an old rate when the
+  rate drops, as cuda-convnet's `inc` does."""
+  return optax.chain(
+      _per_layer_decay_and_rate(rules),
+      optax.scale_by_learning_rate(learning_rate),
+      optax.trace(decay=momentum, nesterov=False),
+  )
+
+
+@functools.cache
+def feature_map_sizes(variant: str, image_size: int, pooling_name: str) -> tuple:
+  """((layer name, output side), ...) by cuda-convnet's arithmetic; raises ValueError
+  naming the layer when a kernel or window no longer fits."""
+  window, stride = POOL_SIZES[pooling_name]
+  size, sizes = image_size, []
+  for layer in NETS[variant].layers:
+    if isinstance(layer, (ConvLayer, LocalLayer)):
+      size = size + 2 * layer.padding - layer.size + 1
+    elif isinstance(layer, PoolLayer):
+      if window > size:
+        size = 0
+      else:
+        size = pool_output_size(size, window, stride)
+    if size < 1:
+      raise ValueError(f'{layer.name} of {variant!r} gets no output from a {image_size}x'
+                       f'{image_size} input (the net is made for {NETS[variant].image_size}x'
+                       f'{NETS[variant].image_size})')
+    sizes.append((layer.name, size))
+  return tuple(sizes)

@@ -90,12 +90,28 @@ def dataset_info(config) -> dict:
   builder = _builder(config)
   splits = builder.info.splits
   image_shape = builder.info.features['image'].shape
+  check_image_size(config.data, image_shape)
   return {
       'num_train_examples': splits[config.data.train_split].num_examples,
       'num_eval_examples': splits[config.data.eval_split].num_examples,
       'num_classes': builder.info.features['label'].num_classes,
       'stored_image_shape': tuple(image_shape),
   }
+
+
+def check_image_size(data, stored_shape):
+  """Raises ConfigError (one line) when the network's input `data.image_size` is
+  larger than the images it is cut from: the stored images, or their resized
+  `resize_size` square. Evaluation (center crop or the 10 views) crops the stored
+  image without padding, so `crop_padding` does not make room."""
+  from alexnet_jax.validation import ConfigError
+  side = data.resize_size or (min(stored_shape[:2]) if None not in stored_shape[:2] else None)
+  if side is None or data.image_size <= side:
+    return
+  what = 'the 10 views (config.data.ten_views)' if data.ten_views else 'a crop'
+  raise ConfigError(f'config.data.image_size={data.image_size} is larger than the '
+                    f'{side}x{side} images of {data.name!r}: {what} cannot be cut from them '
+                    f'(choose config.data.image_size <= {side})')
 
 
 def _decode_resized(example, resize_size):

@@ -38,6 +38,10 @@ def cuda_convnet_config(config, variant='cc_11pct', epochs=CUDA_CONVNET_EPOCHS):
   model.columns = 1
   model.dropout_rate = 0.0
   model.init = 'paper'                # the layer file's initW; biases 0
+  model.width_multiplier = 1.0        # the file fixes every layer's size
+  model.width_exempt = ()
+  model.conv_chunk = 0
+  model.dtype = 'float32'
   data = config.data
   data.name = 'cifar10'
   data.image_size = 24                # cifar-cropped, crop-border=4

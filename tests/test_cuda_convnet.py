@@ -1,0 +1,244 @@
+"""cuda-convnet's CIFAR-10 nets against direct implementations of its conventions."""
+
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from alexnet_jax import cuda_convnet, input_pipeline, models, summary, train, validation
+from configs import presets
+from tests.conftest import TINY_SIZE, make_tiny_config
+
+
+def _cc_config(variant='cc_11pct', **model):
+  config = presets.base_config('cuda_convnet')
+  config.model.variant = variant
+  for key, value in model.items():
+    config.model[key] = value
+  return config
+
+
+def _init(config, size=24):
+  model = models.create_model(config.model)
+  return model, models.init_params(model, jax.random.key(0), (size, size, 3))
+
+
+@pytest.mark.parametrize('variant, expected', [('cc_11pct', 1_116_490), ('cc_13pct', 1_116_490),
+                                               ('cc_18pct', 85_098)])
+def test_parameter_counts(variant, expected):
+  # 11pct: conv1 5*5*3*64+64, conv2 5*5*64*64+64, local3 36*(9*64*32+32),
+  # local4 36*(9*32*32+32), fc10 6*6*32*10+10; 18pct: 2432+25632+51264+5770.
+  _, params = _init(_cc_config(variant))
+  assert models.count_params(params) == expected
+
+
+def test_summary_shows_cuda_convnets_map_sizes():
+  table = summary.layer_table(_cc_config('cc_11pct'))
+  shapes = {row['name']: row['output_shape'] for row in table['layers']}
+  assert shapes['pool1'] == [12, 12, 64] and shapes['pool2'] == [6, 6, 64]
+  assert shapes['local4'] == [6, 6, 32] and shapes['fc10'] == [10]
+  assert table['total_params'] == 1_116_490
+  assert [row['name'] for row in table['layers']] == [
+      'conv1', 'rnorm1', 'pool1', 'conv2', 'rnorm2', 'pool2', 'local3', 'local4', 'fc10']
+
+
+def test_13pct_is_11pct_without_response_norm():
+  images = jax.random.normal(jax.random.key(1), (2, 24, 24, 3)) * 50
+  model13, params13 = _init(_cc_config('cc_13pct'))
+  model11 = models.create_model(_cc_config('cc_11pct', lrn=False).model)
+  assert jax.tree.map(jnp.shape, params13) == jax.tree.map(
+      jnp.shape, models.init_params(model11, jax.random.key(0), (24, 24, 3)))
+  np.testing.assert_allclose(model11.apply({'params': params13}, images),
+                             model13.apply({'params': params13}, images), rtol=1e-6)
+
+
+def _cross_map_direct(x, size, scale, power):
+  """cuda-convnet's kFCNorm loop: maps i - size//2 .. i - size//2 + size - 1, the
+  parser's scale / size, the additive 1."""
+  out = np.empty_like(x)
+  channels = x.shape[-1]
+  for i in range(channels):
+    lo, hi = max(0, i - size // 2), min(channels, i - size // 2 + size)
+    denom = 1 + scale / size * np.sum(x[..., lo:hi] ** 2, axis=-1)
+    out[..., i] = x[..., i] * denom ** -power
+  return out
+
+
+def _spatial_direct(x, size, scale, power):
+  """cuda-convnet's kCNorm2 loop: a size x size window of the same map, clipped,
+  the parser's scale / size**2."""
+  out = np.empty_like(x)
+  _, height, width, _ = x.shape
+  for p in range(height):
+    for q in range(width):
+      rows = slice(max(0, p - size // 2), min(height, p - size // 2 + size))
+      cols = slice(max(0, q - size // 2), min(width, q - size // 2 + size))
+      denom = 1 + scale / size ** 2 * np.sum(x[:, rows, cols] ** 2, axis=(1, 2))
+      out[:, p, q] = x[:, p, q] * denom ** -power
+  return out
+
+
+@pytest.mark.parametrize('size', [5, 4, 9])
+def test_cross_map_norm_maps_onto_lrn(size):
+  from alexnet_jax import lrn
+  x = np.random.default_rng(0).normal(0, 30, (2, 3, 3, 16)).astype(np.float32)
+  layer = cuda_convnet.NormLayer('rnorm1', 'cross_map', size, 0.001)
+  params = cuda_convnet.cross_map_params(layer)
+  assert params.k == 1.0 and params.n == size and params.alpha == pytest.approx(0.001 / size)
+  np.testing.assert_allclose(lrn.local_response_norm_reference(jnp.asarray(x), *params),
+                             _cross_map_direct(x, size, 0.001, 0.75), rtol=2e-5)
+  np.testing.assert_allclose(lrn.local_response_norm(jnp.asarray(x), *params),
+                             _cross_map_direct(x, size, 0.001, 0.75), rtol=2e-5)
+
+
+@pytest.mark.parametrize('size', [3, 4])
+def test_spatial_norm_is_cuda_convnets(size):
+  x = np.random.default_rng(1).normal(0, 30, (2, 7, 6, 3)).astype(np.float32)
+  np.testing.assert_allclose(cuda_convnet.spatial_response_norm(jnp.asarray(x), size, 5e-5, 0.75),
+                             _spatial_direct(x, size, 5e-5, 0.75), rtol=2e-5)
+
+
+@pytest.mark.parametrize('size, window, stride', [(24, 3, 2), (12, 3, 2), (6, 3, 2), (25, 3, 2),
+                                                  (24, 2, 2), (7, 3, 3), (5, 3, 1)])
+def test_pooling_counts_windows_like_cuda_convnet(size, window, stride):
+  expected = int(math.ceil((size - window) / stride)) + 1  # PoolLayerParser.parse
+  assert cuda_convnet.pool_output_size(size, window, stride) == expected
+  x = np.random.default_rng(2).normal(size=(1, size, size, 2)).astype(np.float32)
+  got_max = np.asarray(cuda_convnet.max_pool(jnp.asarray(x), window, stride))
+  got_avg = np.asarray(cuda_convnet.avg_pool(jnp.asarray(x), window, stride))
+  assert got_max.shape == got_avg.shape == (1, expected, expected, 2)
+  for i in range(expected):
+    for j in range(expected):
+      region = x[:, i * stride:i * stride + window, j * stride:j * stride + window]  # clipped
+      np.testing.assert_allclose(got_max[:, i, j], region.max(axis=(1, 2)), rtol=1e-6)
+      np.testing.assert_allclose(got_avg[:, i, j], region.mean(axis=(1, 2)), rtol=1e-5,
+                                 atol=1e-6)
+
+
+def test_overlapping_and_non_overlapping_pools_give_the_same_sizes():
+  for name in cuda_convnet.POOL_SIZES:
+    sizes = dict(cuda_convnet.feature_map_sizes('cc_11pct', 24, name))
+    assert (sizes['pool1'], sizes['pool2'], sizes['local4']) == (12, 6, 6)
+
+
+def test_update_rule_by_hand_over_two_steps_with_a_rate_drop():
+  """Weights.update: inc = mom*inc - epsW*(g + wc*w); w += inc; biases epsB = 2 epsW,
+  no decay; then epsW drops tenfold and the old increments are kept."""
+  rules = cuda_convnet.update_rules('cc_11pct')
+  optimizer = train.create_optimizer(_cc_config().optimizer, model_variant='cc_11pct')
+  rng = np.random.default_rng(3)
+  params = {'conv1': {'kernel': rng.normal(size=(2, 3)), 'bias': rng.normal(size=(3,))},
+            'local3': {'kernel': rng.normal(size=(2, 3)), 'bias': rng.normal(size=(3,))}}
+  params = jax.tree.map(lambda a: jnp.asarray(a, jnp.float32), params)
+  grads = [jax.tree.map(lambda a: jnp.asarray(rng.normal(size=a.shape), jnp.float32), params)
+           for _ in range(2)]
+  decay = {name: wc for name, wc, _ in rules}
+  assert decay['conv1'] == 0.0 and decay['local3'] == 0.004 and decay['fc10'] == 0.004
+  state = optimizer.init(params)
+  expected = jax.tree.map(np.asarray, params)
+  inc = jax.tree.map(np.zeros_like, expected)
+  for step, (grad, eps) in enumerate(zip(grads, (0.001, 0.0001))):
+    state = train._with_learning_rate(state, eps)
+    updates, state = optimizer.update(grad, state, params)
+    params = jax.tree.map(lambda p, u: p + u, params, updates)
+    for layer in expected:
+      w, b = expected[layer]['kernel'], expected[layer]['bias']
+      g_w, g_b = np.asarray(grad[layer]['kernel']), np.asarray(grad[layer]['bias'])
+      inc[layer]['kernel'] = 0.9 * inc[layer]['kernel'] - eps * (g_w + decay[layer] * w)
+      inc[layer]['bias'] = 0.9 * inc[layer]['bias'] - 2 * eps * g_b
+      expected[layer] = {'kernel': w + inc[layer]['kernel'], 'bias': b + inc[layer]['bias']}
+    for layer in expected:
+      for kind in ('kernel', 'bias'):
+        np.testing.assert_allclose(params[layer][kind], expected[layer][kind], rtol=1e-5,
+                                   err_msg=f'step {step} {layer}/{kind}')
+
+
+def test_figure1_rule_has_no_weight_decay():
+  rules = cuda_convnet.update_rules('cc_13pct', layer_weight_decay=False)
+  assert all(decay == 0.0 for _, decay, _ in rules)
+
+
+def test_multiview_is_the_four_corners_the_center_and_their_flips():
+  images = np.random.default_rng(4).integers(0, 256, (3, 32, 32, 3), dtype=np.uint8)
+  views = input_pipeline.ten_views(images, 24)
+  assert views.shape == (3, 10, 24, 24, 3)
+  starts = [(0, 0), (0, 8), (8, 0), (8, 8), (4, 4)]  # convdata.py: border*2 corners, center
+  expected = [images[:, r:r + 24, c:c + 24] for r, c in starts]
+  expected += [view[:, :, ::-1] for view in expected]
+  for got in np.moveaxis(views, 1, 0):
+    assert any(np.array_equal(got, view) for view in expected)
+  assert len({np.asarray(v).tobytes() for v in np.moveaxis(views, 1, 0)}) == 10
+
+
+def test_multiview_eval_averages_the_softmax_of_the_ten_views():
+  config = _cc_config()
+  model, params = _init(config)
+  images = jax.random.normal(jax.random.key(5), (2, 10, 24, 24, 3)) * 40
+  labels = jnp.array([1, 7])
+  metrics = train.make_eval_step(model)(params, {'image': images, 'label': labels})
+  probs = jax.nn.softmax(model.apply({'params': params}, images.reshape(20, 24, 24, 3)))
+  mean = probs.reshape(2, 10, -1).mean(axis=1)
+  expected_loss = -jnp.sum(jnp.log(mean[jnp.arange(2), labels]))
+  np.testing.assert_allclose(metrics['loss_sum'], expected_loss, rtol=1e-5)
+
+
+def test_cuda_convnet_normalization_is_raw_pixels_minus_the_mean_images_center():
+  config = _cc_config()
+  mean_image = np.random.default_rng(6).random((32, 32, 3))
+  pre = input_pipeline.Preprocessor(config, {'pixel_mean': mean_image.tolist(),
+                                             'channel_mean': [0.5] * 3})
+  images = np.random.default_rng(7).integers(0, 256, (2, 32, 32, 3), dtype=np.uint8)
+  got = pre.eval(images)
+  expected = images[:, 4:28, 4:28].astype(np.float32) - 255 * mean_image[4:28, 4:28]
+  np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-4)
+
+
+@pytest.mark.parametrize('key, value', [('columns', 2), ('dropout_rate', 0.5),
+                                        ('width_multiplier', 0.5), ('lrn_k', 2.5)])
+def test_knobs_the_layer_file_fixes_are_refused(key, value):
+  config = _cc_config()
+  config.model[key] = value
+  with pytest.raises(validation.ConfigError, match=f'config.model.{key}='):
+    validation.validate_config(config)
+
+
+def test_cuda_convnet_optimizer_needs_a_cuda_convnet_net(small_config):
+  small_config.optimizer.name = 'cuda_convnet'
+  with pytest.raises(validation.ConfigError, match='optimizer.name'):
+    validation.validate_config(small_config)
+
+
+def test_too_small_an_input_is_refused_naming_the_layer():
+  config = _cc_config()
+  config.data.image_size = 4
+  with pytest.raises(validation.ConfigError, match='image_size=4'):
+    validation.validate_config(config)
+
+
+@pytest.mark.parametrize('ten_views', [False, True])
+def test_a_crop_larger_than_the_images_is_one_line(tiny_config, ten_views):
+  tiny_config.data.image_size = TINY_SIZE + 2
+  tiny_config.data.ten_views = ten_views
+  with pytest.raises(validation.ConfigError, match=f'larger than the {TINY_SIZE}x{TINY_SIZE}'):
+    input_pipeline.dataset_info(tiny_config)
+
+
+@pytest.mark.parametrize('variant', list(cuda_convnet.NETS))
+def test_one_epoch_on_the_tiny_dataset(tiny_data_dir, tmp_path, variant):
+  config = make_tiny_config(tiny_data_dir)
+  presets.cuda_convnet_config(config, variant=variant)
+  config.data.name = 'tiny_quadrants'
+  config.data.data_dir = tiny_data_dir
+  config.data.image_size = TINY_SIZE
+  config.data.flip = False
+  config.model.num_classes = 4
+  config.batch_size = 16
+  config.num_epochs = 1.0
+  config.eval_every_steps = -1
+  config.checkpoint.every_steps = 100
+  validation.validate_config(config)
+  result = train.train_and_evaluate(config, str(tmp_path))
+  assert result['num_examples'] == 37 and math.isfinite(result['loss'])
+  assert (tmp_path / 'metrics.jsonl').exists()

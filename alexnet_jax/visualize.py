@@ -17,14 +17,20 @@ import os
 import numpy as np
 
 
+def _columns(params) -> dict:
+  """{column name: that column's layers}; a one-column net without column
+  subtrees (cuda-convnet's nets) is one column named 'net'."""
+  columns = {name: params[name] for name in sorted(params) if name.startswith('column')}
+  return columns or {'net': params}
+
+
 def kernel_grid(params, per_row: int = 16, gap: int = 1) -> np.ndarray:
   """An RGB (or grey) image [H, W, C] in [0, 1] of every conv1 kernel, each
   scaled to its own range; each column's kernels start on a new row, the
   columns separated by a blank band."""
-  columns = sorted(name for name in params if name.startswith('column'))
   blocks = []
-  for name in columns:
-    kernels = np.asarray(params[name]['conv1']['kernel'], np.float32)  # kh, kw, cin, cout
+  for column in _columns(params).values():
+    kernels = np.asarray(column['conv1']['kernel'], np.float32)  # kh, kw, cin, cout
     kh, kw, channels, count = kernels.shape
     rows = math.ceil(count / per_row)
     block = np.ones((rows * (kh + gap), per_row * (kw + gap), channels), np.float32)
@@ -67,8 +73,8 @@ def colour_fraction(kernels) -> np.ndarray:
 def kernel_statistics(params) -> dict:
   """{column name: {'kernels': n, 'mean_colour_fraction': f}} for conv1."""
   stats = {}
-  for name in sorted(n for n in params if n.startswith('column')):
-    fractions = colour_fraction(params[name]['conv1']['kernel'])
+  for name, column in _columns(params).items():
+    fractions = colour_fraction(column['conv1']['kernel'])
     stats[name] = {'kernels': int(fractions.size),
                    'mean_colour_fraction': float(fractions.mean())}
   return stats

@@ -44,3 +44,12 @@ def test_kernels_mode_draws_a_trained_checkpoint(tiny_config, tmp_path):
     assert 0 < column['mean_colour_fraction'] < 1
   assert json.loads((tmp_path / 'conv1_kernels.json').read_text()) == record
   assert (tmp_path / 'conv1_kernels.png').read_bytes()[:4] == b'\x89PNG'
+
+
+def test_a_net_without_columns_is_one_band():
+  import numpy as np
+  kernels = np.random.default_rng(0).normal(size=(5, 5, 3, 4)).astype(np.float32)
+  params = {'conv1': {'kernel': kernels}, 'fc10': {'kernel': np.zeros((2, 2))}}
+  grid = visualize.kernel_grid(params, per_row=4)
+  assert grid.shape == (6, 4 * 6, 3)
+  assert list(visualize.kernel_statistics(params)) == ['net']

@@ -26,7 +26,9 @@ eigenvectors (ImageNet's published values are shipped, other datasets' are
 computed once and cached next to the dataset); mean subtraction
 (`normalization`: per_pixel (the paper's mean image), per_channel or none;
 pixels scaled to [0, 1] first), or `cuda_convnet` (0-255 pixels minus the mean
-image's central crop, as cuda-convnet's CIFAR-10 providers fed its nets). Evaluation uses the center crop, or the
+image's central crop, as cuda-convnet's CIFAR-10 providers fed its nets), or the
+conventions of imported weights (weights.py): `torchvision` ([0, 1] minus the
+ImageNet mean, divided by its std) and `caffe` (BGR, 0-255, minus a mean pixel). Evaluation uses the center crop, or the
 paper's 10 views (`ten_views`: 4 corners and center, and their flips).
 """
 
@@ -44,6 +46,12 @@ IMAGENET_EIGVAL = np.array([0.2175, 0.0188, 0.0045], np.float32)
 IMAGENET_EIGVEC = np.array([[-0.5675, 0.7192, 0.4009],
                             [-0.5808, -0.0045, -0.8140],
                             [-0.5836, -0.6948, 0.4203]], np.float32)
+# torchvision's ImageNet models (`normalization='torchvision'`): (pixel in [0, 1] -
+# IMAGENET_MEAN) / IMAGENET_STD, RGB.
+IMAGENET_STD = np.array([0.229, 0.224, 0.225], np.float32)
+# Caffe's ImageNet mean pixel, BGR, pixels 0-255 (`normalization='caffe'`), as the
+# NumPy ports of bvlc_alexnet subtract it (Caffe itself subtracted the mean image).
+CAFFE_MEAN_BGR = np.array([103.939, 116.779, 123.68], np.float32)
 HOW_TO_GET = {
     'fashion_mnist': 'apt-get install dataset-fashion-mnist && '
                      'python -m alexnet_jax.datasets import-fashion-mnist',
@@ -250,6 +258,11 @@ class Preprocessor:
       mean = np.asarray(stats['pixel_mean'], np.float32) * 255.0
       top = (mean.shape[0] - config.data.image_size) // 2
       self.mean = mean[top:top + config.data.image_size, top:top + config.data.image_size]
+    elif mode == 'torchvision':
+      self.mean = IMAGENET_MEAN
+    elif mode == 'caffe':
+      self.pixel_scale = 1.0
+      self.mean = CAFFE_MEAN_BGR
     elif mode == 'per_pixel' and stats.get('pixel_mean') is not None:
       self.mean = np.asarray(stats['pixel_mean'], np.float32)
     elif mode in ('per_pixel', 'per_channel'):
@@ -259,10 +272,22 @@ class Preprocessor:
 
   def _normalize(self, images, full_frame: bool):
     images = images.astype(np.float32) * np.float32(self.pixel_scale)
+    if self.data.normalization == 'caffe':
+      images = images[..., ::-1]  # Caffe's BGR channel order
     mean = self.mean
     if mean.ndim == 3 and mean.shape[:2] != images.shape[-3:-1]:
       mean = mean.mean((0, 1))  # a crop of the frame: subtract the mean image's channel means
+    if self.data.normalization == 'torchvision':
+      return (images - mean) / IMAGENET_STD
     return images - mean
+
+  def _colour_shift(self, shift):
+    """A PCA colour shift (RGB, pixels in [0, 1]) in the units of the normalized input."""
+    if self.data.normalization == 'torchvision':
+      return shift / IMAGENET_STD
+    if self.data.normalization == 'caffe':
+      return shift[:, ::-1] * 255.0
+    return shift
 
   def train(self, images, rng):
     size, pad = self.data.image_size, self.data.crop_padding
@@ -282,7 +307,7 @@ class Preprocessor:
     if self.data.pca_std > 0:
       shift = pca_noise(pca_rng, count, self.stats['eigval'], self.stats['eigvec'],
                         self.data.pca_std)
-      out = out + shift[:, None, None, :].astype(np.float32)
+      out = out + self._colour_shift(shift)[:, None, None, :].astype(np.float32)
     return out
 
   def eval(self, images):

@@ -132,7 +132,10 @@ def validate_model(model_config, image_size: int):
 def validate_data(data):
   """Checks `config.data`'s augmentation fields."""
   _one_of('data.normalization', data.normalization,
-          ('per_pixel', 'per_channel', 'none', 'cuda_convnet'))
+          ('per_pixel', 'per_channel', 'none', 'cuda_convnet', 'torchvision', 'caffe'))
+  require(data.normalization not in ('torchvision', 'caffe') or data.channels == 3,
+          f'config.data.normalization={data.normalization!r} is for RGB images, but '
+          f'config.data.channels={data.channels}')
   require(data.pca_std >= 0, f'config.data.pca_std={data.pca_std!r} must be >= 0')
   require(data.pca_std == 0 or data.channels == 3,
            f'config.data.pca_std={data.pca_std} needs RGB images, but config.data.channels='

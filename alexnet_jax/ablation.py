@@ -6,7 +6,9 @@ An ablation config (configs/ablate_*.py) is a base config plus `config.ablation`
 tree merged into the base), `baseline`, `seeds`, `paper_claims` and
 `target_train_error`. Each run lives in `DIR/<variant>/seed<k>/` and is an
 ordinary training workdir: finished runs (their `run.json` says so) are skipped,
-unfinished ones resume from their checkpoints. `ablation.only` restricts a
+unfinished ones resume from their checkpoints; a run made with another config is
+refused before anything runs (workdir.check_resume), and `--config.resume=restart`
+moves every planned run aside and starts it over. `ablation.only` restricts a
 machine to some runs (e.g. `lrn_off/seed1,lrn_off/seed2`), so several machines
 can share a sweep; `python -m alexnet_jax.report DIR` then builds the report
 from all of them.
@@ -108,14 +110,19 @@ def _evaluate_ten_views(run, run_dir: str):
 def run(config, workdir: str):
   """Runs the planned variant x seed runs (skipping finished ones), then the report."""
   from alexnet_jax import train  # imported late: JAX starts only once the config is valid
+  from alexnet_jax import workdir as workdirs
 
   validate(config)
-  results_io.write_json_atomic(os.path.join(workdir, 'ablation.json'), sweep_description(config))
   runs = planned_runs(config)
+  restart = config.get('resume', 'auto') == 'restart'
+  for variant, seed in runs:  # a changed sweep is refused before any run starts
+    workdirs.check_resume(run_config(config, variant, seed),
+                          os.path.join(workdir, variant, f'seed{seed}'))
+  results_io.write_json_atomic(os.path.join(workdir, 'ablation.json'), sweep_description(config))
   for index, (variant, seed) in enumerate(runs, start=1):
     run_dir = os.path.join(workdir, variant, f'seed{seed}')
     label = f'[{index}/{len(runs)}] {variant} seed {seed}'
-    if is_finished(run_dir):
+    if is_finished(run_dir) and not restart:
       print(f'{label}: finished earlier, skipped')
       continue
     print(f'{label}: training in {run_dir}')

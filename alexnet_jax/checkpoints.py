@@ -11,7 +11,13 @@ once complete, so a run killed during a write leaves the previous checkpoints
 intact; `max_to_keep` deletes an old checkpoint only after a newer one is
 finalized. A checkpoint that is damaged anyway (a truncated file, missing
 directory, unreadable metadata) is reported by name and skipped in favour of
-the previous good one.
+the previous good one; training moves it aside to `checkpoints/<step>.damaged`
+(orbax ignores that name) and never deletes it. A checkpoint whose arrays have
+other shapes than the model's is not damage but another config: it is refused
+(`CheckpointMismatchError`) and left as it is. A save that fails (no space,
+permission denied) stops the run with `CheckpointWriteError`, one line naming
+the last good checkpoint; orbax's temporary directory of the failed save is
+never taken for a checkpoint.
 """
 
 import json
@@ -21,9 +27,33 @@ import os
 import jax
 import orbax.checkpoint as ocp
 
+from alexnet_jax.validation import ConfigError, UserError
+
 
 class NoCheckpointError(FileNotFoundError):
   """The workdir has no (usable) checkpoint."""
+
+
+class CheckpointMismatchError(ConfigError):
+  """A checkpoint holds arrays of other shapes than this config's model."""
+
+
+class CheckpointWriteError(UserError):
+  """A checkpoint could not be written (no space, permission denied, ...)."""
+
+
+def _cause(error: BaseException) -> str:
+  """The innermost cause of a failed write, in a few words."""
+  while error.__cause__ is not None or error.__context__ is not None:
+    error = error.__cause__ or error.__context__
+  text = str(error).strip().splitlines()[0] if str(error).strip() else ''
+  if isinstance(error, OSError) and error.strerror:
+    return error.strerror
+  for marker in ('No space left on device', 'Permission denied', 'Read-only file system',
+                 'Disk quota exceeded', 'RESOURCE_EXHAUSTED'):
+    if marker in str(error):
+      return marker
+  return f'{error.__class__.__name__}: {text[:200]}'
 
 
 def _options(keep, async_save):
@@ -41,6 +71,7 @@ class Checkpointer:
     self.best = ocp.CheckpointManager(
         os.path.abspath(os.path.join(workdir, 'checkpoints_best')),
         item_names=('params', 'opt_state', 'meta'), options=_options(1, async_save))
+    self._failed = False
 
   @staticmethod
   def _args(state, meta):
@@ -48,8 +79,29 @@ class Checkpointer:
                               opt_state=ocp.args.StandardSave(state.opt_state),
                               meta=ocp.args.JsonSave(meta))
 
+  def last_good(self) -> str:
+    """The newest finished checkpoint, as a path (for messages)."""
+    return newest(os.path.dirname(str(self.latest.directory)))
+
   def save(self, state, meta: dict, *, best: bool = False):
+    """Saves (asynchronously, by default); CheckpointWriteError if this save or the
+    previous asynchronous one failed."""
     step = int(meta['step'])
+    try:
+      self._save(step, state, meta, best)
+    except UserError:
+      raise
+    except Exception as error:  # this save, or the previous asynchronous one
+      raise self._write_error(error) from None
+
+  def _write_error(self, error):
+    self._failed = True
+    return CheckpointWriteError(
+        f'could not write a checkpoint in {self.latest.directory} '
+        f'({_cause(error)}); the last good checkpoint is {self.last_good()}; free space or '
+        'fix the permissions, then rerun the same command to resume from it')
+
+  def _save(self, step, state, meta, best):
     self.latest.save(step, args=self._args(state, meta), force=True)
     if best:
       if jax.process_count() > 1:
@@ -61,22 +113,93 @@ class Checkpointer:
       self.best.save(step, args=self._args(state, meta), force=True)
 
   def wait(self):
-    self.latest.wait_until_finished()
-    self.best.wait_until_finished()
+    try:
+      self.latest.wait_until_finished()
+      self.best.wait_until_finished()
+    except Exception as error:
+      raise self._write_error(error) from None
 
   def close(self):
-    self.wait()
-    self.latest.close()
-    self.best.close()
+    """Waits for the last save and closes; after a failed save, closes quietly (the
+    failure was reported) so that orbax leaves no unretrieved errors behind."""
+    try:
+      if not self._failed:
+        self.wait()
+    finally:
+      for manager in (self.latest, self.best):
+        try:
+          manager.close()
+        except Exception:  # the failed save's error again: reported already
+          if not self._failed:
+            raise
 
   def restore_latest(self, abstract_state):
-    """(state fields dict, meta) of the newest good checkpoint, or None if there is none."""
+    """(state fields dict, meta) of the newest good checkpoint, or None if there is none.
+
+    Damaged newer checkpoints (restore_good warned) are moved to `<step>.damaged`,
+    making room to redo their steps; nothing is deleted."""
     restored = restore_good(self.latest, abstract_state)
     good_step = -1 if restored is None else int(restored[1]['step'])
+    moved = False
     for step in self.latest.all_steps():
-      if step > good_step:  # damaged (restore_good warned): make room to redo it
-        self.latest.delete(step)
+      if step > good_step:
+        set_aside_damaged(self.latest.directory, step)
+        moved = True
+    if moved:
+      self.latest.reload()
     return restored
+
+
+def newest(workdir: str) -> str:
+  """The path of the newest finalized checkpoint in `workdir/checkpoints` (orbax
+  renames a checkpoint to its step only once it is complete), or 'none yet'."""
+  directory = os.path.join(workdir, 'checkpoints')
+  try:
+    steps = [int(n) for n in os.listdir(directory) if n.isdigit()]
+  except OSError:
+    steps = []
+  return os.path.join(directory, str(max(steps))) if steps else 'none yet'
+
+
+def set_aside_damaged(directory, step) -> str:
+  source = os.path.join(str(directory), str(step))
+  target, n = f'{source}.damaged', 1
+  while os.path.exists(target):
+    n += 1
+    target = f'{source}.damaged{n}'
+  os.rename(source, target)
+  print(f'warning: moved the damaged checkpoint {source} to {target}', flush=True)
+  return target
+
+
+def _shapes(tree) -> dict:
+  leaves = jax.tree_util.tree_flatten_with_path(tree)[0]
+  return {jax.tree_util.keystr(path): tuple(leaf.shape) for path, leaf in leaves}
+
+
+def check_shapes(manager, step, abstract_params):
+  """CheckpointMismatchError when the checkpoint's parameters have other names or
+  shapes than `abstract_params`; returns quietly when its metadata cannot be read
+  (that is damage, which the restore reports)."""
+  path = os.path.join(str(manager.directory), str(step), 'params')
+  checkpointer = ocp.StandardCheckpointer()
+  try:
+    metadata = checkpointer.metadata(path)
+    stored = _shapes(getattr(metadata, 'item_metadata', metadata).tree)
+  except Exception:  # unreadable: the restore below reports the damage
+    return
+  finally:
+    checkpointer.close()
+  expected = _shapes(abstract_params)
+  if stored == expected:
+    return
+  differing = sorted(k for k in set(stored) | set(expected) if stored.get(k) != expected.get(k))
+  key = differing[0]
+  raise CheckpointMismatchError(
+      f'checkpoint {os.path.dirname(path)} holds parameters of another model '
+      f'({len(differing)} arrays differ, e.g. params{key}: {stored.get(key, "absent")} in the '
+      f'checkpoint, {expected.get(key, "absent")} in this config); it was trained with another '
+      'config: use a new --workdir, or --config.resume=restart to move that run aside')
 
 
 def restore_good(manager, abstract_state, steps=None, params_only=False):
@@ -84,6 +207,7 @@ def restore_good(manager, abstract_state, steps=None, params_only=False):
   about every damaged one it skips."""
   steps = sorted(manager.all_steps() if steps is None else steps, reverse=True)
   for step in steps:
+    check_shapes(manager, step, abstract_state.params)
     try:
       items = {'params': ocp.args.StandardRestore(abstract_state.params),
                'meta': ocp.args.JsonRestore()}

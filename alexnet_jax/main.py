@@ -1,4 +1,4 @@
-"""Command line: `python -m alexnet_jax.main --config=configs/X.py --workdir=DIR [--mode=...]`.
+"""Command line: `python -m alexnet_jax.main --config=configs/X.py[:preset] [--workdir=DIR] [--mode=...]`.
 
 Parses flags, validates the config (before anything is compiled or written),
 and hands over to the library function of the mode. No logic lives here.
@@ -9,15 +9,16 @@ import sys
 from absl import app, flags
 from ml_collections import config_flags
 
-from alexnet_jax import distributed, host_memory, validation, xla_flags
+from alexnet_jax import console, distributed, host_memory, validation, workdir, xla_flags
 
 FLAGS = flags.FLAGS
 config_flags.DEFINE_config_file('config', None, 'Config file (configs/*.py[:preset]).',
                                 lock_config=True)
-flags.DEFINE_string('workdir', None, 'Directory for results, metrics and checkpoints.')
+flags.DEFINE_string('workdir', None, 'Directory for results, metrics and checkpoints; '
+                    'default: runs/<config file name>[_<preset>] under the current directory.')
 flags.DEFINE_enum('mode', None, list(validation.MODES),
                   'What to do; defaults to config.mode.')
-flags.mark_flags_as_required(['config', 'workdir'])
+flags.mark_flags_as_required(['config'])
 
 
 def _dispatch(mode: str):
@@ -44,12 +45,33 @@ def _dispatch(mode: str):
   raise validation.ConfigError(f'--mode={mode} is not available yet in this version')
 
 
+# Modes that read the dataset: its splits and classes are checked before they start.
+DATA_MODES = ('train', 'eval', 'ablate')
+
+
+def parse_flags(argv):
+  """absl's flag parsing, with every error (a missing config file, an unknown preset
+  or `--config.` key, a bad flag value) as one line instead of a traceback."""
+  try:
+    args = FLAGS(argv)
+    FLAGS.config.get('mode')  # a config file that failed to load raises only when read
+    return args
+  except Exception as error:  # SystemExit (--help) passes
+    print(f'error: {validation.flag_error(argv, error)}', file=sys.stderr)
+    sys.exit(2)
+
+
 def main(argv):
   if len(argv) > 1:
-    raise app.UsageError(f'unexpected arguments: {argv[1:]}')
+    print(f'error: unexpected arguments: {" ".join(argv[1:])}', file=sys.stderr)
+    sys.exit(2)
   host_memory.retain_freed_memory()  # before XLA's threads allocate: see host_memory
   xla_flags.apply()  # before anything is compiled: see xla_flags
+  console.quiet_native_logs()  # before TensorFlow or XLA load
+  console.buffer(verbose=FLAGS['verbosity'].present)
   config = FLAGS.config
+  config_arg = config_flags.get_config_filename(FLAGS['config'])
+  workdir_path = FLAGS.workdir or workdir.default_for(config_arg)
   if FLAGS.mode is not None:
     with config.unlocked():
       config.mode = FLAGS.mode
@@ -59,19 +81,21 @@ def main(argv):
     if 'ablation' in config:
       from alexnet_jax import ablation
       ablation.validate(config)
+    if config.mode in DATA_MODES:
+      validation.validate_dataset(config)
     run = _dispatch(config.mode)
     distributed.initialize(config)
-  except validation.ConfigError as error:
+  except validation.UserError as error:
     print(f'error: {error}', file=sys.stderr)
     sys.exit(2)
-  from alexnet_jax import input_pipeline, train
   try:
-    run(config, FLAGS.workdir)
-  except (validation.ConfigError, input_pipeline.DatasetNotFoundError,
-          train.NonFiniteLossError) as error:
+    console.to_file(workdir_path)
+    print(console.header(config, config_arg, workdir_path, FLAGS.workdir is None), flush=True)
+    run(config, workdir_path)
+  except validation.UserError as error:
     print(f'error: {error}', file=sys.stderr)
     sys.exit(1)
 
 
 if __name__ == '__main__':
-  app.run(main)
+  app.run(main, flags_parser=parse_flags)

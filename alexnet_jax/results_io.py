@@ -5,10 +5,18 @@ import os
 
 
 def write_text_atomic(path: str, text: str):
+  """Writes `path.tmp`, then renames it over `path`. A failed write (no space,
+  permission denied) removes its own `.tmp` and raises OSError naming `path`;
+  the previous `path` stays as it was."""
   os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-  with open(path + '.tmp', 'w') as f:
-    f.write(text)
-  os.replace(path + '.tmp', path)
+  try:
+    with open(path + '.tmp', 'w') as f:
+      f.write(text)
+    os.replace(path + '.tmp', path)
+  except OSError as error:
+    if os.path.exists(path + '.tmp'):
+      os.remove(path + '.tmp')
+    raise OSError(error.errno, error.strerror, path) from None
 
 
 def write_json_atomic(path: str, obj):

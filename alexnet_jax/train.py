@@ -6,6 +6,7 @@ wrapped by jit/pmap/shard_map in one place (parallel.py). Collectives, where
 the layout has them, name their axes with `parallel`'s constants.
 """
 
+import errno
 import json
 import math
 import os
@@ -16,6 +17,8 @@ import flax
 import jax
 import jax.numpy as jnp
 import optax
+
+from alexnet_jax.validation import UserError
 
 
 @flax.struct.dataclass
@@ -244,8 +247,12 @@ class LearningRateSchedule:
     return False
 
 
-class NonFiniteLossError(FloatingPointError):
+class NonFiniteLossError(UserError, FloatingPointError):
   pass
+
+
+class WriteError(UserError):
+  """A metrics or result file could not be written (no space, permission denied)."""
 
 
 def _summarize(sums, count_key='count'):
@@ -271,30 +278,64 @@ class MetricsWriter:
   """metrics.jsonl (one JSON object per line) and TensorBoard event files."""
 
   def __init__(self, workdir, resume_step):
+    from alexnet_jax import results_io
     self.path = os.path.join(workdir, 'metrics.jsonl')
     if os.path.exists(self.path):
       # Drop what a killed run logged after its last checkpoint: it is redone now.
       kept = [line for line in open(self.path).read().splitlines()
               if _line_step(line) is not None and _line_step(line) <= resume_step]
-      with open(self.path + '.tmp', 'w') as f:
-        f.write(''.join(line + '\n' for line in kept))
-      os.replace(self.path + '.tmp', self.path)
+      results_io.write_text_atomic(self.path, ''.join(line + '\n' for line in kept))
     self.file = open(self.path, 'a')
     import tensorflow as tf  # a dependency already (TFDS); writes TensorBoard event files
     self.tf = tf
-    self.tensorboard = tf.summary.create_file_writer(os.path.join(workdir, 'tensorboard'))
+    tensorboard_dir = os.path.join(workdir, 'tensorboard')
+    purge_events(tensorboard_dir, resume_step)
+    self.tensorboard = tf.summary.create_file_writer(tensorboard_dir)
 
   def write(self, record):
-    self.file.write(json.dumps(record) + '\n')
-    self.file.flush()
+    try:
+      self.file.write(json.dumps(record) + '\n')
+      self.file.flush()
+    except OSError as error:
+      raise OSError(error.errno, error.strerror, self.path) from None
     with self.tensorboard.as_default():
       for key, value in record.items():
         if key not in ('step', 'split') and isinstance(value, (int, float)):
           self.tf.summary.scalar(f"{record['split']}/{key}", value, step=record['step'])
 
   def close(self):
-    self.file.close()
-    self.tensorboard.close()
+    try:
+      self.file.close()
+    except OSError as error:
+      raise OSError(error.errno, error.strerror, self.path) from None
+    finally:
+      self.tensorboard.close()
+
+
+def purge_events(tensorboard_dir, resume_step):
+  """Drops the TensorBoard events of steps after `resume_step` (a killed run logged
+  them; the resumed run logs them again), so that each step is held once, as in
+  metrics.jsonl. Each event file is rewritten whole, or left as it is."""
+  import tensorflow as tf
+  if not os.path.isdir(tensorboard_dir):
+    return
+  for name in sorted(os.listdir(tensorboard_dir)):
+    path = os.path.join(tensorboard_dir, name)
+    if not name.startswith('events.out.tfevents') or not os.path.isfile(path):
+      continue
+    records, truncated = [], False
+    try:
+      for record in tf.compat.v1.io.tf_record_iterator(path):
+        records.append(record)
+    except tf.errors.DataLossError:  # a run killed while writing its last event
+      truncated = True
+    kept = [r for r in records if tf.compat.v1.Event.FromString(r).step <= resume_step]
+    if len(kept) == len(records) and not truncated:
+      continue
+    with tf.io.TFRecordWriter(path + '.tmp') as writer:
+      for record in kept:
+        writer.write(record)
+    os.replace(path + '.tmp', path)
 
 
 class NullWriter:
@@ -321,24 +362,52 @@ def steps_for(config, num_train_examples):
   return steps_per_epoch, max(1, int(round(config.num_epochs * steps_per_epoch)))
 
 
+# Failed writes reported as one line (WriteError) rather than a traceback.
+WRITE_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EROFS)
+
+
 def train_and_evaluate(config, workdir: str) -> dict:
   """Trains `config` in `workdir`, resuming from its latest good checkpoint.
 
   Returns the final evaluation. Writes config.json, metrics.jsonl, TensorBoard
   events and checkpoints; stops with NonFiniteLossError at a NaN/inf loss.
+  Before anything is written it takes the workdir's lock and checks that a run
+  already there may be resumed with this config (workdir.py); a failed write
+  stops it with WriteError or checkpoints.CheckpointWriteError (one line).
   """
+  from alexnet_jax import checkpoints, parallel, validation
+  from alexnet_jax import workdir as workdirs
+
+  layout = parallel.layout_from_config(config)  # fails early on a layout that cannot work
+  info = validation.validate_dataset(config)  # fails early, with how to get the data
+  validation.check_num_classes(config, info)
+  primary = jax.process_index() == 0  # the one process that writes result files
+  if primary:
+    lock = workdirs.prepare(config, workdir)
+  else:
+    lock = None
+    workdirs.check_resume(config, workdir)
+  try:
+    return _train(config, workdir, layout, info, primary)
+  except OSError as error:
+    if error.errno not in WRITE_ERRNOS:
+      raise
+    raise WriteError(
+        f'{error.filename or workdir}: {error.strerror}; the last good checkpoint is '
+        f'{checkpoints.newest(workdir)}; free space or fix the permissions, then rerun the '
+        'same command to resume from it') from None
+  finally:
+    if lock is not None:
+      lock.release()
+
+
+def _train(config, workdir, layout, info, primary):
   from tqdm import tqdm
 
   from alexnet_jax import checkpoints, input_pipeline, models, parallel, results_io
 
-  layout = parallel.layout_from_config(config)  # fails early on a layout that cannot work
-  info = input_pipeline.dataset_info(config)  # fails early, with how to get the data
-  if info['num_classes'] > config.model.num_classes:
-    raise ValueError(f"config.model.num_classes={config.model.num_classes} but "
-                     f"{config.data.name} has {info['num_classes']} classes")
-  primary = jax.process_index() == 0  # the one process that writes result files
   multi_host = jax.process_count() > 1
-  os.makedirs(workdir, exist_ok=True)
+  start_time = time.time()
   if primary:
     results_io.write_json_atomic(os.path.join(workdir, 'config.json'),
                                  checkpoints.config_json(config))
@@ -428,12 +497,34 @@ def train_and_evaluate(config, workdir: str) -> dict:
         checkpointer.save(full, meta(done), best=best)
     if last_eval is None:  # resumed a finished run: evaluate it (the writer is still open)
       last_eval, _ = run_eval(total_steps)
-  finally:
-    progress.close()
-    train_iter.close()
-    checkpointer.close()
-    writer.close()
+  except BaseException:
+    _close(progress, train_iter, checkpointer, writer, quietly=True)  # keep the first error
+    raise
+  _close(progress, train_iter, checkpointer, writer)
+  if primary:
+    print_final_table(last_eval, workdir, time.time() - start_time, checkpointer.last_good())
   return last_eval
+
+
+def _close(*resources, quietly=False):
+  for resource in resources:
+    try:
+      resource.close()
+    except Exception:
+      if not quietly:
+        raise
+
+
+def print_final_table(record, workdir, wall_time_s, checkpoint):
+  """The short table the console ends with (the numbers are in metrics.jsonl)."""
+  print(f"{'step':>8} {'epoch':>6} {'top-1 err':>10} {'top-5 err':>10} {'loss':>8} "
+        f"{'examples':>9} {'wall time':>10}")
+  minutes, seconds = divmod(int(round(wall_time_s)), 60)
+  print(f"{record['step']:>8} {record['epoch']:>6.2f} {record['top1_error']:>10.2%} "
+        f"{record['top5_error']:>10.2%} {record['loss']:>8.4f} {record['num_examples']:>9} "
+        f"{f'{minutes}m{seconds:02d}s':>10}")
+  print(f'results in {workdir} (metrics.jsonl, tensorboard/); last checkpoint {checkpoint}',
+        flush=True)
 
 
 def _with_learning_rate(opt_state, learning_rate):

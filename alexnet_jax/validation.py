@@ -9,9 +9,17 @@ import math
 from alexnet_jax import cuda_convnet, lrn, models
 
 MODES = ('train', 'eval', 'summary', 'benchmark', 'ablate', 'kernels')
+# config.resume: 'auto' resumes a run whose config matches and refuses one that
+# differs; 'restart' moves the workdir's previous run aside and starts over (workdir.py).
+RESUME = ('auto', 'restart')
 
 
-class ConfigError(ValueError):
+class UserError(Exception):
+  """A problem the user can fix (a config value, a busy or mismatched workdir, a
+  full disk): `main` prints its message as one line and exits non-zero."""
+
+
+class ConfigError(UserError, ValueError):
   """A config value that cannot work; the message names the key."""
 
 
@@ -147,6 +155,85 @@ def validate_data(data):
            f'{data.image_size}')
 
 
+def validate_lrn_window(model_config):
+  """The LRN window is centred on each channel (paper section 3.3: channels
+  i - n/2 .. i + n/2), so n must be odd; Caffe refuses an even local_size too."""
+  n = model_config.lrn_n
+  require(not isinstance(n, int) or n % 2 == 1,
+          f'config.model.lrn_n={n} is even: the LRN window is centred on each channel '
+          f'(n//2 neighbours on each side, paper section 3.3), so n must be odd, e.g. '
+          f'{n - 1} or {n + 1}')
+
+
+def validate_dataset(config) -> dict:
+  """Checks the config against the prepared dataset's metadata (no pass over the
+  data): the split strings name its splits, and the model has enough classes.
+  Returns `input_pipeline.dataset_info`. Reads the dataset's metadata, so it runs
+  once the config itself is valid."""
+  from alexnet_jax import input_pipeline
+  try:
+    return input_pipeline.dataset_info(config)
+  except input_pipeline.DatasetNotFoundError as error:
+    raise ConfigError(str(error)) from None
+  except ConfigError:
+    raise  # e.g. an image size the stored images cannot give (check_image_size)
+  except (KeyError, ValueError):
+    pass  # a split string the dataset does not have: say which key names it
+  import tensorflow_datasets as tfds
+  builder = tfds.builder(config.data.name, data_dir=config.data.data_dir)
+  for key in ('train_split', 'eval_split'):
+    split = config.data[key]
+    try:
+      builder.info.splits[split]
+    except (KeyError, ValueError):
+      raise ConfigError(
+          f'config.data.{key}={split!r} is not a split of {config.data.name}; it has: '
+          + ', '.join(sorted(builder.info.splits)) + " (slices like 'train[:90%]' work "
+          'too)') from None
+  raise ConfigError(f'config.data: the splits of {config.data.name} could not be read')
+
+
+def check_num_classes(config, info):
+  require(info['num_classes'] <= config.model.num_classes,
+          f"config.model.num_classes={config.model.num_classes} but {config.data.name} has "
+          f"{info['num_classes']} classes")
+
+
+def flag_error(argv, error: BaseException) -> str:
+  """One line for a command line that absl or config_flags could not parse: a missing
+  config file, an unknown preset, an unknown `--config.` key, a bad flag value."""
+  import os
+  chain, cause = [], error
+  while cause is not None and cause not in chain:
+    chain.append(cause)
+    cause = cause.__cause__ or cause.__context__
+  config_args = [a.split('=', 1)[1] for a in argv if a.startswith('--config=')]
+  config_arg = config_args[-1] if config_args else None
+  if config_arg is not None:
+    path = config_arg.split(':', 1)[0]
+    if not os.path.isfile(path):
+      return f'--config={config_arg}: no such config file {path!r}'
+  for cause in chain:
+    if isinstance(cause, (KeyError, AttributeError)):
+      name = str(cause).strip('"\'')
+      overrides = [a[len('--config.'):].split('=', 1)[0] for a in argv
+                   if a.startswith('--config.')]
+      unknown = [o for o in overrides if name in o.split('.')] or overrides
+      if unknown:
+        return (f'--config.{unknown[0]}: no such config field (a typo? the fields are in '
+                f'{config_arg.split(":", 1)[0] if config_arg else "the config file"})')
+  first = _first_line(error)
+  first = first[len('flag '):] if first.startswith('flag ') else first
+  if not first or 'Error whilst parsing config file' in first:
+    first = f'--config={config_arg}: {_first_line(chain[-1]) or repr(chain[-1])}'
+  return first
+
+
+def _first_line(error) -> str:
+  text = str(error).strip()
+  return text.splitlines()[0] if text else ''
+
+
 def validate_config(config, *, num_devices=None):
   """Validates the whole config; `num_devices` (if known) checks the layout too."""
   _one_of('mode', config.mode, MODES)
@@ -156,6 +243,8 @@ def validate_config(config, *, num_devices=None):
            f'config.data.channels={config.data.channels!r} must be >= 1')
   validate_data(config.data)
   validate_model(config.model, config.data.image_size)
+  validate_lrn_window(config.model)
+  _one_of('resume', config.get('resume', 'auto'), RESUME)
   require(config.batch_size >= 1, f'config.batch_size={config.batch_size!r} must be >= 1')
   _one_of('optimizer.name', config.optimizer.name, ('sgd', 'adam', 'cuda_convnet'))
   require(config.optimizer.name != 'cuda_convnet' or config.model.variant in cuda_convnet.NETS,

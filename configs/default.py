@@ -19,6 +19,9 @@ def get_config(arg=None):
   config = ml_collections.ConfigDict()
   config.mode = 'train'
   config.seed = 0
+  config.resume = 'auto'             # auto: rerunning resumes a workdir's run, and refuses
+                                     # if its config differs | restart: move that run to
+                                     # DIR/previous_runs/<time>/ and start over (README)
 
   # ---- The network (alexnet_jax/models.py) --------------------------------
   config.model = model = ml_collections.ConfigDict()

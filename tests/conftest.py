@@ -56,6 +56,10 @@ def tiny_data_dir(tmp_path_factory):
 @pytest.fixture
 def tiny_config(tiny_data_dir):
   """The small net, quarter width, on the tiny dataset: seconds per run."""
+  return make_tiny_config(tiny_data_dir)
+
+
+def make_tiny_config(tiny_data_dir):
   config = default.get_config()
   config.data.name = 'tiny_quadrants'
   config.data.data_dir = tiny_data_dir

@@ -143,6 +143,12 @@ def test_training_resumes_past_a_damaged_checkpoint(trained, capsys):
   train.train_and_evaluate(config, str(workdir))
   out = capsys.readouterr().out
   assert 'damaged' in out and 'resuming from step 9' in out
+  assert (workdir / 'checkpoints' / '12.damaged' / 'params').is_dir()  # moved, not deleted
+  import tensorflow as tf
+  events = [(value.tag, event.step) for path in sorted((workdir / 'tensorboard').iterdir())
+            for event in tf.compat.v1.train.summary_iterator(str(path))
+            for value in event.summary.value]
+  assert len(events) == len(set(events)) > 0  # the redone steps are held once
 
 
 def test_rerunning_a_finished_run_evaluates_it_again(trained):

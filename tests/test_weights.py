@@ -121,14 +121,18 @@ def torchvision_run(tmp_path_factory):
   return model, dest
 
 
-@pytest.fixture(scope='module')
-def caffe_run(tmp_path_factory):
-  root = tmp_path_factory.mktemp('caffe')
+def import_caffe(root):
+  """(torch CaffeAlexNet, run directory of its imported NumPy export) in `root`."""
   model = _random_torch(CaffeAlexNet, 1)
   src = str(root / 'bvlc_alexnet.npy')
   np.save(src, model.export(), allow_pickle=True)
   dest = weights.import_caffe_npy(src, str(root / 'run'))
   return model, dest
+
+
+@pytest.fixture(scope='module')
+def caffe_run(tmp_path_factory):
+  return import_caffe(tmp_path_factory.mktemp('caffe'))
 
 
 def test_torchvision_import_reproduces_torch_logits(torchvision_run):

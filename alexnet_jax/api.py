@@ -1,0 +1,161 @@
+"""A trained or imported network from Python: `alexnet_jax.load(path)`.
+
+    net = alexnet_jax.load('runs/caffe')         # a run directory, or a checkpoint step
+    x = net.preprocess(images)                   # uint8 HWC images, any size
+    classes, probabilities = net.predict(images, k=5)
+    fc7 = net.features(x, 'fc7')                 # any layer of the summary table
+
+`path` is a run directory (its latest checkpoint), a checkpoint step directory
+(`DIR/checkpoints/<step>`, `DIR/checkpoints_best/<step>`) or a directory written
+by `python -m alexnet_jax.weights`. The network and its input convention come
+from the config stored in the checkpoint, so nothing else needs to be passed.
+"""
+
+import functools
+import os
+
+import jax
+import numpy as np
+
+
+class Network:
+  """A network's parameters with its eval preprocessing, logits and features."""
+
+  def __init__(self, config, params, step: int, checkpoint: str):
+    from alexnet_jax import models
+    self.config = config
+    self.params = params
+    self.step = step
+    self.checkpoint = checkpoint
+    self.model = models.create_model(config.model)
+    self.image_size = int(config.data.image_size)
+    self.channels = int(config.data.channels)
+    self._logits = jax.jit(lambda p, x: self.model.apply({'params': p}, x, train=False))
+    self._features = {}
+    self._preprocessor = None
+
+  @property
+  def input_shape(self) -> tuple:
+    return (self.image_size, self.image_size, self.channels)
+
+  def _eval_preprocessor(self):
+    """input_pipeline's eval preprocessing (center crop, the run's normalization);
+    the dataset's statistics are read only by normalizations that need them."""
+    if self._preprocessor is None:
+      from alexnet_jax import input_pipeline
+      config = self.config.copy_and_resolve_references()
+      config.data.ten_views = False
+      mode = config.data.normalization
+      needs_stats = mode in ('per_pixel', 'per_channel', 'cuda_convnet')
+      stats = input_pipeline.dataset_statistics(config) if needs_stats else {}
+      self._preprocessor = input_pipeline.Preprocessor(config, stats)
+    return self._preprocessor
+
+  def preprocess(self, images) -> np.ndarray:
+    """uint8 images (one HWC array, an NHWC batch, or a list of HWC arrays of any
+    sizes) -> float32 [N, S, S, C] network inputs, as evaluation makes them: the
+    shorter side resized to `data.resize_size` (to `data.image_size` for runs
+    without one, e.g. the small datasets' nets) and center-cropped, then the
+    central image_size crop normalized as the run's config says."""
+    from alexnet_jax import input_pipeline
+    if isinstance(images, np.ndarray) and images.ndim == 3:
+      images = [images]
+    side = int(self.config.data.resize_size or self.image_size)
+    resized = []
+    for image in images:
+      image = np.asarray(image)
+      if image.ndim == 2:
+        image = image[..., None]
+      if image.ndim != 3 or image.shape[-1] != self.channels:
+        raise ValueError(f'preprocess: an image of shape {image.shape}; this network takes '
+                         f'HxWx{self.channels} images')
+      if image.dtype != np.uint8:
+        raise ValueError(f'preprocess: images of dtype {image.dtype}; give uint8 pixels 0-255')
+      resized.append(input_pipeline._decode_resized({'image': image}, side))
+    return self._eval_preprocessor().eval(np.stack(resized)).astype(np.float32)
+
+  def _check_inputs(self, x, what):
+    x = np.asarray(x, np.float32)
+    if x.ndim != 4 or x.shape[1:] != self.input_shape:
+      raise ValueError(
+          f'{what}: inputs of shape {x.shape}; this network takes N x '
+          f'{" x ".join(map(str, self.input_shape))} (what preprocess(images) returns; the '
+          f'fully-connected layers fix the input size)')
+    return x
+
+  def logits(self, x) -> np.ndarray:
+    """float32 [N, classes] for a float32 NHWC batch of network inputs."""
+    return np.asarray(self._logits(self.params, self._check_inputs(x, 'logits')))
+
+  def predict(self, images, k: int = 5):
+    """(classes [N, k], probabilities [N, k]): the top-k classes of each uint8 image,
+    most probable first."""
+    probabilities = jax.nn.softmax(self.logits(self.preprocess(images)), axis=-1)
+    top_p, top_c = jax.lax.top_k(probabilities, min(k, probabilities.shape[-1]))
+    return np.asarray(top_c), np.asarray(top_p)
+
+  @functools.cached_property
+  def layers(self) -> tuple:
+    """The names `features` accepts: the layers of the summary table (a layer's
+    output as the next layer reads it: after its activation, LRN and pooling), and
+    `<conv>_conv` for a conv layer's activation before LRN and pooling."""
+    from alexnet_jax import summary
+    names = [row['name'] for row in summary.layer_table(self.config)['layers']]
+    convs = [f'{name}_conv' for name in names if name.startswith('conv')]
+    return tuple(names + convs)
+
+  def features(self, x, layer: str, joined: bool = True):
+    """The activation of `layer` for inputs `x`: one array (the columns'
+    maps concatenated, column 0 first, as the layers that see both columns read
+    them), or with `joined=False` a list with one array per column."""
+    if layer not in self.layers:
+      raise ValueError(f'features: no layer {layer!r}; choose one of {", ".join(self.layers)}')
+    x = self._check_inputs(x, 'features')
+    if layer == 'fc8':
+      logits = self.logits(x)
+      return logits if joined else [logits]
+    if layer not in self._features:
+      key = layer if layer.endswith('_conv') else f'{layer}_out'
+
+      def run(params, images):
+        _, state = self.model.apply({'params': params}, images, train=False,
+                                    mutable=['intermediates'])
+        tree = state['intermediates']
+        columns = sorted(name for name in tree if name.startswith('column'))
+        return [tree[c][key][0] for c in columns] if columns else [tree[key][0]]
+
+      self._features[layer] = jax.jit(run)
+    parts = [np.asarray(part) for part in self._features[layer](self.params, x)]
+    return np.concatenate(parts, axis=-1) if joined else parts
+
+
+def _locate(path: str):
+  """(workdir, config.eval.checkpoint choice) for a run or checkpoint step directory."""
+  path = os.path.abspath(path)
+  name = os.path.basename(path)
+  if name.isdigit() and os.path.basename(os.path.dirname(path)).startswith('checkpoints'):
+    return os.path.dirname(os.path.dirname(path)), path
+  if os.path.isdir(os.path.join(path, 'checkpoints')):
+    return path, 'latest'
+  raise ValueError(f'{path}: not a run directory (no checkpoints/ in it) nor a checkpoint '
+                   'step directory (DIR/checkpoints/<step>)')
+
+
+def load(path: str) -> Network:
+  """The network of a run directory, checkpoint step or imported-weights directory."""
+  import ml_collections
+
+  from alexnet_jax import checkpoints, evaluate
+  workdir, choice = _locate(path)
+  directory = os.path.dirname(choice) if choice != 'latest' else os.path.join(workdir,
+                                                                              'checkpoints')
+  manager = checkpoints.manager_for(directory)
+  steps = manager.all_steps()
+  if not steps:
+    raise ValueError(f'{directory}: no checkpoints')
+  step = int(os.path.basename(choice)) if choice != 'latest' else max(steps)
+  config = ml_collections.ConfigDict(checkpoints.read_config(manager, step)['config'])
+  config.eval.checkpoint = choice
+  params, meta, manager = evaluate.restore_params(config, workdir)
+  return Network(config, params, int(meta['step']),
+                 os.path.join(str(manager.directory), str(meta['step'])))

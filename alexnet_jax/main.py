@@ -42,6 +42,9 @@ def _dispatch(mode: str):
   if mode == 'ablate':
     from alexnet_jax import ablation
     return ablation.run
+  if mode == 'export':
+    from alexnet_jax import export
+    return export.run
   raise validation.ConfigError(f'--mode={mode} is not available yet in this version')
 
 

@@ -8,7 +8,7 @@ import math
 
 from alexnet_jax import cuda_convnet, lrn, models
 
-MODES = ('train', 'eval', 'summary', 'benchmark', 'ablate', 'kernels')
+MODES = ('train', 'eval', 'summary', 'benchmark', 'ablate', 'kernels', 'export')
 # config.resume: 'auto' resumes a run whose config matches and refuses one that
 # differs; 'restart' moves the workdir's previous run aside and starts over (workdir.py).
 RESUME = ('auto', 'restart')

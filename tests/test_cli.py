@@ -1,4 +1,5 @@
-"""The CLI's summary and benchmark modes, end to end in a subprocess at a tiny size."""
+"""The command line end to end in subprocesses at a tiny size: summary and benchmark modes,
+the default workdir, and what the console shows."""
 
 import json
 import os
@@ -49,3 +50,35 @@ def test_benchmark_writes_timings(tmp_path):
   assert bench['dtype'] == 'float32' and bench['devices'] >= 1
   assert bench['gflops_per_s'] > 0
   assert 'images/s' in result.stdout
+
+
+def test_without_workdir_a_run_goes_to_runs_under_the_current_directory(tmp_path):
+  env = {**os.environ, 'PYTHONPATH': ROOT}  # the ablation configs import configs.presets
+  result = subprocess.run(
+      [sys.executable, '-m', 'alexnet_jax.main', f'--config={ROOT}/configs/ablate_lrn.py:cifar10',
+       '--mode=summary'], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+  assert result.returncode == 0, result.stderr[-3000:]
+  workdir = os.path.join('runs', 'ablate_lrn_cifar10')
+  assert result.stdout.splitlines()[0].split(' | ')[1].startswith(f'workdir {workdir} (default')
+  summary = json.loads((tmp_path / workdir / 'summary.json').read_text())
+  assert summary['image_shape'] == [32, 32, 3]
+
+
+def test_a_short_run_prints_a_few_lines_and_logs_the_rest(tiny_config, tmp_path):
+  """Header, progress bar, one line per evaluation, the final table: library logging
+  (absl, orbax, TFDS, TensorFlow) goes to DIR/log.txt, not to the console."""
+  from test_workdir import tiny_flags
+  result = run_main(*tiny_flags(tiny_config), f'--workdir={tmp_path}')
+  lines = (result.stdout + result.stderr).splitlines()  # tqdm redraws with \r, not \n
+  assert len(lines) < 30, '\n'.join(lines)
+  assert lines[0].startswith('configs/default.py (train) | workdir ')
+  assert sum(line.startswith('eval step') for line in lines) == 2
+  assert not [line for line in lines if 'absl' in line or line[:1] in 'IWE' and line[1:5].isdigit()]
+  assert 'orbax' in (tmp_path / 'log.txt').read_text()
+
+
+def test_verbosity_brings_the_library_logs_back(tmp_path):
+  result = run_main('--config=configs/default.py', f'--workdir={tmp_path}', '--mode=summary',
+                    '--verbosity=0')
+  plain = run_main('--config=configs/default.py', f'--workdir={tmp_path}', '--mode=summary')
+  assert len(result.stderr.splitlines()) > len(plain.stderr.splitlines())

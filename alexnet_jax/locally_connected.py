@@ -10,17 +10,36 @@ The number of modules per side is `1 + ceil((2 * padding + imgSize - filterSize)
 / stride)` (`LocalLayerParser.parse`); with stride 1 that is the usual
 convolution arithmetic.
 
-Computed as the window's K*K shifted slices of the zero-padded input, stacked
-into patches (N, OH, OW, K, K, C), contracted with the per-position kernel
-(OH, OW, K, K, C, F) by one einsum. Tests hold it to a NumPy loop and to PyTorch
-(`unfold` + einsum), values and gradients.
+Computed as one batched matrix product over output positions: each position's
+(N, K*K*C) patch matrix times its own (K*K*C, F) kernel matrix, with the
+positions leading, (OH*OW, N, K*K*C) @ (OH*OW, K*K*C, F). The kernel enters in its
+own layout (a reshape, no copy), and for XLA:CPU the product and its two
+gradients are plain batched GEMMs with no patch-sized transpose around them.
+Stacking the patches batch-major (N, OH, OW, K, K, C) and contracting with one
+einsum, as a first version did, makes XLA copy the patches into two
+position-major layouts and transpose the kernel around the products.
+
+The patches are read by one gather from the input moved to (H, W, N, C) and
+zero-padded, which XLA:CPU emits as a single loop (transpose and padding
+included) where stacking the K*K shifted slices costs a copy per slice and a
+concatenation. The gather's own gradient would be a scatter-add, slower than
+the forward on XLA:CPU, so the patches are differentiated as the slices
+(custom_jvp): the input gradient is the K*K slices of the patch gradient padded
+back into place and summed, one fused loop. lax.conv_general_dilated_local
+builds its patches with a grouped convolution of 0/1 filters, which XLA:CPU runs
+and differentiates several times slower. `experiments/ab_locally_connected.py`
+times these and other formulations. Tests hold the layer to a NumPy loop and to
+PyTorch (`unfold` + einsum), values and gradients (forward and reverse mode).
 """
 
+import functools
 from typing import Any
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+import numpy as np
+from jax import lax
 
 
 def output_size(size: int, kernel: int, padding: int) -> int:
@@ -36,6 +55,43 @@ def patches(x, kernel: int, padding: int):
   rows = [jnp.stack([x[:, i:i + out_h, j:j + out_w] for j in range(kernel)], axis=3)
           for i in range(kernel)]
   return jnp.stack(rows, axis=3)
+
+
+def _padded_positions_first(x, padding: int):
+  """(H + 2P, W + 2P, N, C): the input with the positions leading, zero-padded."""
+  return jnp.pad(x.transpose(1, 2, 0, 3), ((padding, padding), (padding, padding), (0, 0), (0, 0)))
+
+
+def _sliced_position_patches(x, kernel: int, padding: int):
+  """(OH*OW, N, K*K*C), taps in (i, j, c) order: the K*K shifted slices, stacked."""
+  n, h, w, c = x.shape
+  out_h, out_w = output_size(h, kernel, padding), output_size(w, kernel, padding)
+  x = _padded_positions_first(x, padding)
+  taps = [x[i:i + out_h, j:j + out_w] for i in range(kernel) for j in range(kernel)]
+  return jnp.stack(taps, axis=3).reshape(out_h * out_w, n, kernel * kernel * c)
+
+
+@functools.partial(jax.custom_jvp, nondiff_argnums=(1, 2))
+def _position_patches(x, kernel: int, padding: int):
+  """_sliced_position_patches read by one gather: the (N, C) slab at each of the
+  (OH, OW, K, K) window taps."""
+  n, h, w, c = x.shape
+  out_h, out_w = output_size(h, kernel, padding), output_size(w, kernel, padding)
+  rows = np.arange(out_h)[:, None, None, None] + np.arange(kernel)[None, None, :, None]
+  cols = np.arange(out_w)[None, :, None, None] + np.arange(kernel)[None, None, None, :]
+  starts = np.stack(np.broadcast_arrays(rows, cols), axis=-1).astype(np.int32)
+  numbers = lax.GatherDimensionNumbers(offset_dims=(2, 5), collapsed_slice_dims=(0, 1),
+                                       start_index_map=(0, 1))
+  taps = lax.gather(_padded_positions_first(x, padding), jnp.asarray(starts), numbers,
+                    (1, 1, n, c), mode=lax.GatherScatterMode.PROMISE_IN_BOUNDS)
+  return taps.reshape(out_h * out_w, n, kernel * kernel * c)
+
+
+@_position_patches.defjvp
+def _position_patches_jvp(kernel, padding, primals, tangents):
+  (x,), (dx,) = primals, tangents
+  return (_position_patches(x, kernel, padding),
+          _sliced_position_patches(dx, kernel, padding))
 
 
 def check_shapes(input_shape, kernel_shape, padding: int):
@@ -54,7 +110,11 @@ def check_shapes(input_shape, kernel_shape, padding: int):
 def locally_connected(x, kernel, padding: int):
   """y[n, p, q, f] = sum_{i, j, c} xpad[n, p + i, q + j, c] * kernel[p, q, i, j, c, f]."""
   check_shapes(x.shape, kernel.shape, padding)
-  return jnp.einsum('npqijc,pqijcf->npqf', patches(x, kernel.shape[2], padding), kernel)
+  out_h, out_w, k, _, c, f = kernel.shape
+  y = lax.dot_general(_position_patches(x, k, padding),
+                      kernel.reshape(out_h * out_w, k * k * c, f),
+                      (((2,), (1,)), ((0,), (0,))))  # per position: (N, KKC) @ (KKC, F)
+  return y.reshape(out_h, out_w, x.shape[0], f).transpose(2, 0, 1, 3)
 
 
 class LocallyConnected(nn.Module):

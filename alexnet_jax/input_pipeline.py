@@ -40,6 +40,8 @@ import threading
 
 import numpy as np
 
+from alexnet_jax.validation import UserError
+
 # fb.resnet.torch / Caffe's ImageNet RGB statistics for pixels in [0, 1].
 IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], np.float32)
 IMAGENET_EIGVAL = np.array([0.2175, 0.0188, 0.0045], np.float32)
@@ -67,8 +69,9 @@ HOW_TO_GET = {
 IN_MEMORY_MAX_BYTES = 4 << 30
 
 
-class DatasetNotFoundError(ValueError):
-  """The dataset is not prepared in the TFDS data_dir; the message says how to get it."""
+class DatasetNotFoundError(UserError, ValueError):
+  """The dataset is not prepared in the TFDS data_dir; the message says how to get it
+  (a UserError: main prints it as one line)."""
 
 
 def _how_to_get(name):

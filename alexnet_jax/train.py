@@ -18,7 +18,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from alexnet_jax.validation import UserError
+from alexnet_jax.validation import ConfigError, UserError
 
 
 @flax.struct.dataclass
@@ -401,6 +401,38 @@ def train_and_evaluate(config, workdir: str) -> dict:
       lock.release()
 
 
+def initial_params_from(path: str, fresh_params, config):
+  """`fresh_params` with every layer taken from the run or imported-weights directory
+  `path` (its latest checkpoint) where the shapes agree; the others (a classifier for
+  another number of classes) keep their fresh initialization, and are named. The
+  source must be the same network: same variant and columns."""
+  from alexnet_jax import api
+  try:
+    source = api.load(path)
+  except ValueError as error:
+    raise ConfigError(f'config.init_from={path!r}: {error}') from None
+  for key in ('variant', 'columns'):
+    if source.config.model[key] != config.model[key]:
+      raise ConfigError(f'config.init_from={path!r} holds a {key} {source.config.model[key]!r} '
+                        f'network, this config a {config.model[key]!r} one')
+  loaded = {jax.tree_util.keystr(p): v
+            for p, v in jax.tree_util.tree_leaves_with_path(source.params)}
+  kept_fresh = []
+
+  def pick(path, fresh):
+    name = jax.tree_util.keystr(path)
+    value = loaded.get(name)
+    if value is None or value.shape != fresh.shape:
+      kept_fresh.append(name)
+      return fresh
+    return jnp.asarray(value, fresh.dtype)
+
+  params = jax.tree_util.tree_map_with_path(pick, fresh_params)
+  print(f'initialized from {source.checkpoint}'
+        + (f'; fresh: {", ".join(kept_fresh)}' if kept_fresh else ''), flush=True)
+  return params
+
+
 def _train(config, workdir, layout, info, primary):
   from tqdm import tqdm
 
@@ -418,6 +450,8 @@ def _train(config, workdir, layout, info, primary):
   optimizer = create_optimizer(config.optimizer, model_variant=config.model.variant)
   image_shape = (config.data.image_size, config.data.image_size, config.data.channels)
   params = models.init_params(model, jax.random.key(config.seed), image_shape)
+  if config.get('init_from'):
+    params = initial_params_from(config.init_from, params, config)
   state = create_train_state(params, optimizer)  # the full tree (checkpoints hold this form)
   if multi_host:  # orbax writes host-local trees from numpy, once, on process 0
     state = jax.device_get(state)

@@ -5,6 +5,7 @@ bad value and what is allowed; `main.py` prints that line and exits non-zero.
 """
 
 import math
+import os
 
 from alexnet_jax import cuda_convnet, lrn, models
 
@@ -242,6 +243,11 @@ def validate_config(config, *, num_devices=None):
   require(config.data.channels >= 1,
            f'config.data.channels={config.data.channels!r} must be >= 1')
   validate_data(config.data)
+  init_from = config.get('init_from', '')
+  require(not init_from or os.path.isdir(os.path.join(init_from, 'checkpoints'))
+          or os.path.basename(os.path.dirname(os.path.abspath(init_from))).startswith('checkpoints'),
+          f'config.init_from={init_from!r} is not a run or imported-weights directory '
+          '(no checkpoints/ in it) nor a checkpoint step directory')
   validate_model(config.model, config.data.image_size)
   validate_lrn_window(config.model)
   _one_of('resume', config.get('resume', 'auto'), RESUME)

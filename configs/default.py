@@ -19,6 +19,9 @@ def get_config(arg=None):
   config = ml_collections.ConfigDict()
   config.mode = 'train'
   config.seed = 0
+  config.init_from = ''              # a run or imported-weights directory (weights.py) to start
+                                     # from (fine-tuning); layers whose shapes differ, e.g. a
+                                     # classifier for other classes, keep their fresh init
   config.resume = 'auto'             # auto: rerunning resumes a workdir's run, and refuses
                                      # if its config differs | restart: move that run to
                                      # DIR/previous_runs/<time>/ and start over (README)

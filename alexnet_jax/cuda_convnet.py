@@ -49,7 +49,6 @@ Conventions taken from the source:
 
 import dataclasses
 import functools
-from typing import Any
 
 import flax.linen as nn
 import jax
@@ -57,16 +56,15 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from alexnet_jax import bias as bias_lib
 from alexnet_jax import locally_connected
 from alexnet_jax import lrn as lrn_lib
 from alexnet_jax import pooling
-from alexnet_jax import strided_conv
 
 
 @dataclasses.dataclass(frozen=True)
-class ConvLayer:
-  """`type=conv`, stride 1; `neuron`: the activation follows (`neuron=relu`)."""
+class _FilterLayer:
+  """A layer of `filters` size x size filters, stride 1; `neuron`: the activation
+  follows (`neuron=relu` in the file)."""
   name: str
   filters: int
   size: int
@@ -76,16 +74,12 @@ class ConvLayer:
   neuron: bool = True
 
 
-@dataclasses.dataclass(frozen=True)
-class LocalLayer:
-  """`type=local`: unshared weights per output position, stride 1."""
-  name: str
-  filters: int
-  size: int
-  padding: int
-  init_std: float
-  weight_decay: float
-  neuron: bool = True
+class ConvLayer(_FilterLayer):
+  """`type=conv`: filters shared by every output position."""
+
+
+class LocalLayer(_FilterLayer):
+  """`type=local`: unshared filters, one set per output position."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -206,24 +200,6 @@ def spatial_response_norm(x, size: int, scale: float, power: float):
   return x * (1.0 + scale / size ** 2 * squares) ** (-power)
 
 
-class _Conv(nn.Module):
-  """A stride-1 convolution with flax.linen.Conv's parameters ('kernel' HWIO, 'bias')."""
-  features: int
-  size: int
-  padding: int
-  kernel_init: Any
-
-  @nn.compact
-  def __call__(self, x):
-    kernel = self.param('kernel', self.kernel_init,
-                        (self.size, self.size, x.shape[-1], self.features), jnp.float32)
-    bias = self.param('bias', nn.initializers.zeros, (self.features,), jnp.float32)
-    numbers = jax.lax.conv_dimension_numbers(x.shape, kernel.shape, ('NHWC', 'HWIO', 'NHWC'))
-    y = strided_conv.conv_general_dilated(x, kernel, (1, 1), [(self.padding, self.padding)] * 2,
-                                          dimension_numbers=numbers)
-    return bias_lib.add_bias(y, bias)
-
-
 class CudaConvnet(nn.Module):
   """One of `NETS`, with the ablation knobs of the AlexNet variants where they apply:
   `activation` replaces the files' ReLU (Figure 1), `lrn=False` drops the rnorm
@@ -241,13 +217,14 @@ class CudaConvnet(nn.Module):
 
   @nn.compact
   def __call__(self, images, *, train: bool = False, dropout_rng=None, example_ids=None):
-    from alexnet_jax import models  # the activations table lives with the AlexNet variants
+    from alexnet_jax import models  # its Conv and activations (models imports this module)
     activation = models.ACTIVATIONS[self.activation]
     x = images.astype(jnp.float32)
     for layer in self.net.layers:
       if isinstance(layer, ConvLayer):
-        x = _Conv(layer.filters, layer.size, layer.padding,
-                  nn.initializers.normal(layer.init_std), name=layer.name)(x)
+        x = models.Conv(layer.filters, layer.size, 1, layer.padding,
+                        kernel_init=nn.initializers.normal(layer.init_std),
+                        bias_init=nn.initializers.zeros, dtype=jnp.float32, name=layer.name)(x)
       elif isinstance(layer, LocalLayer):
         x = locally_connected.LocallyConnected(
             layer.filters, layer.size, layer.padding,

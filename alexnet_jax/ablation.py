@@ -125,6 +125,10 @@ def run(config, workdir: str):
     if is_finished(run_dir) and not restart:
       print(f'{label}: finished earlier, skipped')
       continue
+    committed = config.ablation.get('committed_runs', '')
+    if committed and is_finished(os.path.join(committed, variant, f'seed{seed}')) and not restart:
+      print(f'{label}: its results are committed in {committed}, skipped')
+      continue
     print(f'{label}: training in {run_dir}')
     start = time.time()
     run = run_config(config, variant, seed)

@@ -120,5 +120,8 @@ def ablation_config(*, name, preset, variants, baseline, paper_claims, seeds=(0,
   ablation.paper_claims = ml_collections.ConfigDict(
       {variant: {'text': text} for variant, text in paper_claims.items()})
   ablation.only = ''
+  # A folder of committed run files (DIR/<variant>/seed<k>/run.json, ...): runs finished
+  # there are skipped, so a sweep continues across sessions and machines.
+  ablation.committed_runs = ''
   ablation.ten_views_eval = preset == 'cuda_convnet'  # also the multiview test at the end
   return config

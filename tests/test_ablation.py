@@ -34,6 +34,16 @@ def test_tiny_ablation_end_to_end(tiny_config, tmp_path, capsys):
   assert (tmp_path / 'results.md').exists() and (tmp_path / 'train_error.png').exists()
   ablation.run(config, str(tmp_path))
   assert capsys.readouterr().out.count('finished earlier, skipped') == 4
+  # The small files copied into the repository let another machine skip those runs.
+  from experiments import collect_runs
+  committed = tmp_path.parent / f'{tmp_path.name}_committed'
+  assert len(collect_runs.collect(str(tmp_path), str(committed))) == 4
+  assert not list(committed.glob('*/seed*/checkpoints'))
+  config.ablation.committed_runs = str(committed)
+  elsewhere = tmp_path.parent / f'{tmp_path.name}_elsewhere'
+  ablation.run(config, str(elsewhere))
+  assert capsys.readouterr().out.count('results are committed in') == 4
+  assert not (elsewhere / 'lrn' / 'seed0' / 'metrics.jsonl').exists()
 
 
 def test_only_and_bad_sweeps(tiny_config):

@@ -107,14 +107,28 @@ def may_change(key: str) -> bool:
   return any(key == p or key.startswith(p + '.') for p in MAY_CHANGE)
 
 
+def _neutral_defaults() -> dict:
+  """configs/default.py's values: a field added to the code after a run was stored
+  (absent from its config.json) changes nothing when it holds its default."""
+  from configs import default
+  return _flatten(json.loads(default.get_config().to_json_best_effort()))
+
+
 def differences(stored: dict, current: dict) -> list:
   """[(key, stored value, current value)] of the fields that may not change on resume;
-  a key missing on one side reads as '<absent>'."""
+  a key missing on one side reads as '<absent>', except a field added to the code
+  since the run was stored that holds its default (e.g. a new option, still off)."""
   old, new = _flatten(stored), _flatten(current)
   absent = '<absent>'
+  defaults = _neutral_defaults()
+
+  def added_at_default(key):
+    return key not in old and key in defaults and new.get(key, absent) == defaults[key]
+
   return [(key, old.get(key, absent), new.get(key, absent))
           for key in sorted(set(old) | set(new))
-          if not may_change(key) and old.get(key, absent) != new.get(key, absent)]
+          if not may_change(key) and old.get(key, absent) != new.get(key, absent)
+          and not added_at_default(key)]
 
 
 def stored_config(workdir: str):

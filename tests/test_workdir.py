@@ -230,6 +230,15 @@ def test_differences_ignore_the_fields_that_may_change():
       ('model.lrn', True, False), ('new_field', '<absent>', 1)]
 
 
+def test_a_field_added_since_the_run_resumes_at_its_default():
+  stored = {'seed': 0, 'optimizer': {'name': 'sgd'}}
+  current = {'seed': 0, 'optimizer': {'name': 'sgd', 'layer_weight_decay': True},
+             'init_from': ''}
+  assert workdir.differences(stored, current) == []
+  current['init_from'] = '/some/run'
+  assert workdir.differences(stored, current) == [('init_from', '<absent>', '/some/run')]
+
+
 def test_default_workdir():
   assert workdir.default_for('configs/ablate_lrn.py') == os.path.join('runs', 'ablate_lrn')
   assert workdir.default_for('configs/default.py:paper') == os.path.join('runs', 'default_paper')

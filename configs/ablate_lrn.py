@@ -13,9 +13,12 @@ from configs import presets
 
 
 def get_config(arg=None):
-  return presets.ablation_config(
+  config = presets.ablation_config(
       name='lrn', preset=arg,
       variants={'lrn': {}, 'no_lrn': {'model': {'lrn': False}}},
       cuda_convnet_ok=True,
       baseline='lrn',
       paper_claims={'no_lrn': '+1.4 top-1 (ImageNet); CIFAR-10 4-layer net 11% -> 13%'})
+  if arg == 'cuda_convnet':  # finished runs committed by earlier sessions are skipped
+    config.ablation.committed_runs = 'experiments/results/cifar10_paper/lrn/runs'
+  return config

@@ -13,10 +13,13 @@ from configs import presets
 
 
 def get_config(arg=None):
-  return presets.ablation_config(
+  config = presets.ablation_config(
       name='pooling', preset=arg,
       variants={'overlapping': {},
                 'non_overlapping': {'model': {'pooling': 'non_overlapping'}}},
       cuda_convnet_ok=True,
       baseline='overlapping',
       paper_claims={'non_overlapping': '+0.4 top-1, +0.3 top-5 (ImageNet)'})
+  if arg == 'cuda_convnet':  # finished runs committed by earlier sessions are skipped
+    config.ablation.committed_runs = 'experiments/results/cifar10_paper/pooling/runs'
+  return config

@@ -2,6 +2,7 @@
 
 import csv
 import json
+import os
 import subprocess
 import sys
 
@@ -135,3 +136,31 @@ def test_cli_target_override_writes_elsewhere(ablation_dir, tmp_path_factory):
   assert not (ablation_dir / 'results.json').exists()
   with pytest.raises(SystemExit):
     report.main(['report', str(ablation_dir), '--target_train_error=25'])
+
+
+COMMITTED = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                         'experiments', 'results', 'cifar10_paper')
+
+
+def _committed_experiments():
+  found = []
+  for root, dirs, files in os.walk(COMMITTED):
+    if 'results.json' in files and os.path.isdir(os.path.join(root, 'runs')):
+      found.append(root)
+  return sorted(found)
+
+
+@pytest.mark.parametrize('experiment', _committed_experiments() or [None])
+def test_committed_tables_rebuild_from_the_committed_run_files(experiment, tmp_path):
+  """issue 18: every committed table comes from the committed run files alone."""
+  if experiment is None:
+    pytest.skip('no committed cifar10_paper experiment yet')
+  import shutil
+  shutil.copytree(os.path.join(experiment, 'runs'), tmp_path / 'runs')
+  rebuilt = report.build(str(tmp_path / 'runs'), out_dir=str(tmp_path / 'out'))
+  with open(os.path.join(experiment, 'results.json')) as f:
+    committed = json.load(f)
+  assert list(rebuilt['variants']) == list(committed['variants'])
+  for name, variant in committed['variants'].items():
+    assert rebuilt['variants'][name]['stats'] == variant['stats'], name
+  assert (tmp_path / 'out' / 'train_error.png').exists()

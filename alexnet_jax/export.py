@@ -49,6 +49,16 @@ def eval_function(net):
   return serve
 
 
+def _loads_in_tensorflow(converted, params, side, channels) -> bool:
+  """Whether this TensorFlow can run the converted module (one tiny batch)."""
+  import tensorflow as tf
+  try:
+    converted(params, tf.zeros([1, side, side, channels], tf.uint8))
+    return True
+  except tf.errors.InvalidArgumentError:
+    return False
+
+
 def export(net, path: str) -> str:
   """Writes `net`'s SavedModel to `path` (replacing one that is there)."""
   import tensorflow as tf
@@ -56,11 +66,19 @@ def export(net, path: str) -> str:
 
   side = serving_side(net.config)
   serve = eval_function(net)
-  converted = jax2tf.convert(serve, with_gradient=False,
-                             polymorphic_shapes=[None, f'(b, {side}, {side}, {net.channels})'])
   module = tf.Module()
   module.params = tf.nest.map_structure(lambda p: tf.Variable(np.asarray(p), trainable=False),
                                         net.params)
+  converted = jax2tf.convert(serve, with_gradient=False,
+                             polymorphic_shapes=[None, f'(b, {side}, {side}, {net.channels})'])
+  if not _loads_in_tensorflow(converted, module.params, side, net.channels):
+    # A batch-polymorphic module carries shape-assertion ops that a TensorFlow older
+    # than the JAX cannot read (jax 0.12 with TF 2.21); then each image goes through a
+    # module of fixed batch 1 (tf.map_fn), which any batch size can call.
+    single = jax2tf.convert(serve, with_gradient=False)
+    converted = lambda params, images: tf.map_fn(  # noqa: E731
+        lambda image: single(params, image[None])[0], images,
+        fn_output_signature=tf.float32)
 
   @tf.function(autograph=False, input_signature=[
       tf.TensorSpec([None, side, side, net.channels], tf.uint8, name='images')])

@@ -37,7 +37,9 @@ def test_equals_lax_forward_and_gradients(size, kernel, stride, padding):
   expected, expected_vjp = jax.vjp(lambda a, b: _lax_conv(a, b, stride, padding), x, w)
   got, got_vjp = jax.vjp(lambda a, b: _project_conv(a, b, stride, padding), x, w)
   assert got.shape == expected.shape
-  np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)
+  # Outputs are sums of up to 363 products of N(0, 1) numbers (about 20 in size): float32
+  # summed in another order differs by ~1e-5 in absolute terms (seen on jax 0.12).
+  np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-4)
   cotangent = jnp.asarray(rng.normal(size=expected.shape), jnp.float32)
   for got_grad, expected_grad in zip(got_vjp(cotangent), expected_vjp(cotangent)):
     assert got_grad.shape == expected_grad.shape

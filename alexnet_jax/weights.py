@@ -304,26 +304,30 @@ def write_run(config, params, dest: str, source: dict) -> str:
   return dest
 
 
-def import_torchvision(src: str, dest: str) -> str:
-  """torchvision's AlexNet state_dict in `src` -> the run directory `dest`."""
+def _import(src: str, dest: str, source: str, read, to_layers, fc6_order: str,
+            file_format: str) -> str:
+  """`src` read by `read`, mapped by `to_layers`, written as the run directory `dest`
+  with `configs/pretrained.py:<source>`'s conventions."""
   _check_dest(dest)
-  config = _config('torchvision')
-  layers = torchvision_layers(read_torchvision(src), src, config)
+  config = _config(source)
+  layers = to_layers(read(src), src, config)
   config.model.num_classes = int(layers['fc8'][0].shape[1])
-  params = to_columns(config, layers, fc6_order='chw')
-  return write_run(config, params, dest, {'format': 'torchvision', 'path': os.path.abspath(src),
+  params = to_columns(config, layers, fc6_order=fc6_order)
+  return write_run(config, params, dest, {'format': file_format, 'path': os.path.abspath(src),
                                           'sha256': _sha256(src)})
+
+
+def import_torchvision(src: str, dest: str) -> str:
+  """torchvision's AlexNet state_dict in `src` -> the run directory `dest` (fc6's
+  inputs flattened as torch does: channel, row, column)."""
+  return _import(src, dest, 'torchvision', read_torchvision, torchvision_layers, 'chw',
+                 'torchvision')
 
 
 def import_caffe_npy(src: str, dest: str) -> str:
-  """The bvlc_alexnet NumPy export in `src` -> the run directory `dest`."""
-  _check_dest(dest)
-  config = _config('caffe')
-  layers = caffe_layers(read_caffe_npy(src), src, config)
-  config.model.num_classes = int(layers['fc8'][0].shape[1])
-  params = to_columns(config, layers, fc6_order='hwc')
-  return write_run(config, params, dest, {'format': 'caffe-npy', 'path': os.path.abspath(src),
-                                          'sha256': _sha256(src)})
+  """The bvlc_alexnet NumPy export in `src` -> the run directory `dest` (fc6's inputs
+  flattened row, column, channel, as the TensorFlow ports store it)."""
+  return _import(src, dest, 'caffe', read_caffe_npy, caffe_layers, 'hwc', 'caffe-npy')
 
 
 COMMANDS = {'import-torchvision': import_torchvision, 'import-caffe-npy': import_caffe_npy}

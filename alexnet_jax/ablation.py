@@ -97,11 +97,11 @@ def is_finished(run_dir: str) -> bool:
     return bool(json.load(f).get('finished'))
 
 
-def _evaluate_ten_views(run, run_dir: str):
+def _evaluate_ten_views(run_settings, run_dir: str):
   """The multiview test of the finished run (cuda-convnet's --multiview-test, the
   paper's 10 views): `run_dir/eval_ten_views.json`, which the report reads."""
   from alexnet_jax import evaluate
-  ten_views = ml_collections.ConfigDict(run.to_dict())
+  ten_views = ml_collections.ConfigDict(run_settings.to_dict())
   ten_views.data.ten_views = True
   ten_views.eval.checkpoint = 'latest'
   evaluate.run(ten_views, run_dir, filename='eval_ten_views.json')
@@ -131,10 +131,10 @@ def run(config, workdir: str):
       continue
     print(f'{label}: training in {run_dir}')
     start = time.time()
-    run = run_config(config, variant, seed)
-    train.train_and_evaluate(run, run_dir)
+    this_run = run_config(config, variant, seed)
+    train.train_and_evaluate(this_run, run_dir)
     if config.ablation.get('ten_views_eval', False):
-      _evaluate_ten_views(run, run_dir)
+      _evaluate_ten_views(this_run, run_dir)
     results_io.write_json_atomic(os.path.join(run_dir, 'run.json'), {
         'finished': True, 'variant': variant, 'seed': seed, 'wall_time_s': time.time() - start})
   return report.build(workdir)

@@ -160,22 +160,24 @@ def pool_output_size(size: int, window: int, stride: int) -> int:
   return -(-(size - window) // stride) + 1
 
 
-def _overhang(size, window, stride):
-  return (pool_output_size(size, window, stride) - 1) * stride + window - size
+def _overhang_padding(x, window, stride):
+  """NHWC padding that makes room for the windows hanging over the bottom/right edge."""
+  def overhang(size):
+    return (pool_output_size(size, window, stride) - 1) * stride + window - size
+  return ((0, 0), (0, overhang(x.shape[1])), (0, overhang(x.shape[2])), (0, 0))
 
 
 def max_pool(x, window: int, stride: int):
   """Max over windows that may overhang the bottom/right edge (outside ignored)."""
-  pad_h, pad_w = _overhang(x.shape[1], window, stride), _overhang(x.shape[2], window, stride)
-  if pad_h or pad_w:
-    x = jnp.pad(x, ((0, 0), (0, pad_h), (0, pad_w), (0, 0)), constant_values=-jnp.inf)
+  padding = _overhang_padding(x, window, stride)
+  if any(high for _, high in padding):
+    x = jnp.pad(x, padding, constant_values=-jnp.inf)
   return pooling.max_pool(x, window, stride, 'VALID')
 
 
 def avg_pool(x, window: int, stride: int):
   """Mean over the part of each window inside the image (cuda-convnet's regionSize)."""
-  pad_h, pad_w = _overhang(x.shape[1], window, stride), _overhang(x.shape[2], window, stride)
-  padding = ((0, 0), (0, pad_h), (0, pad_w), (0, 0))
+  padding = _overhang_padding(x, window, stride)
   dims, strides = (1, window, window, 1), (1, stride, stride, 1)
   sums = jax.lax.reduce_window(x, np.zeros((), x.dtype), jax.lax.add, dims, strides, padding)
   counts = jax.lax.reduce_window(np.ones((1, *x.shape[1:3], 1), np.float32), 0.0,

@@ -262,6 +262,17 @@ def _summarize(sums, count_key='count'):
           'top5_error': float(sums['top5_errors']) / count}
 
 
+def _write_epoch_record(writer, sums, done, steps_per_epoch) -> float:
+  """Writes the epoch's mean training error (split 'train_epoch'), as cuda-convnet
+  printed it: averaged over the epoch's batches while the weights changed, the
+  quantity of the paper's Figure 1. After a resume in mid-epoch it covers the
+  steps since the resume. Returns the top-1 error."""
+  record = {'step': done, 'split': 'train_epoch', 'epoch': done // steps_per_epoch,
+            **_summarize(sums)}
+  writer.write(record)
+  return record['top1_error']
+
+
 def evaluate(eval_fn, batches):
   """Top-1/top-5 error and loss over every example of `batches` (masked padding);
   `eval_fn(batch)` returns the metric sums of one batch."""
@@ -467,6 +478,8 @@ def _train(config, workdir, layout, info, primary):
                        opt_state=items['opt_state'])
     schedule.state = meta['schedule']
     start_step = int(meta['step'])
+    if meta.get('stopped_at_train_error'):  # it stopped early: nothing is left to train
+      total_steps = start_step
     print(f'resuming from step {start_step} ({workdir}/checkpoints/{start_step})', flush=True)
 
   rng = jax.random.key(config.seed + 1)
@@ -481,7 +494,8 @@ def _train(config, workdir, layout, info, primary):
 
   def meta(step):
     return {'step': step, 'data_iterator': {'step': step}, 'seed': config.seed,
-            'schedule': schedule.state, 'config': checkpoints.config_json(config)}
+            'schedule': schedule.state, 'config': checkpoints.config_json(config),
+            'stopped_at_train_error': stopped}
 
   def run_eval(step):
     result = evaluate(steps.eval_fn(device_state.params),
@@ -496,6 +510,8 @@ def _train(config, workdir, layout, info, primary):
     return record, best
 
   interval, interval_losses, interval_start = None, [], time.time()
+  epoch_sums, stopped = None, False
+  target = config.get('stop_at_train_error', 0.0)
   last_eval = None
   progress = tqdm(total=total_steps, initial=start_step, unit='step', dynamic_ncols=True,
                   desc=f'train {config.data.name}', disable=not primary)
@@ -506,9 +522,18 @@ def _train(config, workdir, layout, info, primary):
       device_state, metrics = steps.train(device_state, batch, rng, lr)
       interval_losses.append(metrics['loss_sum'])  # one row per device, read at log time
       interval = metrics if interval is None else jax.tree.map(jnp.add, interval, metrics)
+      epoch_sums = metrics if epoch_sums is None else jax.tree.map(jnp.add, epoch_sums, metrics)
       done = step + 1
       progress.update(1)
-      if done % config.log_every_steps == 0 or done == total_steps or done % eval_every == 0:
+      if done % steps_per_epoch == 0:
+        epoch_error = _write_epoch_record(writer, par.row(epoch_sums), done, steps_per_epoch)
+        epoch_sums = None
+        if target and epoch_error <= target:
+          stopped = True
+          tqdm.write(f'epoch {done // steps_per_epoch}: mean training error {epoch_error:.2%} '
+                     f'<= config.stop_at_train_error={target:g}; stopping')
+      last = done == total_steps or stopped
+      if done % config.log_every_steps == 0 or last or done % eval_every == 0:
         losses = [par.row(loss) for loss in interval_losses]
         bad = [i for i, loss in enumerate(losses) if not math.isfinite(float(loss))]
         if bad:
@@ -524,11 +549,13 @@ def _train(config, workdir, layout, info, primary):
         progress.set_postfix(loss=f"{record['loss']:.3f}", err=f"{record['top1_error']:.3f}")
         interval, interval_losses, interval_start = None, [], time.time()
       best = False
-      if done % eval_every == 0 or done == total_steps:
+      if done % eval_every == 0 or last:
         last_eval, best = run_eval(done)
-      if done % config.checkpoint.every_steps == 0 or done == total_steps or best:
+      if done % config.checkpoint.every_steps == 0 or last or best:
         full = par.get_tree(device_state, None if multi_host else jax.local_devices()[0])
         checkpointer.save(full, meta(done), best=best)
+      if stopped:
+        break
     if last_eval is None:  # resumed a finished run: evaluate it (the writer is still open)
       last_eval, _ = run_eval(total_steps)
   except BaseException:

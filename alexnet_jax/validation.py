@@ -262,6 +262,8 @@ def validate_config(config, *, num_devices=None):
            f'config.schedule.factor={config.schedule.factor!r} must be in (0, 1)')
   require(config.num_epochs > 0 or config.num_train_steps > 0,
            'config.num_epochs or config.num_train_steps must be > 0')
+  require(0 <= config.get('stop_at_train_error', 0.0) < 1,
+           f'config.stop_at_train_error={config.get("stop_at_train_error")!r} must be in [0, 1)')
   require(config.log_every_steps >= 1,
            f'config.log_every_steps={config.log_every_steps!r} must be >= 1')
   require(config.checkpoint.every_steps >= 1,

@@ -26,7 +26,8 @@ from alexnet_jax.console import LOG
 from alexnet_jax.validation import ConfigError, UserError
 
 # Config fields that may differ between a run and its resumption (dotted prefixes).
-MAY_CHANGE = ('mode', 'resume', 'num_epochs', 'num_train_steps', 'log_every_steps',
+MAY_CHANGE = ('mode', 'resume', 'num_epochs', 'num_train_steps', 'stop_at_train_error',
+              'log_every_steps',
               'eval_every_steps', 'eval_batch_size', 'checkpoint', 'eval', 'parallel',
               'distributed', 'benchmark', 'ablation', 'data.prefetch', 'data.num_workers',
               'data.data_dir', 'model.conv_chunk')

@@ -97,6 +97,18 @@ def test_epochs_to_target_ratio_and_runs_that_never_reach_it(ablation_dir):
   assert '> 3.0 (0/1 reached)' in (ablation_dir / 'results.md').read_text()
 
 
+def test_epoch_means_decide_epochs_to_target_when_the_run_logged_them(tmp_path):
+  write_run(tmp_path, 'relu', 0, train_errors=[0.5, 0.2, 0.3, 0.2], losses=[2, 1, 1, 1],
+            test_top1=0.3, test_top5=0.1, wall_time=1, steps_per_epoch=5)  # windows of half
+  with open(tmp_path / 'relu' / 'seed0' / 'metrics.jsonl', 'a') as f:  # an epoch
+    for epoch, error in ((1, 0.35), (2, 0.27), (3, 0.25)):
+      f.write(json.dumps({'step': 10 * epoch, 'split': 'train_epoch', 'epoch': epoch,
+                          'loss': 1.0, 'top1_error': error, 'top5_error': 0.0}) + '\n')
+  run = report.summarize_run(str(tmp_path / 'relu' / 'seed0'), 0.25)
+  assert run['epochs_to_target'] == 3  # the window logged at epoch 2.0 (0.2) does not count
+  assert run['train_curve'] == [(1, 0.35), (2, 0.27), (3, 0.25)]
+
+
 def test_unfinished_runs_are_counted_but_not_averaged(ablation_dir):
   write_run(ablation_dir, 'relu', 2, train_errors=[0.9], losses=[9.0], test_top1=0.9,
             test_top5=0.5, wall_time=5, finished=False)

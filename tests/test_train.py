@@ -117,6 +117,39 @@ def test_loop_writes_its_files(tiny_config, tmp_path):
   assert any((tmp_path / 'tensorboard').iterdir())
 
 
+def _records(workdir, split):
+  lines = (workdir / 'metrics.jsonl').read_text().splitlines()
+  return [r for r in map(json.loads, lines) if r['split'] == split]
+
+
+def test_epoch_means_are_logged_and_a_missed_target_trains_on(tiny_config, tmp_path):
+  tiny_config.num_train_steps = 36  # 3 epochs of 12 steps (200 images, batch 16)
+  tiny_config.stop_at_train_error = 1e-9  # active, never reached
+  train.train_and_evaluate(tiny_config, str(tmp_path))
+  epochs = _records(tmp_path, 'train_epoch')
+  assert [(r['epoch'], r['step']) for r in epochs] == [(1, 12), (2, 24), (3, 36)]
+  windows = _records(tmp_path, 'train')  # the epoch mean is the mean of its windows
+  first = [r['top1_error'] for r in windows if r['step'] <= 12]
+  assert epochs[0]['top1_error'] == pytest.approx(np.mean(first))
+  assert max(r['step'] for r in windows) == 36
+
+
+def test_stop_at_train_error_ends_the_run_and_a_rerun_trains_no_further(tiny_config, tmp_path):
+  tiny_config.num_train_steps = 60
+  tiny_config.stop_at_train_error = 0.99  # any first epoch of a 4-class task is below
+  train.train_and_evaluate(tiny_config, str(tmp_path))
+  assert max(r['step'] for r in _records(tmp_path, 'train')) == 12
+  assert [r['step'] for r in _records(tmp_path, 'eval')] == [6, 12]
+  checkpoints = sorted(int(p.name) for p in (tmp_path / 'checkpoints').iterdir()
+                       if p.name.isdigit())
+  assert max(checkpoints) == 12
+  before = (tmp_path / 'metrics.jsonl').read_text()
+  train.train_and_evaluate(tiny_config, str(tmp_path))  # resumes a stopped run
+  after = _records(tmp_path, 'train')
+  assert max(r['step'] for r in after) == 12
+  assert (tmp_path / 'metrics.jsonl').read_text().startswith(before)
+
+
 def test_non_finite_loss_stops_with_the_step(tiny_config, tmp_path):
   tiny_config.optimizer.learning_rate = 1e12
   tiny_config.checkpoint.every_steps = 1

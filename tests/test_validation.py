@@ -10,6 +10,7 @@ import pytest
 from alexnet_jax import validation
 
 CASES = [
+    ('stop_at_train_error', 1.0, 'stop_at_train_error'),
     ('model.variant', 'vgg', 'model.variant'),
     ('model.activation', 'sigmoid', 'model.activation'),
     ('model.pooling', 'average', 'model.pooling'),

@@ -5,27 +5,24 @@ gradients) anew on every execution. glibc serves large blocks with `mmap` and
 unmaps them on `free`, so each step page-faults all of it in again as fresh zeroed
 pages: memory traffic and kernel time that do no work. With mmap disabled and
 trimming raised, the freed blocks stay in the heap and the next step reuses them.
-Measured on the 2-core development VM (jax 0.10.2, paper net, batch 32, processes
-alternated, 3 rounds): train step median 1913 -> 1768, 1879 -> 1721 and 1847 -> 1696
-ms (about 8%). The cost is that the process keeps its peak footprint until it exits,
-as a long training run does anyway.
+The cost is that the process keeps its peak footprint until it exits, as a long
+training run does anyway.
 
 Trimming is switched off, not just raised: the largest threshold `mallopt` takes is
 2 GiB, and the paper net at batch 128 frees more than that at the end of a step, so
-glibc gave it back and the next step faulted in ~416,000 pages (1.6 GB) again, with
-0.5-0.8 s of kernel time. Measured 2026-11-25 (one process each, steady-state steps):
-train step ~2200 -> ~1775 ms, page faults per step 416,000 -> 0.
+glibc gave it back and the next step faulted all of it in again.
 
 It also keeps every thread on the main heap (one arena). XLA runs operations on
 worker threads, and glibc gives such threads their own arenas, whose heaps cannot
 grow past 64 MiB: a larger block (the paper net's fc6 kernel and its gradient are
 72 MiB per column) is then mmap'd and unmapped on every allocation whatever the
-settings above say, and every step faults it in again. Measured on the 2-core
-development VM (jax 0.10.2, 2026-11-25): a jitted `w * 1.0001` on a 72 MiB array
-20.3 -> 3.6 ms; `--mode=benchmark` of the paper net at batch 32 with the env-var
-equivalent (`MALLOC_ARENA_MAX=1`), processes alternated twice, medians: train
-step 651 -> 523 and 649 -> 520 ms, forward 168 -> 154 and 170 -> 153 ms. It must be set before the worker threads first allocate, so
-main calls this first.
+settings above say, and every step faults it in again. It must be set before the
+worker threads first allocate, so main calls this first.
+
+`tests/test_host_memory.py` checks, in fresh processes, that a large output is
+reused instead of faulted in on every execution (and that without the setting it
+is not). `--mode=benchmark` shows the effect on the step; the measurements are in
+docs/performance_log.md.
 """
 
 import ctypes

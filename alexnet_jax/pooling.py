@@ -1,29 +1,23 @@
 """Max-pooling with hand-written forward and backward passes that XLA:CPU runs faster.
 
 The forward pass is `flax.linen.max_pool` computed separably (`_pooled`): column
-maxima, then row maxima. Against a 2-D `reduce_window` on the paper net at batch 32
-(2 cores, jax 0.10.2, 2026-11-25, two runs of 8 alternated rounds, all-slices
-version): forward 131.4 -> 130.3 and 135.4 -> 130.4 ms; the train step moved within
-its noise (458 -> 451, 460 -> 462).
+maxima, then row maxima; a little faster than a 2-D `reduce_window` in the forward
+pass, the same within noise in the training step.
 
 The automatic gradient of a max-pool is a `select_and_scatter`, which XLA:CPU
-executes as a slow scalar loop (measured ~74 ms for the small net's first pool at
-batch 128, ~67 ms for the paper's pool1 at batch 32). The gradient here is the same
+executes as a slow scalar loop. The gradient here is the same
 function written as fused elementwise work, in two 1-D passes that mirror the
 forward's (`_backward`): the output gradient goes to the window's first maximum in
 row-major order, the input select_and_scatter picks when several tie, and the
 strided contributions are interleaved by a stack and a reshape. Tests compare it
-with the automatic gradient, ties included.
+with the automatic gradient, ties included (`tests/test_pooling.py`).
 
 The two 1-D passes replaced one 2-D pass (the window's nine taps, the first
 maximum tracked across all of them, summed into stride x stride phases), whose
-fused loop recomputed the earlier taps' comparisons for every tap. Paper net, in
-one process, both versions compiled and timed alternately (2 cores, jax 0.10.2,
-2026-11-25, medians): train step 461.1 -> 447.5 ms at batch 32 (10 rounds) and
-1786.9 -> 1734.6 ms at batch 128 (6 rounds). The backward of pool1 alone at batch
-128, one column: 43.1 -> 16.2 ms. A stand-in that only reads the pool's inputs and
-writes one interior-padded array (a wrong gradient, timing only) ran the batch-128
-step in 1653 ms: about 80 ms per step are still in this gradient there.
+fused loop recomputed the earlier taps' comparisons for every tap. Both versions
+were compiled in one process and timed alternately on the paper net's training
+step (`configs/benchmark.py`); the figures, and what is still in this gradient,
+are in docs/performance_log.md.
 """
 
 import functools
@@ -70,11 +64,9 @@ def _pooled(x, window, stride, padding):
   loop and recomputes it for each of the window's taps; when `x` is an LRN output
   (its window sum, a square root and a reciprocal one), that costs more than the
   pooling. The overlapping `reduce_window` reuses its input's elements, so XLA
-  keeps an expensive producer as a separate loop. Paper net, forward pass, in one
-  process, both versions compiled and timed alternately (2 cores, jax 0.10.2,
-  2026-11-25, medians): batch 32 144.1 -> 139.0 ms (10 rounds), batch 128
-  569.9 -> 550.1 ms (5 rounds); the training step 451.5 -> 447.6 and
-  1712.4 -> 1682.0 ms (within the rounds' spread)."""
+  keeps an expensive producer as a separate loop: the paper net's forward pass is
+  a few percent faster, the training step the same within noise
+  (docs/performance_log.md)."""
   padded, out_h, out_w, _, _ = _padded(x, window, stride, padding)
   columns = jax.lax.reduce_window(padded, jnp.asarray(-jnp.inf, x.dtype), jax.lax.max,
                                   (1, 1, window, 1), (1, 1, stride, 1), 'VALID')

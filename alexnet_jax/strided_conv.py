@@ -13,11 +13,11 @@ are multiplied by zero, so the result is the same convolution (up to float
 summation order); autodiff through the rearrangement gives the kernel gradient
 of the padded kernel, whose zero taps are sliced away.
 
-Measured on the 2-core development VM (jax 0.10.2, 2026-11-25): conv1 alone, one
-column at batch 32, kernel gradient 21-25 -> 16 ms, forward unchanged (14-16 ms);
-the paper net's training step at batch 32, both versions compiled in one process
-and timed alternately, 487 -> 473 and 501 -> 492 ms (medians of 12 and 10
-rounds); at batch 128 1862 -> 1857 ms (4 rounds), within noise.
+conv1's kernel gradient gets faster, its forward pass does not change; the paper
+net's training step gains a little at batch 32 and nothing measurable at batch 128
+(both versions compiled in one process and timed alternately; figures in
+docs/performance_log.md). `tests/test_strided_conv.py` holds the result and both
+gradients to `lax.conv_general_dilated`.
 
 `conv_general_dilated` is a drop-in for `lax.conv_general_dilated` (models.Conv
 calls it for every convolution): it falls back to lax for anything other than an

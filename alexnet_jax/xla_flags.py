@@ -7,21 +7,19 @@
    half the speed of XLA's own (Eigen) convolution, and its weight gradient far
    below GEMM speed, which is what an earlier version of this project worked
    around with im2col matrix products. With YNNPACK kept to dots, XLA's own
-   convolutions are faster than those workarounds. Measured on the 2-core
-   development VM (jax 0.10.2, 2026-11-25, batch 32, paper net, variants compiled
-   in one process and timed alternately, 6 rounds): training step 696 -> 577 ms,
-   forward 229 -> 195 ms; conv2 alone, one column: input gradient 33.8 -> 17.1 ms.
-   The small net (batch 128): step 132 -> 117 ms.
+   convolutions are faster than those workarounds, in the training step and the
+   forward pass alike. `tests/test_xla_flags.py` checks that a convolution leaves
+   YNNPACK under this setting (and goes to it without); `python
+   experiments/ab_xla_options.py` times the settings side by side in one process.
 2. Region analysis in copy insertion
    (`--xla_cpu_copy_insertion_use_region_analysis`, off by default on CPU). The
    training step updates parameters and momentum in place (their buffers are
    donated); without the finer analysis XLA copies every parameter before the
    update because the backward pass also reads it, although the update is
    ordered after those reads: two more passes over 244 MB of parameters per
-   step. Same VM, same method, 10 rounds, with train._apply_optimizer in place:
-   481 -> 471 ms per step (the step's copies: 187 -> 132); at the end of that
-   session `python experiments/ab_xla_options.py --settings=project,no_region_analysis
-   --rounds=10 --out=experiments/results/ab_region_analysis_b32`: 499.5 -> 494.2 ms.
+   step. `tests/test_train.py` checks that the compiled step copies no
+   parameter-sized buffer; `python experiments/ab_xla_options.py
+   --settings=project,no_region_analysis` times the step with and without it.
 GPU backends ignore both flags.
 
 XLA reads XLA_FLAGS once, when it compiles for the first time, so `apply()` must

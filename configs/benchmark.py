@@ -8,8 +8,8 @@ the paper net at batch 32 takes about half a second; override
 `--config.benchmark.batch_size=128` for the paper's batch.
 
 Presets: none (CPU) runs the conv layers over slices of 16 images
-(`model.conv_chunk`, cache blocking, the same function; models.AlexNet has the
-measurements); `accelerator` runs them over the whole batch, as a GPU wants.
+(`model.conv_chunk`, cache blocking, the same function; the measurements are in
+docs/performance_log.md); `accelerator` runs them over the whole batch, as a GPU wants.
 """
 
 from configs import default

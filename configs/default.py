@@ -70,7 +70,7 @@ def get_config(arg=None):
   # ---- Optimization (alexnet_jax/train.py) --------------------------------
   config.batch_size = 128            # global batch, split over the data devices
   config.eval_batch_size = 500
-  config.num_epochs = 3.0            # the default job: ~90% on Fashion-MNIST in ~2.5 min on 2 cores (README)
+  config.num_epochs = 3.0            # the default job: ~90% on Fashion-MNIST in 2.5-5 min on 2 cores (README)
   config.num_train_steps = -1        # > 0 overrides num_epochs
   config.stop_at_train_error = 0.0   # > 0: stop after the first epoch whose mean training
                                      # error is at most this (Figure 1's 25% criterion)

@@ -15,8 +15,8 @@ the columns' outputs (column 0 first); the network stops at those points to
 "exchange" activations, which on one device is a concatenation and on two
 devices an `all_gather` over the model axis (`collectives.gather_columns`).
 
-Columns are separate convolutions, not `feature_group_count=2`: on XLA:CPU a
-grouped convolution measured about 4x slower (jax 0.10.2).
+Columns are separate convolutions, not `feature_group_count=2`: XLA:CPU runs a
+grouped convolution several times slower (docs/performance_log.md).
 Convolutions are `Conv` below: flax.linen.Conv's parameters and arithmetic, with
 strided ones (conv1) through `strided_conv` (the same convolution after a
 space-to-depth rearrangement, which XLA:CPU runs faster) and the bias gradient as
@@ -37,6 +37,11 @@ Variants (`ARCHITECTURES`):
   knob means the same thing. Its pooling pads like cuda-convnet ("SAME"), so
   3x3/2 and 2x2/2 pooling give the same map sizes on even inputs (32->16->8->4),
   as the paper's VALID pooling does on its odd sizes (55->27->13->6).
+
+The knobs of `config.model` reach the modules as one frozen `ModelSpec`, shared
+by `AlexNet` and its `Column`s: a new knob is a config default
+(configs/default.py), its check (validation.py; True/False knobs are checked
+from their type here) and a `ModelSpec` field where the network uses it.
 """
 
 import dataclasses
@@ -142,9 +147,54 @@ POOLING = {'overlapping': (3, 2), 'non_overlapping': (2, 2)}  # (window, stride)
 ACTIVATIONS = {'relu': nn.relu, 'tanh': jnp.tanh}
 DTYPES = {'float32': jnp.float32, 'bfloat16': jnp.bfloat16}
 INITS = ('paper', 'he')
+# The ModelSpec fields cuda_convnet.CudaConvnet reads; its layer file fixes the rest.
+CUDA_CONVNET_KNOBS = ('variant', 'num_classes', 'activation', 'pooling', 'lrn')
 
 
-def conv_features(arch: Architecture, layer: ConvLayer, width_multiplier: float,
+@dataclasses.dataclass(frozen=True)
+class ModelSpec:
+  """`config.model`, read once: each field is the config key of the same name
+  (validated by validation.py); a key absent from the config (a run stored before
+  the knob existed) takes the default here, the paper's network."""
+  variant: str = 'paper'
+  num_classes: int = 1000
+  columns: int = 2
+  activation: str = 'relu'
+  pooling: str = 'overlapping'
+  lrn: bool = True
+  lrn_k: float = lrn_lib.LRNParams().k
+  lrn_n: int = lrn_lib.LRNParams().n
+  lrn_alpha: float = lrn_lib.LRNParams().alpha
+  lrn_beta: float = lrn_lib.LRNParams().beta
+  dropout_rate: float = 0.5
+  width_multiplier: float = 1.0
+  width_exempt: tuple = ()
+  init: str = 'paper'
+  dtype: str = 'float32'
+  conv_chunk: int = 0
+
+  @classmethod
+  def from_config(cls, model_config) -> 'ModelSpec':
+    values = {}
+    for field in dataclasses.fields(cls):
+      value = model_config.get(field.name, field.default)
+      values[field.name] = tuple(value) if isinstance(value, list) else value
+    return cls(**values)
+
+  @property
+  def arch(self) -> 'Architecture':
+    return ARCHITECTURES[self.variant]
+
+  @property
+  def lrn_params(self) -> lrn_lib.LRNParams:
+    return lrn_lib.LRNParams(self.lrn_k, self.lrn_n, self.lrn_alpha, self.lrn_beta)
+
+  @property
+  def stages(self) -> tuple:
+    return stages(self.arch)
+
+
+def conv_features(layer: ConvLayer, width_multiplier: float,
                   width_exempt: Sequence[str]) -> int:
   """Kernels of a conv layer (all columns) after the width multiplier."""
   if layer.name in width_exempt:
@@ -181,12 +231,9 @@ class Conv(nn.Module):
   parameters ('kernel' (k, k, in, out) and 'bias', float32, promoted to `dtype`),
   initializers and arithmetic, arranged for XLA:CPU. Strided convolutions go
   through `strided_conv`, and the bias through `bias.add_bias`, whose gradient is
-  a matrix product rather than a slow reduction. The bias change, paper net,
-  both versions compiled in one process and timed alternately (2026-11-25):
-  batch 32, 469.6 -> 459.6 ms per step (12 rounds; 496 -> 483 on a pure-JAX
-  replica). Within noise: the paper net at batch 128, 1797 -> 1817 and 1847 ->
-  1835 ms (4 and 8 rounds), and the small net at batch 128, 95.4 -> 97.6 ms (6
-  rounds)."""
+  a matrix product rather than a slow reduction (a small gain at batch 32, within
+  noise at 128: docs/performance_log.md); tests/test_bias.py pins the equality
+  with flax.linen.Conv."""
   features: int
   kernel_size: int
   stride: int
@@ -217,48 +264,44 @@ class Column(nn.Module):
   `column_index` only salts dropout keys; it is a traced value under
   model parallelism.
   """
-  arch: Architecture
-  num_columns: int
-  activation: str
-  pooling: str
-  lrn: bool
-  lrn_params: lrn_lib.LRNParams
-  dropout_rate: float
-  width_multiplier: float
-  width_exempt: tuple
-  initializer: str
-  dtype: Any
+  spec: ModelSpec
 
   @nn.compact
   def __call__(self, x, stage: int, *, train: bool, dropout_rng=None, example_ids=None,
                column_index=0):
-    activation = ACTIVATIONS[self.activation]
-    window, stride = POOLING[self.pooling]
-    for layer in stages(self.arch)[stage]:
+    spec = self.spec
+    activation = ACTIVATIONS[spec.activation]
+    dtype = DTYPES[spec.dtype]
+    for layer in spec.stages[stage]:
       if isinstance(layer, ConvLayer):
-        kernel_init, bias_init = _initializers(self.initializer, layer.bias_one)
-        features = conv_features(self.arch, layer, self.width_multiplier, self.width_exempt)
-        x = Conv(features // self.num_columns, layer.kernel, layer.stride, layer.padding,
-                 kernel_init=kernel_init, bias_init=bias_init, dtype=self.dtype,
+        kernel_init, bias_init = _initializers(spec.init, layer.bias_one)
+        features = conv_features(layer, spec.width_multiplier, spec.width_exempt)
+        x = Conv(features // spec.columns, layer.kernel, layer.stride, layer.padding,
+                 kernel_init=kernel_init, bias_init=bias_init, dtype=dtype,
                  name=layer.name)(x)
         x = activation(x)
         self.sow('intermediates', f'{layer.name}_conv', x)
-        if layer.lrn and self.lrn:
-          x = lrn_lib.local_response_norm(x, *self.lrn_params)
-        if layer.pool:
-          x = pooling.max_pool(x, window, stride, self.arch.pool_padding)
-        self.sow('intermediates', f'{layer.name}_out', x)
-        if layer is self.arch.conv[-1]:
-          x = x.reshape(x.shape[0], -1)
+        if layer.lrn and spec.lrn:
+          x = lrn_lib.local_response_norm(x, *spec.lrn_params)
+        x = self._pool_and_sow(x, layer)
       else:
-        if layer.dropout_input and train and self.dropout_rate > 0:
-          x = _dropout(x, self.dropout_rate, dropout_rng, example_ids,
+        if layer.dropout_input and train and spec.dropout_rate > 0:
+          x = _dropout(x, spec.dropout_rate, dropout_rng, example_ids,
                        salt=_salt(layer.name, column_index, layer.sees))
-        kernel_init, bias_init = _initializers(self.initializer, layer.bias_one)
-        x = nn.Dense(layer.features // self.num_columns, kernel_init=kernel_init,
-                     bias_init=bias_init, dtype=self.dtype, name=layer.name)(x)
+        kernel_init, bias_init = _initializers(spec.init, layer.bias_one)
+        x = nn.Dense(layer.features // spec.columns, kernel_init=kernel_init,
+                     bias_init=bias_init, dtype=dtype, name=layer.name)(x)
         x = activation(x)
         self.sow('intermediates', f'{layer.name}_out', x)
+    return x
+
+  def _pool_and_sow(self, x, layer: ConvLayer):
+    if layer.pool:
+      window, stride = POOLING[self.spec.pooling]
+      x = pooling.max_pool(x, window, stride, self.spec.arch.pool_padding)
+    self.sow('intermediates', f'{layer.name}_out', x)
+    if layer is self.spec.arch.conv[-1]:
+      x = x.reshape(x.shape[0], -1)
     return x
 
 
@@ -288,12 +331,11 @@ def stages(arch: Architecture) -> tuple:
   return tuple(result)
 
 
-@functools.cache
-def conv_stage_count(arch: Architecture) -> int:
+def conv_stage_count(spec: ModelSpec) -> int:
   """How many leading stages hold convolutions only (paper: 2), the part of the
-  network `AlexNet.conv_chunk` runs over slices of the batch."""
+  network `AlexNet` runs over slices of the batch (`conv_chunk`)."""
   count = 0
-  for stage in stages(arch):
+  for stage in spec.stages:
     if not all(isinstance(layer, ConvLayer) for layer in stage):
       break
     count += 1
@@ -312,41 +354,14 @@ class AlexNet(nn.Module):
   (paper: the outputs of fc6 and fc7); its keys come from `dropout_rng` and the
   global example index, so masks do not depend on the device layout.
 
-  `conv_chunk` > 0 runs the convolutional stages over slices of that many images
-  and the fully-connected layers over the whole batch: cache blocking for CPUs,
-  where a batch's activations (74 MB per column for conv1's output at batch 128)
-  do not fit in cache between layers. Paper net, batch 128, 2-core VM (L2 2 MiB
-  per core, L3 32 MiB), in one process, both versions compiled and timed
-  alternately (jax 0.10.2, 2026-11-25, 5 rounds, medians): training step
-  1777.6 -> 1668.2 ms with slices of 16 (1695.5 with 8; 1690.8 -> 1638.7 with 32
-  in another run), forward 578.9 -> 552.8 ms; at batch 32, 444.2 -> 438.4 ms (16)
-  and 429.3 ms (8).
+  `spec.conv_chunk` > 0 runs the convolutional stages over slices of that many
+  images and the fully-connected layers over the whole batch: cache blocking for
+  CPUs, where a batch's activations (74 MB per column for conv1's output at batch
+  128) do not fit in cache between layers; a few percent per training step of the
+  paper net on a 2-core VM (docs/performance_log.md).
   """
-  variant: str = 'paper'
-  num_classes: int = 1000
-  columns: int = 2
-  activation: str = 'relu'
-  pooling: str = 'overlapping'
-  lrn: bool = True
-  lrn_params: lrn_lib.LRNParams = lrn_lib.LRNParams()
-  dropout_rate: float = 0.5
-  width_multiplier: float = 1.0
-  width_exempt: tuple = ()
-  initializer: str = 'paper'
-  dtype: Any = jnp.float32
-  conv_chunk: int = 0  # >0: the conv stages run over slices of this many images
+  spec: ModelSpec = ModelSpec()
   collectives: Optional[Any] = None  # parallel.Collectives under model parallelism
-
-  @property
-  def arch(self) -> Architecture:
-    return ARCHITECTURES[self.variant]
-
-  def _column(self, name):
-    return Column(arch=self.arch, num_columns=self.columns, activation=self.activation,
-                  pooling=self.pooling, lrn=self.lrn, lrn_params=self.lrn_params,
-                  dropout_rate=self.dropout_rate, width_multiplier=self.width_multiplier,
-                  width_exempt=tuple(self.width_exempt), initializer=self.initializer, dtype=self.dtype,
-                  name=name)
 
   def _exchange(self, xs):
     if self.collectives is None:
@@ -356,17 +371,18 @@ class AlexNet(nn.Module):
 
   @nn.compact
   def __call__(self, images, *, train: bool = False, dropout_rng=None, example_ids=None):
-    if train and self.dropout_rate > 0 and dropout_rng is None:
+    spec = self.spec
+    if train and spec.dropout_rate > 0 and dropout_rng is None:
       raise ValueError('AlexNet(train=True) with dropout needs dropout_rng')
     if example_ids is None:
       example_ids = jnp.arange(images.shape[0])
     if self.collectives is None:
-      columns = [self._column(f'column{c}') for c in range(self.columns)]
-      column_indices = list(range(self.columns))
+      columns = [Column(spec, name=f'column{c}') for c in range(spec.columns)]
+      column_indices = list(range(spec.columns))
     else:
-      columns = [self._column('column')]
+      columns = [Column(spec, name='column')]
       column_indices = [self.collectives.model_index()]
-    x = images.astype(self.dtype)
+    x = images.astype(DTYPES[spec.dtype])
 
     def run_stages(xs, stage_range, ids):
       for stage in stage_range:
@@ -377,27 +393,28 @@ class AlexNet(nn.Module):
               for column, x, index in zip(columns, xs, column_indices)]
       return xs
 
-    conv_stages = conv_stage_count(self.arch)
+    conv_stages = conv_stage_count(spec)
     batch = x.shape[0]
-    if 0 < self.conv_chunk < batch:
+    chunk = spec.conv_chunk
+    if 0 < chunk < batch:
       # Cache blocking: the convolutional stages see `conv_chunk` images at a
       # time, so each layer's output is still in cache when the next layer reads
       # it; the fully-connected layers then see the whole batch, so that their
       # weights are read once. Same function (the weight gradients sum over the
       # slices in another order).
-      slices = [run_stages([x[start:start + self.conv_chunk]] * len(columns),
-                           range(conv_stages), example_ids[start:start + self.conv_chunk])
-                for start in range(0, batch, self.conv_chunk)]
+      slices = [run_stages([x[start:start + chunk]] * len(columns),
+                           range(conv_stages), example_ids[start:start + chunk])
+                for start in range(0, batch, chunk)]
       xs = [jnp.concatenate(parts, axis=0) for parts in zip(*slices)]
     else:
       xs = run_stages([x] * len(columns), range(conv_stages), example_ids)
-    xs = run_stages(xs, range(conv_stages, len(stages(self.arch))), example_ids)
+    xs = run_stages(xs, range(conv_stages, len(spec.stages)), example_ids)
     x = self._exchange(xs)[0]
-    if self.arch.dropout_on_classifier_input and train and self.dropout_rate > 0:
-      x = _dropout(x, self.dropout_rate, dropout_rng, example_ids, salt=_salt('fc8', 0, BOTH))
-    kernel_init, bias_init = _initializers(self.initializer, bias_one=False)
-    logits = nn.Dense(self.num_classes, kernel_init=kernel_init, bias_init=bias_init,
-                      dtype=self.dtype, name='fc8')(x)
+    if spec.arch.dropout_on_classifier_input and train and spec.dropout_rate > 0:
+      x = _dropout(x, spec.dropout_rate, dropout_rng, example_ids, salt=_salt('fc8', 0, BOTH))
+    kernel_init, bias_init = _initializers(spec.init, bias_one=False)
+    logits = nn.Dense(spec.num_classes, kernel_init=kernel_init, bias_init=bias_init,
+                      dtype=DTYPES[spec.dtype], name='fc8')(x)
     return logits.astype(jnp.float32)
 
 
@@ -406,28 +423,10 @@ def create_model(model_config, *, collectives=None):
   an `AlexNet`, or one of cuda-convnet's CIFAR-10 nets (`cuda_convnet.NETS`), which
   have one column; `collectives` makes an AlexNet one column of a model-parallel
   layout (parallel.py)."""
-  if model_config.variant in cuda_convnet.NETS:
-    return cuda_convnet.CudaConvnet(
-        variant=model_config.variant, num_classes=model_config.num_classes,
-        activation=model_config.activation, pooling=model_config.pooling,
-        lrn=model_config.lrn)
-  return AlexNet(
-      variant=model_config.variant,
-      num_classes=model_config.num_classes,
-      columns=model_config.columns,
-      activation=model_config.activation,
-      pooling=model_config.pooling,
-      lrn=model_config.lrn,
-      lrn_params=lrn_lib.LRNParams(k=model_config.lrn_k, n=model_config.lrn_n,
-                                   alpha=model_config.lrn_alpha, beta=model_config.lrn_beta),
-      dropout_rate=model_config.dropout_rate,
-      width_multiplier=model_config.width_multiplier,
-      width_exempt=tuple(model_config.width_exempt),
-      initializer=model_config.init,
-      dtype=DTYPES[model_config.dtype],
-      conv_chunk=model_config.get('conv_chunk', 0),
-      collectives=collectives,
-  )
+  spec = ModelSpec.from_config(model_config)
+  if spec.variant in cuda_convnet.NETS:
+    return cuda_convnet.CudaConvnet(**{key: getattr(spec, key) for key in CUDA_CONVNET_KNOBS})
+  return AlexNet(spec, collectives=collectives)
 
 
 def init_params(model, rng, image_shape):

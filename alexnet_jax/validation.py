@@ -4,10 +4,11 @@ Each problem raises `ConfigError` with one line that names the config key, the
 bad value and what is allowed; `main.py` prints that line and exits non-zero.
 """
 
+import dataclasses
 import math
 import os
 
-from alexnet_jax import cuda_convnet, lrn, models
+from alexnet_jax import cuda_convnet, models
 
 MODES = ('train', 'eval', 'summary', 'benchmark', 'ablate', 'kernels', 'export')
 # config.resume: 'auto' resumes a run whose config matches and refuses one that
@@ -66,13 +67,13 @@ def feature_map_sizes(model_config, image_size: int) -> dict:
 
 
 def validate_cuda_convnet_model(model_config, image_size: int):
-  """cuda-convnet's nets are fixed by their layer files: one column, no dropout, no
-  width knobs, their own initialization and response-norm constants."""
+  """cuda-convnet's nets are fixed by their layer files: one column, no dropout, and
+  every other knob but `models.CUDA_CONVNET_KNOBS` at its default (no width knobs,
+  their own initialization and response-norm constants)."""
   variant = model_config.variant
-  fixed = {'columns': 1, 'dropout_rate': 0.0, 'width_multiplier': 1.0, 'width_exempt': (),
-           'init': 'paper', 'dtype': 'float32', 'conv_chunk': 0,
-           'lrn_k': lrn.LRNParams().k, 'lrn_n': lrn.LRNParams().n,
-           'lrn_alpha': lrn.LRNParams().alpha, 'lrn_beta': lrn.LRNParams().beta}
+  fixed = {field.name: field.default for field in dataclasses.fields(models.ModelSpec)
+           if field.name not in models.CUDA_CONVNET_KNOBS}
+  fixed.update(columns=1, dropout_rate=0.0)
   for key, value in fixed.items():
     given = model_config.get(key, value)
     given = tuple(given) if isinstance(given, (list, tuple)) else given
@@ -87,14 +88,18 @@ def validate_cuda_convnet_model(model_config, image_size: int):
 
 
 def validate_model(model_config, image_size: int):
-  """Checks `config.model` against the variant's layout and the input size."""
+  """Checks `config.model` against the variant's layout and the input size; the
+  True/False knobs are the `bool` fields of `models.ModelSpec`."""
   _one_of('model.variant', model_config.variant,
           tuple(models.ARCHITECTURES) + tuple(cuda_convnet.NETS))
+  for field in dataclasses.fields(models.ModelSpec):
+    if field.type is bool:
+      value = model_config.get(field.name, field.default)
+      require(isinstance(value, bool),
+              f'config.model.{field.name}={value!r} must be True or False')
   if model_config.variant in cuda_convnet.NETS:
     _one_of('model.activation', model_config.activation, tuple(models.ACTIVATIONS))
     _one_of('model.pooling', model_config.pooling, tuple(cuda_convnet.POOL_SIZES))
-    require(isinstance(model_config.lrn, bool),
-            f'config.model.lrn={model_config.lrn!r} must be True or False')
     validate_cuda_convnet_model(model_config, image_size)
     return
   _one_of('model.activation', model_config.activation, tuple(models.ACTIVATIONS))
@@ -111,8 +116,6 @@ def validate_model(model_config, image_size: int):
           f'config.model.conv_chunk={conv_chunk!r} must be an integer >= 0 (0: whole batch)')
   require(model_config.width_multiplier > 0,
            f'config.model.width_multiplier={model_config.width_multiplier!r} must be > 0')
-  require(isinstance(model_config.lrn, bool),
-           f'config.model.lrn={model_config.lrn!r} must be True or False')
   require(isinstance(model_config.lrn_n, int) and model_config.lrn_n >= 1,
            f'config.model.lrn_n={model_config.lrn_n!r} must be an integer >= 1')
   require(model_config.lrn_k > 0, f'config.model.lrn_k={model_config.lrn_k!r} must be > 0')
@@ -125,7 +128,7 @@ def validate_model(model_config, image_size: int):
   for name in model_config.width_exempt:
     _one_of('model.width_exempt', name, conv_names)
   for layer in arch.conv:
-    features = models.conv_features(arch, layer, model_config.width_multiplier,
+    features = models.conv_features(layer, model_config.width_multiplier,
                                     model_config.width_exempt)
     require(features >= model_config.columns and features % model_config.columns == 0,
              f'config.model.columns={model_config.columns} does not divide the {features} '

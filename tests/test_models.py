@@ -166,7 +166,7 @@ def test_columns_equal_grouped_convolution_reference(small_setup):
   # Rescale the weights so that activations are large enough for LRN to matter.
   params = jax.tree.map(lambda p: p * 5.0, params)
   got = model.apply({'params': params}, images)
-  expected = grouped_reference(params, images, lrn_params=model.lrn_params)
+  expected = grouped_reference(params, images, lrn_params=model.spec.lrn_params)
   np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-5)
 
 

@@ -166,6 +166,10 @@ class ModelSpec:
   lrn_n: int = lrn_lib.LRNParams().n
   lrn_alpha: float = lrn_lib.LRNParams().alpha
   lrn_beta: float = lrn_lib.LRNParams().beta
+  # LRN over the maps of all columns together, as Caffe's bvlc_alexnet does (its
+  # windows cross the column boundary); False: each column its own maps, as each
+  # of the paper's two GPUs did (section 3.3, Figure 2).
+  lrn_across_columns: bool = False
   dropout_rate: float = 0.5
   width_multiplier: float = 1.0
   width_exempt: tuple = ()
@@ -191,7 +195,7 @@ class ModelSpec:
 
   @property
   def stages(self) -> tuple:
-    return stages(self.arch)
+    return stages(self.arch, self.lrn and self.lrn_across_columns)
 
 
 def conv_features(layer: ConvLayer, width_multiplier: float,
@@ -256,13 +260,22 @@ class Conv(nn.Module):
     return bias_lib.add_bias(y, bias)
 
 
+@dataclasses.dataclass(frozen=True)
+class ColumnsLRN:
+  """The LRN (and pooling) of `layer` over the maps of all columns: a stage that
+  starts with it receives the columns' joined maps (`ModelSpec.lrn_across_columns`);
+  each column normalizes them all and keeps its own, which doubles the LRN's work
+  but needs no other exchange than the one of `AlexNet`."""
+  layer: ConvLayer
+
+
 class Column(nn.Module):
   """One kernel column: its share of conv1-conv5 and of the hidden FC layers.
 
   Called once per stage (the layers between two exchanges), so that the
   caller can exchange activations between columns at the paper's points.
-  `column_index` only salts dropout keys; it is a traced value under
-  model parallelism.
+  `column_index` salts dropout keys and picks the column's maps out of an LRN
+  over all columns; it is a traced value under model parallelism.
   """
   spec: ModelSpec
 
@@ -273,7 +286,12 @@ class Column(nn.Module):
     activation = ACTIVATIONS[spec.activation]
     dtype = DTYPES[spec.dtype]
     for layer in spec.stages[stage]:
-      if isinstance(layer, ConvLayer):
+      if isinstance(layer, ColumnsLRN):
+        maps = x.shape[-1] // spec.columns
+        x = lrn_lib.local_response_norm(x, *spec.lrn_params)
+        x = jax.lax.dynamic_slice_in_dim(x, column_index * maps, maps, axis=-1)
+        x = self._pool_and_sow(x, layer.layer)
+      elif isinstance(layer, ConvLayer):
         kernel_init, bias_init = _initializers(spec.init, layer.bias_one)
         features = conv_features(layer, spec.width_multiplier, spec.width_exempt)
         x = Conv(features // spec.columns, layer.kernel, layer.stride, layer.padding,
@@ -282,6 +300,8 @@ class Column(nn.Module):
         x = activation(x)
         self.sow('intermediates', f'{layer.name}_conv', x)
         if layer.lrn and spec.lrn:
+          if spec.lrn_across_columns:
+            continue  # the stage ends here; the next starts with ColumnsLRN(layer)
           x = lrn_lib.local_response_norm(x, *spec.lrn_params)
         x = self._pool_and_sow(x, layer)
       else:
@@ -315,11 +335,13 @@ def _salt(layer_name: str, column_index, sees: str):
 
 
 @functools.cache
-def stages(arch: Architecture) -> tuple:
+def stages(arch: Architecture, lrn_across_columns: bool = False) -> tuple:
   """Splits the column layers into stages that end where both columns are needed.
 
   The paper: (conv1, conv2) | (conv3, conv4, conv5) | (fc6,) | (fc7,), and fc8
-  after the last exchange.
+  after the last exchange. With `lrn_across_columns`, a layer with LRN also ends
+  a stage after its activation, and the next stage starts with its LRN over the
+  joined maps: (conv1,) | (LRN1, conv2) | (LRN2,) | (conv3, conv4, conv5) | ...
   """
   result, current = [], []
   for layer in arch.conv + arch.dense:
@@ -327,6 +349,9 @@ def stages(arch: Architecture) -> tuple:
       result.append(tuple(current))
       current = []
     current.append(layer)
+    if lrn_across_columns and isinstance(layer, ConvLayer) and layer.lrn:
+      result.append(tuple(current))
+      current = [ColumnsLRN(layer)]
   result.append(tuple(current))
   return tuple(result)
 
@@ -336,7 +361,7 @@ def conv_stage_count(spec: ModelSpec) -> int:
   network `AlexNet` runs over slices of the batch (`conv_chunk`)."""
   count = 0
   for stage in spec.stages:
-    if not all(isinstance(layer, ConvLayer) for layer in stage):
+    if not all(isinstance(layer, (ConvLayer, ColumnsLRN)) for layer in stage):
       break
     count += 1
   return count

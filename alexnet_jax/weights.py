@@ -15,9 +15,9 @@
   depth) into the `paper` variant: the two groups are the two columns.
   Its LRN differs from the paper's two-column net in one respect: Caffe
   normalizes the whole 96- (256-) map blob, so the windows of the two maps on
-  each side of the column boundary reach into the other column; here, as on the
-  paper's two GPUs, they do not (models.py). The imported net is therefore
-  Caffe's except for LRN at those four maps of conv1 and conv2.
+  each side of the column boundary reach into the other column, where the
+  paper's two GPUs each normalized their own maps. The imported run's config
+  therefore sets `model.lrn_across_columns` (configs/pretrained.py:caffe).
   The file is a pickle: import only files you trust.
 
 Each import writes DEST_DIR as a training run at step 0 would leave it:

@@ -41,6 +41,8 @@ def get_config(arg=None):
   model.lrn_n = 5
   model.lrn_alpha = 1e-4
   model.lrn_beta = 0.75
+  model.lrn_across_columns = False   # True: LRN windows cross the two columns' maps, as in
+                                     # Caffe's bvlc_alexnet; False: each column its own (paper)
   model.dropout_rate = 0.25          # on fc6 and fc7 (section 4.2); the paper: 0.5 (:paper, presets)
   model.init = 'he'                  # paper (N(0, 0.01), biases 1/0) | he (small nets)
   model.dtype = 'float32'            # compute dtype: float32 | bfloat16

@@ -12,8 +12,7 @@ Import once, then evaluate, summarize, draw or fine-tune the run directory:
 
 The sources report 56.522% / 79.066% (torchvision) and 57.1% / 80.2% (Caffe)
 top-1 / top-5 accuracy on ILSVRC-2012 validation; neither is measured here (no
-ImageNet on this machine), and Caffe's figure is for its own LRN, whose windows
-cross the two columns (weights.py). The import writes this
+ImageNet on this machine). The import writes this
 config, resolved, as the run's config.json. Each field that differs from the
 paper's recipe (configs/default.py:paper) says why.
 """
@@ -50,4 +49,6 @@ def get_config(arg=None):
     model.lrn_n = 5                  # local_size: 5
     model.lrn_alpha = 1e-4 / 5       # Caffe's alpha 1e-4 is divided by local_size (lrn.from_torch)
     model.lrn_beta = 0.75
+    model.lrn_across_columns = True  # Caffe normalizes the whole 96- (256-) map blob: windows
+                                     # of maps 46-49 (126-129) reach into the other column
   return config

@@ -123,9 +123,11 @@ def test_init_statistics_he(small_config):
       {k: v['bias'] for k, v in params['column0'].items()}))
 
 
-def grouped_reference(params, images, *, lrn_params, window=3, stride=2, padding='SAME'):
+def grouped_reference(params, images, *, lrn_params, lrn_across_columns=False, window=3,
+                      stride=2, padding='SAME'):
   """The small two-column net written the other way: whole layers with
-  feature_group_count=2 for the column-private convolutions and per-half LRN."""
+  feature_group_count=2 for the column-private convolutions and per-half LRN
+  (`lrn_across_columns`: LRN over all maps, as Caffe does)."""
   def cat_kernels(layer):
     return jnp.concatenate([params['column0'][layer]['kernel'],
                             params['column1'][layer]['kernel']], axis=-1)
@@ -141,6 +143,8 @@ def grouped_reference(params, images, *, lrn_params, window=3, stride=2, padding
     return jax.nn.relu(y + cat_bias(layer))
 
   def half_lrn(x):
+    if lrn_across_columns:
+      return lrn.local_response_norm(x, *lrn_params)
     a, b = jnp.split(x, 2, axis=-1)
     return jnp.concatenate([lrn.local_response_norm(a, *lrn_params),
                             lrn.local_response_norm(b, *lrn_params)], -1)
@@ -161,13 +165,20 @@ def grouped_reference(params, images, *, lrn_params, window=3, stride=2, padding
   return x @ params['fc8']['kernel'] + params['fc8']['bias']
 
 
-def test_columns_equal_grouped_convolution_reference(small_setup):
-  config, model, params, images = small_setup
+@pytest.mark.parametrize('lrn_across_columns', [False, True])
+def test_columns_equal_grouped_convolution_reference(small_setup, lrn_across_columns):
+  config, _, params, images = small_setup
+  config = config.copy_and_resolve_references()
+  config.model.lrn_across_columns = lrn_across_columns
+  model = models.create_model(config.model)
   # Rescale the weights so that activations are large enough for LRN to matter.
   params = jax.tree.map(lambda p: p * 5.0, params)
   got = model.apply({'params': params}, images)
-  expected = grouped_reference(params, images, lrn_params=model.spec.lrn_params)
+  expected, other = (grouped_reference(params, images, lrn_params=model.spec.lrn_params,
+                                       lrn_across_columns=across)
+                     for across in (lrn_across_columns, not lrn_across_columns))
   np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-5)
+  assert not np.allclose(got, other, rtol=1e-4, atol=1e-5)  # the knob changes the net
 
 
 def test_column_private_layers_do_not_see_the_other_column(small_setup):
@@ -285,10 +296,14 @@ def test_bfloat16_compute_keeps_float32_params(small_setup):
   np.testing.assert_allclose(low, high, rtol=0.05, atol=0.05)
 
 
-@pytest.mark.parametrize('conv_chunk', [1, 2, 3])  # 3: a shorter last slice (4 images)
-def test_conv_chunk_computes_the_same_function(small_setup, conv_chunk):
+# 3: a shorter last slice (4 images); with LRN across columns, exchanges inside the slices
+@pytest.mark.parametrize('conv_chunk,lrn_across_columns', [(1, False), (2, False), (3, False),
+                                                           (3, True)])
+def test_conv_chunk_computes_the_same_function(small_setup, conv_chunk, lrn_across_columns):
   config, model, params, images = small_setup
   config = config.copy_and_resolve_references()
+  config.model.lrn_across_columns = lrn_across_columns
+  model = models.create_model(config.model)
   config.model.conv_chunk = conv_chunk
   chunked = models.create_model(config.model)
   key = jax.random.key(5)

@@ -245,6 +245,11 @@ def pca_noise(rng, count, eigval, eigvec, std):
   return (alphas * np.asarray(eigval)) @ np.asarray(eigvec).T
 
 
+# config.data.normalization: what Preprocessor subtracts (validation reads the names).
+NORMALIZATIONS = ('per_pixel', 'per_channel', 'none', 'cuda_convnet', 'torchvision', 'caffe')
+RGB_NORMALIZATIONS = ('torchvision', 'caffe')  # fixed statistics of RGB images
+
+
 class Preprocessor:
   """Turns uint8 images into the network's float32 input, with the config's steps."""
 
@@ -270,8 +275,11 @@ class Preprocessor:
       self.mean = np.asarray(stats['pixel_mean'], np.float32)
     elif mode in ('per_pixel', 'per_channel'):
       self.mean = np.asarray(stats['channel_mean'], np.float32)
-    else:
+    elif mode == 'none':
       self.mean = np.zeros((), np.float32)
+    else:
+      raise ValueError(f'config.data.normalization={mode!r}: choose one of '
+                       f'{", ".join(NORMALIZATIONS)}')
 
   def _normalize(self, images, full_frame: bool):
     images = images.astype(np.float32) * np.float32(self.pixel_scale)

@@ -4,6 +4,7 @@ Parses flags, validates the config (before anything is compiled or written),
 and hands over to the library function of the mode. No logic lives here.
 """
 
+import importlib
 import sys
 
 from absl import app, flags
@@ -22,30 +23,10 @@ flags.mark_flags_as_required(['config'])
 
 
 def _dispatch(mode: str):
-  """The library function of each mode, imported lazily so that a bad config is
-  reported before JAX starts."""
-  if mode == 'summary':
-    from alexnet_jax import summary
-    return summary.run
-  if mode == 'benchmark':
-    from alexnet_jax import benchmark
-    return benchmark.run
-  if mode == 'train':
-    from alexnet_jax import train
-    return lambda config, workdir: train.train_and_evaluate(config, workdir)
-  if mode == 'eval':
-    from alexnet_jax import evaluate
-    return evaluate.run
-  if mode == 'kernels':
-    from alexnet_jax import visualize
-    return visualize.run
-  if mode == 'ablate':
-    from alexnet_jax import ablation
-    return ablation.run
-  if mode == 'export':
-    from alexnet_jax import export
-    return export.run
-  raise validation.ConfigError(f'--mode={mode} is not available yet in this version')
+  """The library function of a (validated) mode, `validation.MODES`, imported only
+  now so that a bad config is reported before JAX starts."""
+  module, function = validation.MODES[mode].split(':')
+  return getattr(importlib.import_module(f'alexnet_jax.{module}'), function)
 
 
 # Modes that read the dataset: its splits and classes are checked before they start.

@@ -48,6 +48,7 @@ from alexnet_jax import validation
 DATA_AXIS = 'data'
 MODEL_AXIS = 'model'
 DEVICE_AXIS = 'devices'  # pmap's single axis over data x model devices
+BACKENDS = ('pmap', 'shard_map')  # config.parallel.backend (validation reads them)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -10,7 +10,17 @@ import os
 
 from alexnet_jax import cuda_convnet, models
 
-MODES = ('train', 'eval', 'summary', 'benchmark', 'ablate', 'kernels', 'export')
+# --mode: the library function that runs each mode, 'module:function' in alexnet_jax
+# (main.py imports it only once the config is valid, so that errors come before JAX).
+MODES = {
+    'train': 'train:train_and_evaluate',
+    'eval': 'evaluate:run',
+    'summary': 'summary:run',
+    'benchmark': 'benchmark:run',
+    'ablate': 'ablation:run',
+    'kernels': 'visualize:run',
+    'export': 'export:run',
+}
 # config.resume: 'auto' resumes a run whose config matches and refuses one that
 # differs; 'restart' moves the workdir's previous run aside and starts over (workdir.py).
 RESUME = ('auto', 'restart')
@@ -143,9 +153,9 @@ def validate_model(model_config, image_size: int):
 
 def validate_data(data):
   """Checks `config.data`'s augmentation fields."""
-  _one_of('data.normalization', data.normalization,
-          ('per_pixel', 'per_channel', 'none', 'cuda_convnet', 'torchvision', 'caffe'))
-  require(data.normalization not in ('torchvision', 'caffe') or data.channels == 3,
+  from alexnet_jax import input_pipeline  # imports this module
+  _one_of('data.normalization', data.normalization, input_pipeline.NORMALIZATIONS)
+  require(data.normalization not in input_pipeline.RGB_NORMALIZATIONS or data.channels == 3,
           f'config.data.normalization={data.normalization!r} is for RGB images, but '
           f'config.data.channels={data.channels}')
   require(data.pca_std >= 0, f'config.data.pca_std={data.pca_std!r} must be >= 0')
@@ -289,9 +299,10 @@ def validate_config(config, *, num_devices=None):
 
 def validate_parallel(config, num_devices=None):
   """Checks the device layout: data x model devices over the available devices."""
+  from alexnet_jax import parallel as parallel_lib  # imports this module
   parallel = config.parallel
   _one_of('parallel.model_devices', parallel.model_devices, (1, 2))
-  _one_of('parallel.backend', parallel.backend, ('pmap', 'shard_map'))
+  _one_of('parallel.backend', parallel.backend, parallel_lib.BACKENDS)
   if parallel.model_devices == 2:
     require(config.model.columns == 2,
              'config.parallel.model_devices=2 puts one kernel column on each device and needs '

@@ -282,7 +282,7 @@ def cuda_convnet_sgd(learning_rate, momentum=0.9, rules: tuple = ()):
       v <- momentum * v - lr_layer * (dL/dw + wc_layer * w);   w <- w + v
 
   with lr_layer = epsW for weights and epsB = 2 epsW for biases (no decay). Like
-  `train.paper_sgd`, the velocity keeps the steps taken at an old rate when the
+  `optimizers.paper_sgd`, the velocity keeps the steps taken at an old rate when the
   rate drops, as cuda-convnet's `inc` does."""
   return optax.chain(
       _per_layer_decay_and_rate(rules),

@@ -7,7 +7,8 @@ import os
 
 import jax
 
-from alexnet_jax import checkpoints, input_pipeline, models, parallel, results_io, train
+from alexnet_jax import (checkpoints, input_pipeline, models, optimizers, parallel, results_io,
+                         step_functions)
 from alexnet_jax.validation import ConfigError
 
 
@@ -57,7 +58,7 @@ def restore_params(config, workdir: str):
   model = models.create_model(config.model)
   image_shape = (config.data.image_size, config.data.image_size, config.data.channels)
   params = jax.eval_shape(lambda: models.init_params(model, jax.random.key(0), image_shape))
-  abstract_state = train.TrainState(step=None, params=params, opt_state=None)
+  abstract_state = optimizers.TrainState(step=None, params=params, opt_state=None)
   restored = checkpoints.restore_good(manager, abstract_state, steps, params_only=True)
   if restored is None:
     raise ConfigError(f'no readable checkpoint among steps {sorted(steps)} in '
@@ -70,8 +71,8 @@ def run(config, workdir: str, filename: str = 'eval.json') -> dict:
   layout = parallel.layout_from_config(config)
   params, meta, manager = restore_params(config, workdir)
   par = parallel.Parallel(layout)
-  steps = train.Steps(config, par)
-  result = train.evaluate(steps.eval_fn(par.put_tree(params)),
+  compiled = step_functions.CompiledSteps(config, par)
+  result = step_functions.evaluate(compiled.eval_fn(par.put_tree(params)),
                           input_pipeline.create_eval_iterator(config))
   record = {'step': int(meta['step']), 'split': config.data.eval_split,
             'views': 10 if config.data.ten_views else 1, 'checkpoint':

@@ -13,7 +13,7 @@ replica `i // model` and column `i % model`:
   the inputs of conv3, fc6, fc7 and fc8 (an all_gather over the model axis).
 * Gradients and metric sums are summed over the data axis.
 
-The per-device step (`train.make_train_step(..., collectives=...)`) is written
+The per-device step (`step_functions.make_train_step(..., collectives=...)`) is written
 once against the `Collectives` below and wrapped by one of two backends:
 
 * `pmap` (the default): one pmap axis over all data x model devices; the data

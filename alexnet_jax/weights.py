@@ -266,7 +266,7 @@ def write_run(config, params, dest: str, source: dict) -> str:
   temporary directory beside it, renamed when complete."""
   import jax
 
-  from alexnet_jax import checkpoints, models, results_io, train
+  from alexnet_jax import checkpoints, models, optimizers, results_io
   _check_dest(dest)
   model = models.create_model(config.model)
   image_shape = (config.data.image_size, config.data.image_size, config.data.channels)
@@ -285,9 +285,9 @@ def write_run(config, params, dest: str, source: dict) -> str:
     config_json = checkpoints.config_json(config)
     results_io.write_json_atomic(os.path.join(temporary, 'config.json'), config_json)
     results_io.write_json_atomic(os.path.join(temporary, 'import.json'), source)
-    optimizer = train.create_optimizer(config.optimizer, model_variant=config.model.variant)
-    state = train.create_train_state(jax.tree.map(np.asarray, params), optimizer)
-    meta = {'step': 0, 'data_iterator': {'step': 0}, 'seed': config.seed,
+    optimizer = optimizers.create_optimizer(config.optimizer, model_variant=config.model.variant)
+    state = optimizers.create_train_state(jax.tree.map(np.asarray, params), optimizer)
+    meta = {'step': 0, 'seed': config.seed,
             'schedule': {'reductions': 0, 'best_error': None, 'evals_since_best': 0},
             'config': config_json, 'imported_from': source}
     checkpointer = checkpoints.Checkpointer(temporary, keep=1, async_save=False)

@@ -25,7 +25,8 @@ import jax  # noqa: E402
 from absl import app, flags  # noqa: E402
 from ml_collections import config_flags  # noqa: E402
 
-from alexnet_jax import benchmark, host_memory, parallel, results_io, train, xla_flags  # noqa: E402
+from alexnet_jax import (benchmark, host_memory, parallel, results_io, step_functions,  # noqa: E402
+                         xla_flags)
 
 _TYPE = 'LIBRARY_FUSION_TYPE_'
 _PROJECT = {flag.lstrip('-'): {'true': True, 'false': False}.get(value, value)
@@ -49,10 +50,10 @@ FLAGS = flags.FLAGS
 def compile_setting(config, options):
   """The benchmark's training step and forward pass, compiled with `options`."""
   par = parallel.Parallel(parallel.layout_from_config(config))
-  steps = train.Steps(config, par)
-  state, batch, rng, rate = benchmark.random_step_inputs(config, par, steps)
-  train_step = steps._train.lower(state, batch, rng, rate).compile(compiler_options=options)
-  model = steps.model
+  compiled = step_functions.CompiledSteps(config, par)
+  state, batch, rng, rate = benchmark.random_step_inputs(config, par, compiled)
+  train_step = compiled.train_step.lower(state, batch, rng, rate).compile(compiler_options=options)
+  model = compiled.model
   forward = par.wrap_step(lambda p, b: model.apply({'params': p}, b['image'], train=False),
                           ('device', 'batch'))
   forward = forward.lower(state.params, batch).compile(compiler_options=options)

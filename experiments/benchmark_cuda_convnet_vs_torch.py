@@ -10,8 +10,8 @@ cifar-cropped setting.
 Everything runs in ONE process and the measurements alternate round by round (in
 reverse order every other round), so that drift of a shared machine hits every
 framework alike; figures are medians over rounds and ratios are medians of the
-same-round ratios. The JAX step is the training loop's: `train.make_train_step` with
-`train.create_optimizer` (cuda_convnet_sgd), jitted with the state donated, the
+same-round ratios. The JAX step is the training loop's: `step_functions.make_train_step` with
+`optimizers.create_optimizer` (cuda_convnet_sgd), jitted with the state donated, the
 project's XLA:CPU settings applied. torch runs NCHW with `torch.set_num_threads` set to
 the machine's cores, as XLA:CPU uses them all. The pipeline figure is
 `input_pipeline.TrainIterator.batch` (decode, random 24x24 crop, flip, mean
@@ -39,7 +39,8 @@ import jax.numpy as jnp  # noqa: E402
 import jaxlib  # noqa: E402
 import numpy as np  # noqa: E402
 
-from alexnet_jax import cuda_convnet, input_pipeline, models, results_io, train  # noqa: E402
+from alexnet_jax import (cuda_convnet, input_pipeline, models, optimizers,  # noqa: E402
+                         results_io, step_functions)
 from configs import presets  # noqa: E402
 
 EPOCH_IMAGES = 50_000
@@ -57,10 +58,10 @@ def jax_step(config, images, labels):
   """One training step of the training loop as a no-argument call that blocks."""
   variant = config.model.variant
   model = models.create_model(config.model)
-  optimizer = train.create_optimizer(config.optimizer, model_variant=variant)
-  step = jax.jit(train.make_train_step(model, optimizer), donate_argnums=(0,))
+  optimizer = optimizers.create_optimizer(config.optimizer, model_variant=variant)
+  step = jax.jit(step_functions.make_train_step(model, optimizer), donate_argnums=(0,))
   params = models.init_params(model, jax.random.key(0), images.shape[1:])
-  holder = {'state': train.create_train_state(params, optimizer)}
+  holder = {'state': optimizers.create_train_state(params, optimizer)}
   batch = jax.device_put({'image': images, 'label': labels})
   rng = jax.random.key(1)
   learning_rate = jnp.asarray(config.optimizer.learning_rate, jnp.float32)

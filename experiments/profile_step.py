@@ -31,7 +31,8 @@ import jax  # noqa: E402
 from absl import app, flags  # noqa: E402
 from ml_collections import config_flags  # noqa: E402
 
-from alexnet_jax import benchmark, host_memory, parallel, results_io, train, xla_flags  # noqa: E402
+from alexnet_jax import (benchmark, host_memory, parallel, results_io, step_functions,  # noqa: E402
+                         xla_flags)
 
 config_flags.DEFINE_config_file(
     'config', os.path.join(REPO, 'configs', 'default.py:paper'),
@@ -65,17 +66,17 @@ def profile(config, steps: int) -> dict:
   host_memory.retain_freed_memory()  # as --mode=benchmark measures
   xla_flags.apply()
   par = parallel.Parallel(parallel.layout_from_config(config))
-  step_fns = train.Steps(config, par)
+  step_fns = step_functions.CompiledSteps(config, par)
   state, batch, rng, rate = benchmark.random_step_inputs(config, par, step_fns)
-  names = op_names(step_fns._train.lower(state, batch, rng, rate).compile().as_text())
+  names = op_names(step_fns.train_step.lower(state, batch, rng, rate).compile().as_text())
   for _ in range(2):
-    state, metrics = step_fns._train(state, batch, rng, rate)
+    state, metrics = step_fns.train_step(state, batch, rng, rate)
   jax.block_until_ready((state, metrics))
   with tempfile.TemporaryDirectory() as trace_dir:
     jax.profiler.start_trace(trace_dir)
     start = time.perf_counter()
     for _ in range(steps):
-      state, metrics = step_fns._train(state, batch, rng, rate)
+      state, metrics = step_fns.train_step(state, batch, rng, rate)
     jax.block_until_ready((state, metrics))
     wall_ms = (time.perf_counter() - start) / steps * 1e3
     jax.profiler.stop_trace()

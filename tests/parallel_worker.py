@@ -20,7 +20,7 @@ import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
-from alexnet_jax import models, parallel, train  # noqa: E402
+from alexnet_jax import models, optimizers, parallel, step_functions  # noqa: E402
 from configs import default  # noqa: E402
 
 
@@ -54,9 +54,9 @@ def main(variant, steps, layout_texts):
   size, channels = config.data.image_size, config.data.channels
   batch_size = 8
   model = models.create_model(config.model)
-  optimizer = train.create_optimizer(config.optimizer)
+  optimizer = optimizers.create_optimizer(config.optimizer)
   params = models.init_params(model, jax.random.key(0), (size, size, channels))
-  state = train.create_train_state(params, optimizer)
+  state = optimizers.create_train_state(params, optimizer)
   rng = jax.random.key(7)
 
   def batch_for(step):
@@ -67,7 +67,7 @@ def main(variant, steps, layout_texts):
             'example_id': np.arange(step * batch_size, (step + 1) * batch_size)}
 
   # One device: the reference.
-  ref_step = jax.jit(train.make_train_step(model, optimizer))
+  ref_step = jax.jit(step_functions.make_train_step(model, optimizer))
   ref_state, ref_metrics = state, None
   for step in range(steps):
     ref_state, ref_metrics = ref_step(ref_state, batch_for(step), rng)
@@ -87,10 +87,10 @@ def main(variant, steps, layout_texts):
 
 def compare(par, config, state, rng, steps, batch_for, ref_state, ref_metrics, ref_logits):
   layout = par.layout
-  optimizer = train.create_optimizer(config.optimizer)
+  optimizer = optimizers.create_optimizer(config.optimizer)
   params = state.params
   device_model = models.create_model(config.model, collectives=par.model_collectives)
-  p_step = par.train_step(train.make_train_step(device_model, optimizer,
+  p_step = par.train_step(step_functions.make_train_step(device_model, optimizer,
                                                 collectives=par.collectives))
   forward = par.wrap_step(lambda p, b: device_model.apply({'params': p}, b['image']),
                           ('device', 'batch'))

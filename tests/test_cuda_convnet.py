@@ -7,7 +7,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from alexnet_jax import cuda_convnet, input_pipeline, models, summary, train, validation
+from alexnet_jax import (cuda_convnet, input_pipeline, models, optimizers, step_functions,
+                         summary, train, validation)
 from configs import presets
 from tests.conftest import TINY_SIZE, make_tiny_config
 
@@ -127,7 +128,7 @@ def test_update_rule_by_hand_over_two_steps_with_a_rate_drop():
   """Weights.update: inc = mom*inc - epsW*(g + wc*w); w += inc; biases epsB = 2 epsW,
   no decay; then epsW drops tenfold and the old increments are kept."""
   rules = cuda_convnet.update_rules('cc_11pct')
-  optimizer = train.create_optimizer(_cc_config().optimizer, model_variant='cc_11pct')
+  optimizer = optimizers.create_optimizer(_cc_config().optimizer, model_variant='cc_11pct')
   rng = np.random.default_rng(3)
   params = {'conv1': {'kernel': rng.normal(size=(2, 3)), 'bias': rng.normal(size=(3,))},
             'local3': {'kernel': rng.normal(size=(2, 3)), 'bias': rng.normal(size=(3,))}}
@@ -140,7 +141,7 @@ def test_update_rule_by_hand_over_two_steps_with_a_rate_drop():
   expected = jax.tree.map(np.asarray, params)
   inc = jax.tree.map(np.zeros_like, expected)
   for step, (grad, eps) in enumerate(zip(grads, (0.001, 0.0001))):
-    state = train._with_learning_rate(state, eps)
+    state = optimizers.with_learning_rate(state, eps)
     updates, state = optimizer.update(grad, state, params)
     params = jax.tree.map(lambda p, u: p + u, params, updates)
     for layer in expected:
@@ -177,7 +178,7 @@ def test_multiview_eval_averages_the_softmax_of_the_ten_views():
   model, params = _init(config)
   images = jax.random.normal(jax.random.key(5), (2, 10, 24, 24, 3)) * 40
   labels = jnp.array([1, 7])
-  metrics = train.make_eval_step(model)(params, {'image': images, 'label': labels})
+  metrics = step_functions.make_eval_step(model)(params, {'image': images, 'label': labels})
   probs = jax.nn.softmax(model.apply({'params': params}, images.reshape(20, 24, 24, 3)))
   mean = probs.reshape(2, 10, -1).mean(axis=1)
   expected_loss = -jnp.sum(jnp.log(mean[jnp.arange(2), labels]))

@@ -7,7 +7,7 @@ import pytest
 
 torch = pytest.importorskip('torch')
 
-from alexnet_jax import cuda_convnet, models, train  # noqa: E402
+from alexnet_jax import cuda_convnet, models, optimizers, step_functions  # noqa: E402
 from configs import presets  # noqa: E402
 from experiments import cuda_convnet_torch  # noqa: E402
 
@@ -63,9 +63,9 @@ def test_equal_logits(variant):
 def test_one_training_step_gives_equal_parameters(variant):
   config, model, params = _jax_net(variant)
   images, labels = _images(2), np.arange(BATCH, dtype=np.int32) % 10
-  optimizer = train.create_optimizer(config.optimizer, model_variant=variant)
-  step = jax.jit(train.make_train_step(model, optimizer))
-  state, _ = step(train.create_train_state(params, optimizer),
+  optimizer = optimizers.create_optimizer(config.optimizer, model_variant=variant)
+  step = jax.jit(step_functions.make_train_step(model, optimizer))
+  state, _ = step(optimizers.create_train_state(params, optimizer),
                   {'image': images, 'label': labels}, jax.random.key(0))
   net = _torch_net(variant, params)
   before = {name: value.clone() for name, value in net.state_dict().items()}

@@ -13,7 +13,7 @@ import jax
 import numpy as np
 import pytest
 
-from alexnet_jax import models, parallel, train, validation
+from alexnet_jax import models, optimizers, parallel, step_functions, train, validation
 
 WORKER = os.path.join(os.path.dirname(__file__), 'parallel_worker.py')
 
@@ -79,7 +79,7 @@ def test_twenty_sgd_steps_match_one_device():
 def full_state(small_config):
   model = models.create_model(small_config.model)
   params = models.init_params(model, jax.random.key(0), (28, 28, 1))
-  return train.create_train_state(params, train.create_optimizer(small_config.optimizer))
+  return optimizers.create_train_state(params, optimizers.create_optimizer(small_config.optimizer))
 
 
 def test_column_shares_round_trip_params_and_optimizer_state(full_state):
@@ -124,14 +124,14 @@ def test_bad_layouts_name_the_key(small_config, key, value, devices, message):
 def test_single_device_layout_runs_in_process(small_config, full_state):
   """The 1x1 layout (what this process has) through both backends equals jit."""
   model = models.create_model(small_config.model)
-  optimizer = train.create_optimizer(small_config.optimizer)
+  optimizer = optimizers.create_optimizer(small_config.optimizer)
   batch = {'image': np.random.default_rng(0).normal(size=(4, 28, 28, 1)).astype(np.float32),
            'label': np.arange(4)}
   rng = jax.random.key(1)
-  expected, _ = jax.jit(train.make_train_step(model, optimizer))(full_state, batch, rng)
+  expected, _ = jax.jit(step_functions.make_train_step(model, optimizer))(full_state, batch, rng)
   for backend in ('pmap', 'shard_map'):
     par = parallel.Parallel(parallel.Layout(1, 1, backend), jax.devices()[:1])
-    step = par.train_step(train.make_train_step(model, optimizer, collectives=par.collectives))
+    step = par.train_step(step_functions.make_train_step(model, optimizer, collectives=par.collectives))
     state, metrics = step(par.put_tree(full_state), par.put_batch(batch), rng,
                           np.float32(small_config.optimizer.learning_rate))
     got = par.get_tree(state)
@@ -168,7 +168,7 @@ def final_params(config, workdir):
   model = models.create_model(config.model)
   size = config.data.image_size
   params = models.init_params(model, jax.random.key(0), (size, size, config.data.channels))
-  state = train.create_train_state(params, train.create_optimizer(config.optimizer))
+  state = optimizers.create_train_state(params, optimizers.create_optimizer(config.optimizer))
   checkpointer = checkpoints.Checkpointer(str(workdir))
   items, meta = checkpointer.restore_latest(checkpoints.abstract(state))
   checkpointer.close()

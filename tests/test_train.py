@@ -11,12 +11,13 @@ import numpy as np
 import optax
 import pytest
 
-from alexnet_jax import benchmark, parallel, train, xla_flags
+from alexnet_jax import (benchmark, optimizers, parallel, schedules, step_functions, train,
+                         xla_flags)
 
 
 def test_paper_update_rule_by_hand():
   """v <- 0.9 v - 0.0005 lr w - lr g; w <- w + v, with a learning-rate change."""
-  optimizer = train.create_optimizer(
+  optimizer = optimizers.create_optimizer(
       type('C', (), dict(name='sgd', learning_rate=0.1, momentum=0.9, weight_decay=5e-4)))
   w = jnp.array([1.0, -2.0])
   state = optimizer.init(w)
@@ -35,7 +36,7 @@ def test_paper_update_rule_by_hand():
 @pytest.mark.parametrize('name', ['sgd', 'adam'])
 def test_apply_optimizer_is_the_optimizers_update(name):
   """The vmap arrangement of the update changes how XLA fuses it, not the result."""
-  optimizer = train.create_optimizer(
+  optimizer = optimizers.create_optimizer(
       type('C', (), dict(name=name, learning_rate=0.1, momentum=0.9, weight_decay=5e-4)))
   rng = np.random.default_rng(0)
   params = {'w': jnp.asarray(rng.normal(size=(7, 5)), jnp.float32), 'b': jnp.ones(5)}
@@ -45,7 +46,7 @@ def test_apply_optimizer_is_the_optimizers_update(name):
     updates, expected_state = optimizer.update(grads, opt_state, params)
     expected = optax.apply_updates(params, updates)
     params, opt_state = jax.jit(
-        lambda g, o, p: train._apply_optimizer(optimizer, g, o, p))(grads, opt_state, params)
+        lambda g, o, p: step_functions.apply_optimizer(optimizer, g, o, p))(grads, opt_state, params)
     for got, want in zip(jax.tree.leaves((params, opt_state)),
                          jax.tree.leaves((expected, expected_state))):
       np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-7)
@@ -55,15 +56,15 @@ def test_apply_optimizer_is_the_optimizers_update(name):
                     reason='the copy-insertion flag is only set for jaxlib versions known to have it')
 def test_training_step_updates_parameters_without_copying_them():
   """The compiled step of the small net writes the new parameters and momentum in
-  place: no parameter-sized buffer is copied. Without train._apply_optimizer and
+  place: no parameter-sized buffer is copied. Without step_functions.apply_optimizer and
   xla_flags' region analysis it copied 39 of them (jax 0.10.2)."""
   from configs import default
   config = default.get_config()
   config.benchmark.batch_size = 8
   par = parallel.Parallel(parallel.layout_from_config(config))
-  steps = train.Steps(config, par)
-  state, batch, rng, rate = benchmark.random_step_inputs(config, par, steps)
-  hlo = steps._train.lower(state, batch, rng, rate).compile().as_text()
+  compiled = step_functions.CompiledSteps(config, par)
+  state, batch, rng, rate = benchmark.random_step_inputs(config, par, compiled)
+  hlo = compiled.train_step.lower(state, batch, rng, rate).compile().as_text()
   parameter_shapes = {','.join(map(str, p.shape)) for p in jax.tree.leaves(state.params)
                       if p.size > 1000}
   copied = re.findall(r'= f32\[([0-9,]+)\]\{[^}]*\} copy\(', hlo)
@@ -77,7 +78,7 @@ def test_top1_and_top5_errors_match_lax_top_k_ties_included():
   logits = jnp.asarray(np.round(rng.normal(size=(64, 20)) * 2) / 2 + 0.0, jnp.float32)  # ties; no -0.0
   labels = jnp.asarray(rng.integers(0, 20, size=64))
   top5 = jax.lax.top_k(logits, 5)[1]
-  metrics = train.classification_metrics(logits, labels)
+  metrics = step_functions.classification_metrics(logits, labels)
   assert float(metrics['top1_errors']) == float(jnp.sum(top5[:, 0] != labels))
   assert float(metrics['top5_errors']) == float(jnp.sum(~jnp.any(top5 == labels[:, None], -1)))
   assert 0 < float(metrics['top5_errors']) < float(metrics['top1_errors']) < 64
@@ -85,7 +86,7 @@ def test_top1_and_top5_errors_match_lax_top_k_ties_included():
 
 def test_a_nan_logit_for_the_label_counts_as_an_error():
   logits = jnp.zeros((2, 10)).at[0, 3].set(jnp.nan)
-  metrics = train.classification_metrics(logits, jnp.array([3, 0]))
+  metrics = step_functions.classification_metrics(logits, jnp.array([3, 0]))
   assert float(metrics['top1_errors']) == 1.0 and float(metrics['top5_errors']) == 1.0
 
 
@@ -168,7 +169,7 @@ def test_non_finite_loss_stops_with_the_step(tiny_config, tmp_path):
 def test_schedules(tiny_config, name, expected):
   tiny_config.optimizer.learning_rate = 0.1
   tiny_config.schedule.name = name
-  schedule = train.LearningRateSchedule(tiny_config, 100)
+  schedule = schedules.LearningRateSchedule(tiny_config, 100)
   np.testing.assert_allclose([schedule(0), schedule(50), schedule(100)], expected, atol=1e-9)
 
 
@@ -176,7 +177,7 @@ def test_plateau_divides_by_ten_at_most_three_times(tiny_config):
   tiny_config.optimizer.learning_rate = 0.01
   tiny_config.schedule.name = 'plateau'
   tiny_config.schedule.patience = 1
-  schedule = train.LearningRateSchedule(tiny_config, 100)
+  schedule = schedules.LearningRateSchedule(tiny_config, 100)
   assert schedule.observe(0.5) is True
   rates = []
   for _ in range(5):

@@ -1,0 +1,129 @@
+"""Where a run's metric records go: metrics.jsonl and TensorBoard event files,
+behind one interface (`write(record)`, `close()`), as in CommonLoopUtils.
+
+A record is a dict with 'step' and 'split' ('train', 'train_epoch', 'eval');
+its other numbers are the values. On resume, each writer first drops what a
+killed run wrote after the checkpoint it resumes from, so that every step is
+held once.
+"""
+
+import json
+import os
+
+
+class JsonlWriter:
+  """metrics.jsonl: one JSON object per line, flushed at once (the report reads it)."""
+
+  def __init__(self, workdir, resume_step):
+    from alexnet_jax import results_io
+    self.path = os.path.join(workdir, 'metrics.jsonl')
+    if os.path.exists(self.path):
+      kept = [line for line in open(self.path).read().splitlines()
+              if _line_step(line) is not None and _line_step(line) <= resume_step]
+      results_io.write_text_atomic(self.path, ''.join(line + '\n' for line in kept))
+    self.file = open(self.path, 'a')
+
+  def write(self, record):
+    try:
+      self.file.write(json.dumps(record) + '\n')
+      self.file.flush()
+    except OSError as error:
+      raise OSError(error.errno, error.strerror, self.path) from None
+
+  def close(self):
+    try:
+      self.file.close()
+    except OSError as error:
+      raise OSError(error.errno, error.strerror, self.path) from None
+
+
+class TensorBoardWriter:
+  """TensorBoard scalars under `<split>/<key>` (TensorFlow is a dependency already,
+  through TFDS)."""
+
+  def __init__(self, workdir, resume_step):
+    import tensorflow as tf
+    self.tf = tf
+    directory = os.path.join(workdir, 'tensorboard')
+    purge_events(directory, resume_step)
+    self.writer = tf.summary.create_file_writer(directory)
+
+  def write(self, record):
+    with self.writer.as_default():
+      for key, value in record.items():
+        if key not in ('step', 'split') and isinstance(value, (int, float)):
+          self.tf.summary.scalar(f"{record['split']}/{key}", value, step=record['step'])
+
+  def close(self):
+    self.writer.close()
+
+
+class MultiWriter:
+  """Writes each record to every writer; closes them all, raising the first error."""
+
+  def __init__(self, writers):
+    self.writers = list(writers)
+
+  def write(self, record):
+    for writer in self.writers:
+      writer.write(record)
+
+  def close(self):
+    error = None
+    for writer in self.writers:
+      try:
+        writer.close()
+      except Exception as e:  # close the others, then report the first failure
+        error = error or e
+    if error is not None:
+      raise error
+
+
+class NullWriter:
+  """What processes other than the first write: nothing."""
+
+  def write(self, record):
+    pass
+
+  def close(self):
+    pass
+
+
+def create(workdir, resume_step, primary=True):
+  """The writers of a run: JSONL and TensorBoard on the primary process, else none."""
+  if not primary:
+    return NullWriter()
+  return MultiWriter([JsonlWriter(workdir, resume_step), TensorBoardWriter(workdir, resume_step)])
+
+
+def purge_events(tensorboard_dir, resume_step):
+  """Drops the TensorBoard events of steps after `resume_step` (a killed run logged
+  them; the resumed run logs them again), so that each step is held once, as in
+  metrics.jsonl. Each event file is rewritten whole, or left as it is."""
+  import tensorflow as tf
+  if not os.path.isdir(tensorboard_dir):
+    return
+  for name in sorted(os.listdir(tensorboard_dir)):
+    path = os.path.join(tensorboard_dir, name)
+    if not name.startswith('events.out.tfevents') or not os.path.isfile(path):
+      continue
+    records, truncated = [], False
+    try:
+      for record in tf.compat.v1.io.tf_record_iterator(path):
+        records.append(record)
+    except tf.errors.DataLossError:  # a run killed while writing its last event
+      truncated = True
+    kept = [r for r in records if tf.compat.v1.Event.FromString(r).step <= resume_step]
+    if len(kept) == len(records) and not truncated:
+      continue
+    with tf.io.TFRecordWriter(path + '.tmp') as writer:
+      for record in kept:
+        writer.write(record)
+    os.replace(path + '.tmp', path)
+
+
+def _line_step(line):
+  try:
+    return int(json.loads(line)['step'])
+  except (ValueError, KeyError, TypeError):
+    return None

@@ -1,0 +1,72 @@
+"""The training state and the optimizers: the paper's SGD rule, cuda-convnet's
+per-layer rule (cuda_convnet.py) and Adam, each with an injected learning rate."""
+
+from typing import Any
+
+import flax
+import jax
+import jax.numpy as jnp
+import optax
+
+# config.optimizer.name -> what create_optimizer builds (validation reads the names).
+OPTIMIZERS = ('sgd', 'adam', 'cuda_convnet')
+
+
+@flax.struct.dataclass
+class TrainState:
+  """What a step carries and a checkpoint holds."""
+  step: jax.Array
+  params: Any
+  opt_state: Any
+
+
+def create_train_state(params, optimizer) -> TrainState:
+  return TrainState(step=jnp.zeros((), jnp.int32), params=params,
+                    opt_state=optimizer.init(params))
+
+
+def paper_sgd(learning_rate, momentum=0.9, weight_decay=5e-4):
+  """The paper's update rule (section 5), exactly:
+
+      v <- momentum * v - weight_decay * lr * w - lr * dL/dw;   w <- w + v
+
+  As an optax chain: add weight_decay * w to the gradient, scale by -lr, then
+  accumulate a momentum trace of the already-scaled step. The order matters
+  only when the learning rate changes: like the paper, the velocity keeps the
+  steps taken at the old rate (optax.sgd would rescale the whole trace).
+  """
+  return optax.chain(
+      optax.add_decayed_weights(weight_decay),
+      optax.scale_by_learning_rate(learning_rate),
+      optax.trace(decay=momentum, nesterov=False),
+  )
+
+
+def create_optimizer(optimizer_config, learning_rate=None, model_variant=None):
+  """The optimizer named by `config.optimizer`, with the learning rate injected as a
+  hyperparameter so a schedule or plateau rule can set it between steps.
+  `cuda_convnet` (cuda_convnet.cuda_convnet_sgd) reads its per-layer weight decay
+  and bias rates from the layer file of `model_variant`."""
+  lr = optimizer_config.learning_rate if learning_rate is None else learning_rate
+  if optimizer_config.name == 'sgd':
+    return optax.inject_hyperparams(paper_sgd)(
+        learning_rate=lr, momentum=optimizer_config.momentum,
+        weight_decay=optimizer_config.weight_decay)
+  if optimizer_config.name == 'cuda_convnet':
+    from alexnet_jax import cuda_convnet
+    rules = cuda_convnet.update_rules(model_variant, optimizer_config.layer_weight_decay)
+    return optax.inject_hyperparams(cuda_convnet.cuda_convnet_sgd, static_args=('rules',))(
+        learning_rate=lr, momentum=optimizer_config.momentum, rules=rules)
+  if optimizer_config.name == 'adam':
+    return optax.inject_hyperparams(optax.adamw)(
+        learning_rate=lr, weight_decay=optimizer_config.weight_decay)
+  raise ValueError(f'config.optimizer.name={optimizer_config.name!r}: '
+                   f'choose one of {", ".join(OPTIMIZERS)}')
+
+
+def with_learning_rate(opt_state, learning_rate):
+  """`opt_state` with its injected learning rate replaced (the host's schedule sets
+  it between steps; `optax.inject_hyperparams` keeps it in the state)."""
+  hyperparams = dict(opt_state.hyperparams)
+  hyperparams['learning_rate'] = jnp.asarray(learning_rate, jnp.float32)
+  return opt_state._replace(hyperparams=hyperparams)

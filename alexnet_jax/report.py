@@ -168,6 +168,12 @@ def collect(workdir: str, target_train_error=None) -> dict:
     complete = (variant['target']['reached'] == variant['finished_runs'] > 0 and
                 variants[baseline]['target']['reached'] == variants[baseline]['finished_runs'] > 0)
     variant['epochs_to_target_ratio'] = mine / base if complete and base else None
+    # Its spread: the ratio over every (variant seed, baseline seed) pair.
+    pairs = [run['epochs_to_target'] / other['epochs_to_target']
+             for run in variant['runs'] if run['finished']
+             for other in variants[baseline]['runs'] if other['finished']
+             if run['epochs_to_target'] and other['epochs_to_target']] if complete else []
+    variant['epochs_to_target_ratio_range'] = [min(pairs), max(pairs)] if pairs else None
     variant['paper_claim'] = claims.get(name)
   return {'ablation': sweep.get('name'), 'dataset': sweep.get('dataset'),
           'baseline': baseline, 'target_train_error': target, 'seeds': sweep.get('seeds'),
@@ -208,7 +214,27 @@ def markdown_table(results: dict) -> str:
         f"| {_fmt(stats['test_top1_error_ten_views'], 100)} "
         f"| {_fmt_target(variant)} | {_fmt(stats['wall_time_s'], digits=0)} "
         f"| {_fmt(stats['images_per_s'], digits=0)} |")
+  for name, variant in results['variants'].items():
+    spread = variant.get('epochs_to_target_ratio_range')
+    if spread and name != results['baseline']:
+      lines += ['', f"Epochs to {target:.0%} training error, `{name}` / `{results['baseline']}`: "
+                    f"{variant['epochs_to_target_ratio']:.2f} (ratio of the means; "
+                    f"{spread[0]:.2f}-{spread[1]:.2f} over all pairs of seeds)."]
+  lines += ['', '## Per run', '',
+            f'| variant | seed | finished | epochs trained | epochs to {target:.0%} train err '
+            '| test top-1 err | test top-1 err, 10 views |', '|---|---|---|---|---|---|---|']
+  for name, variant in results['variants'].items():
+    for run in variant['runs']:
+      lines.append(
+          f"| {name} | {run['seed']} | {'yes' if run['finished'] else 'no'} "
+          f"| {_num(run['epochs_trained'], 1)} | {_num(run['epochs_to_target'], 1)} "
+          f"| {_num(run['test_top1_error'], 2, 100)} "
+          f"| {_num(run['test_top1_error_ten_views'], 2, 100)} |")
   return '\n'.join(lines) + '\n'
+
+
+def _num(value, digits, scale=1.0):
+  return 'n/a' if value is None else f'{value * scale:.{digits}f}'
 
 
 def write_csv(results: dict, path: str):

@@ -88,6 +88,9 @@ def test_epochs_to_target_ratio_and_runs_that_never_reach_it(ablation_dir):
   results = report.build(str(ablation_dir))
   assert results['variants']['tanh']['epochs_to_target_ratio'] == pytest.approx(4.5 / 2.5)
   assert '| 4.50 ± 0.71 (x1.80) |' in (ablation_dir / 'results.md').read_text()
+  # relu reached 25% at epochs 3 and 2, tanh at 4 and 5: pairs 4/3 .. 5/2
+  assert results['variants']['tanh']['epochs_to_target_ratio_range'] == pytest.approx([4 / 3, 2.5])
+  assert '| tanh | 1 | yes | 5.0 | 5.0 | 44.00 | n/a |' in (ablation_dir / 'results.md').read_text()
 
   shutil.rmtree(ablation_dir / 'tanh')
   write_run(ablation_dir, 'tanh', 0, train_errors=[0.6, 0.5, 0.4], losses=[2, 2, 2],

@@ -119,8 +119,5 @@ def format_result(result: dict) -> str:
 def run(config, workdir: str) -> dict:
   """`--mode=benchmark`: prints the figures and writes `workdir/benchmark.json`."""
   result = measure(config)
-  print(format_result(result))
-  path = os.path.join(workdir, 'benchmark.json')
-  results_io.write_json_atomic(path, result)
-  print(f'wrote {path}')
+  results_io.show_and_write(format_result(result), workdir, 'benchmark.json', result)
   return result

@@ -73,15 +73,14 @@ def run(config, workdir: str, filename: str = 'eval.json') -> dict:
   par = parallel.Parallel(layout)
   compiled = step_functions.CompiledSteps(config, par)
   result = step_functions.evaluate(compiled.eval_fn(par.put_tree(params)),
-                          input_pipeline.create_eval_iterator(config))
+                                   input_pipeline.create_eval_iterator(config))
   record = {'step': int(meta['step']), 'split': config.data.eval_split,
             'views': 10 if config.data.ten_views else 1, 'checkpoint':
             os.path.join(str(manager.directory), str(meta['step'])), **result}
-  print(f"{'step':>8} {'split':>12} {'views':>6} {'examples':>9} {'top-1 err':>10} "
-        f"{'top-5 err':>10}")
-  print(f"{record['step']:>8} {record['split']:>12} {record['views']:>6} "
-        f"{record['num_examples']:>9} {record['top1_error']:>10.2%} {record['top5_error']:>10.2%}")
-  path = os.path.join(workdir, filename)
-  results_io.write_json_atomic(path, record)
-  print(f'wrote {path}')
+  table = (f"{'step':>8} {'split':>12} {'views':>6} {'examples':>9} {'top-1 err':>10} "
+           f"{'top-5 err':>10}\n"
+           f"{record['step']:>8} {record['split']:>12} {record['views']:>6} "
+           f"{record['num_examples']:>9} {record['top1_error']:>10.2%} "
+           f"{record['top5_error']:>10.2%}")
+  results_io.show_and_write(table, workdir, filename, record)
   return record

@@ -21,3 +21,13 @@ def write_text_atomic(path: str, text: str):
 
 def write_json_atomic(path: str, obj):
   write_text_atomic(path, json.dumps(obj, indent=2))
+
+
+def show_and_write(text: str, workdir: str, name: str, obj) -> str:
+  """What a reporting mode ends with: prints `text`, writes `obj` to `workdir/name`
+  (atomically) and says where; returns the path."""
+  print(text)
+  path = os.path.join(workdir, name)
+  write_json_atomic(path, obj)
+  print(f'wrote {path}')
+  return path

@@ -8,7 +8,6 @@ the paper's network).
 """
 
 import math
-import os
 
 import jax
 import jax.numpy as jnp
@@ -111,8 +110,5 @@ def format_table(table: dict) -> str:
 def run(config, workdir: str) -> dict:
   """`--mode=summary`: prints the table and writes `workdir/summary.json`."""
   table = layer_table(config)
-  print(format_table(table))
-  path = os.path.join(workdir, 'summary.json')
-  results_io.write_json_atomic(path, table)
-  print(f'wrote {path}')
+  results_io.show_and_write(format_table(table), workdir, 'summary.json', table)
   return table

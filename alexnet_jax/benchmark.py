@@ -14,8 +14,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from alexnet_jax import (host_memory, models, optimizers, results_io, step_functions, summary,
-                         xla_flags)
+from alexnet_jax import models, optimizers, results_io, runtime, step_functions, summary
 from alexnet_jax.timing import time_calls
 
 
@@ -46,8 +45,7 @@ def measure(config) -> dict:
   """Runs the measurement on the configured device layout; returns benchmark.json's content."""
   from alexnet_jax import parallel
 
-  retained = host_memory.retain_freed_memory()  # as main does for every run
-  xla_settings = xla_flags.apply()  # as main does; takes effect if nothing was compiled yet
+  setup = runtime.setup()  # as main does; the XLA settings count if nothing was compiled yet
   bench = config.benchmark
   batch_size = bench.batch_size
   layout = parallel.layout_from_config(config)
@@ -92,9 +90,9 @@ def measure(config) -> dict:
       'device_kind': jax.devices()[0].device_kind,
       'host_cpus': os.cpu_count(),
       'jax_version': jax.__version__,
-      'host_memory_retained': retained,
+      'host_memory_retained': setup['host_memory_retained'],
       'xla_flags': os.environ.get('XLA_FLAGS', ''),
-      'xla_cpu_settings_applied': xla_settings,
+      'xla_cpu_settings_applied': setup['xla_settings_in_effect'],
       'macs_per_image': macs_per_image,
       'forward': _with_rates(forward_stats, batch_size, forward_flops),
       'train_step': _with_rates(step_stats, batch_size, 3 * forward_flops),

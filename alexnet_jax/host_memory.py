@@ -17,7 +17,7 @@ worker threads, and glibc gives such threads their own arenas, whose heaps canno
 grow past 64 MiB: a larger block (the paper net's fc6 kernel and its gradient are
 72 MiB per column) is then mmap'd and unmapped on every allocation whatever the
 settings above say, and every step faults it in again. It must be set before the
-worker threads first allocate, so main calls this first.
+worker threads first allocate, so `runtime.setup()` calls this first.
 
 `tests/test_host_memory.py` checks, in fresh processes, that a large output is
 reused instead of faulted in on every execution (and that without the setting it

@@ -10,7 +10,7 @@ import sys
 from absl import app, flags
 from ml_collections import config_flags
 
-from alexnet_jax import console, distributed, host_memory, validation, workdir, xla_flags
+from alexnet_jax import console, distributed, runtime, validation, workdir
 
 FLAGS = flags.FLAGS
 config_flags.DEFINE_config_file('config', None, 'Config file (configs/*.py[:preset]).',
@@ -49,8 +49,7 @@ def main(argv):
   if len(argv) > 1:
     print(f'error: unexpected arguments: {" ".join(argv[1:])}', file=sys.stderr)
     sys.exit(2)
-  host_memory.retain_freed_memory()  # before XLA's threads allocate: see host_memory
-  xla_flags.apply()  # before anything is compiled: see xla_flags
+  runtime.setup()  # before XLA's threads allocate or anything is compiled
   console.quiet_native_logs()  # before TensorFlow or XLA load
   console.buffer(verbose=FLAGS['verbosity'].present)
   config = FLAGS.config

@@ -23,8 +23,8 @@
 GPU backends ignore both flags.
 
 XLA reads XLA_FLAGS once, when it compiles for the first time, so `apply()` must
-run before anything is compiled: `main`, the benchmark and the test suite's
-conftest call it first thing.
+run before anything is compiled: `runtime.setup()` calls it, first thing in
+`main`, the benchmark and the test suite's conftest.
 """
 
 import os

@@ -26,9 +26,9 @@ import time
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 
-from alexnet_jax import xla_flags  # noqa: E402
+from alexnet_jax import runtime  # noqa: E402
 
-xla_flags.apply()  # before JAX compiles anything
+runtime.setup()  # before JAX compiles anything
 
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402

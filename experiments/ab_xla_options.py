@@ -77,7 +77,7 @@ def _timed(fn):
 
 def main(argv):
   del argv
-  host_memory.retain_freed_memory()
+  host_memory.retain_freed_memory()  # not runtime.setup(): the XLA settings are compared here
   config = FLAGS.config
   names = FLAGS.settings.split(',')
   unknown = [name for name in names if name not in SETTINGS]

@@ -30,9 +30,9 @@ import time
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 
-from alexnet_jax import xla_flags  # noqa: E402
+from alexnet_jax import runtime  # noqa: E402
 
-XLA_SETTINGS_IN_EFFECT = xla_flags.apply()  # before JAX compiles anything
+XLA_SETTINGS_IN_EFFECT = runtime.setup()['xla_settings_in_effect']  # before JAX compiles
 
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402

@@ -31,8 +31,7 @@ import jax  # noqa: E402
 from absl import app, flags  # noqa: E402
 from ml_collections import config_flags  # noqa: E402
 
-from alexnet_jax import (benchmark, host_memory, parallel, results_io, step_functions,  # noqa: E402
-                         xla_flags)
+from alexnet_jax import benchmark, parallel, results_io, runtime, step_functions  # noqa: E402
 
 config_flags.DEFINE_config_file(
     'config', os.path.join(REPO, 'configs', 'default.py:paper'),
@@ -63,8 +62,7 @@ def layer_of(op_name: str) -> str:
 
 
 def profile(config, steps: int) -> dict:
-  host_memory.retain_freed_memory()  # as --mode=benchmark measures
-  xla_flags.apply()
+  runtime.setup()  # as --mode=benchmark measures
   par = parallel.Parallel(parallel.layout_from_config(config))
   step_fns = step_functions.CompiledSteps(config, par)
   state, batch, rng, rate = benchmark.random_step_inputs(config, par, step_fns)

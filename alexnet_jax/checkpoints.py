@@ -30,10 +30,6 @@ import orbax.checkpoint as ocp
 from alexnet_jax.validation import ConfigError, UserError
 
 
-class NoCheckpointError(FileNotFoundError):
-  """The workdir has no (usable) checkpoint."""
-
-
 class CheckpointMismatchError(ConfigError):
   """A checkpoint holds arrays of other shapes than this config's model."""
 

@@ -281,7 +281,7 @@ class Preprocessor:
       raise ValueError(f'config.data.normalization={mode!r}: choose one of '
                        f'{", ".join(NORMALIZATIONS)}')
 
-  def _normalize(self, images, full_frame: bool):
+  def _normalize(self, images):
     images = images.astype(np.float32) * np.float32(self.pixel_scale)
     if self.data.normalization == 'caffe':
       images = images[..., ::-1]  # Caffe's BGR channel order
@@ -314,7 +314,7 @@ class Preprocessor:
     if self.data.flip:
       flips = flip_rng.random(count) < 0.5
       images = np.where(flips[:, None, None, None], images[:, :, ::-1], images)
-    out = self._normalize(images, full_frame=False)
+    out = self._normalize(images)
     if self.data.pca_std > 0:
       shift = pca_noise(pca_rng, count, self.stats['eigval'], self.stats['eigvec'],
                         self.data.pca_std)
@@ -324,10 +324,10 @@ class Preprocessor:
   def eval(self, images):
     size = self.data.image_size
     if self.data.ten_views:
-      return self._normalize(ten_views(images, size), full_frame=False)
+      return self._normalize(ten_views(images, size))
     full = images.shape[1]
     offset = (full - size) // 2
-    return self._normalize(images[:, offset:offset + size, offset:offset + size], True)
+    return self._normalize(images[:, offset:offset + size, offset:offset + size])
 
 
 def global_batch_plan(seed, step, batch_size, num_examples):

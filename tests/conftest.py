@@ -1,16 +1,9 @@
 """Shared fixtures: small configs that keep the suite fast on a 2-core CPU."""
 
-import os
-import sys
-
 import pytest
 
-REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-if REPO_ROOT not in sys.path:
-  sys.path.insert(0, REPO_ROOT)
-
-from alexnet_jax import xla_flags  # noqa: E402
-from configs import default  # noqa: E402
+from alexnet_jax import xla_flags
+from configs import default
 
 xla_flags.apply()  # the tests compile with the settings main runs with
 

@@ -8,7 +8,7 @@ import dataclasses
 import math
 import os
 
-from alexnet_jax import cuda_convnet, models
+from alexnet_jax import cuda_convnet, models, optimizers, schedules
 
 # --mode: the library function that runs each mode, 'module:function' in alexnet_jax
 # (main.py imports it only once the config is valid, so that errors come before JAX).
@@ -265,12 +265,12 @@ def validate_config(config, *, num_devices=None):
   validate_lrn_window(config.model)
   _one_of('resume', config.get('resume', 'auto'), RESUME)
   require(config.batch_size >= 1, f'config.batch_size={config.batch_size!r} must be >= 1')
-  _one_of('optimizer.name', config.optimizer.name, ('sgd', 'adam', 'cuda_convnet'))
+  _one_of('optimizer.name', config.optimizer.name, optimizers.OPTIMIZERS)
   require(config.optimizer.name != 'cuda_convnet' or config.model.variant in cuda_convnet.NETS,
           f"config.optimizer.name='cuda_convnet' takes its per-layer rates and weight decay "
           f'from a cuda-convnet layer file; config.model.variant={config.model.variant!r} has '
           f'none (choose one of {", ".join(cuda_convnet.NETS)}, or optimizer sgd/adam)')
-  _one_of('schedule.name', config.schedule.name, ('plateau', 'constant', 'step', 'cosine'))
+  _one_of('schedule.name', config.schedule.name, schedules.SCHEDULES)
   require(0 < config.schedule.factor < 1,
            f'config.schedule.factor={config.schedule.factor!r} must be in (0, 1)')
   require(config.num_epochs > 0 or config.num_train_steps > 0,

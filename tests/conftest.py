@@ -2,10 +2,10 @@
 
 import pytest
 
-from alexnet_jax import xla_flags
+from alexnet_jax import runtime
 from configs import default
 
-xla_flags.apply()  # the tests compile with the settings main runs with
+runtime.setup()  # the tests run with the settings main runs with
 
 
 @pytest.fixture

@@ -56,9 +56,9 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from alexnet_jax import locally_connected
-from alexnet_jax import lrn as lrn_lib
-from alexnet_jax import pooling
+from alexnet_jax.ops import locally_connected
+from alexnet_jax.ops import lrn as lrn_lib
+from alexnet_jax.ops import pooling
 
 
 @dataclasses.dataclass(frozen=True)

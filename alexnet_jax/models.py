@@ -53,11 +53,11 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from alexnet_jax import bias as bias_lib
+from alexnet_jax.ops import bias as bias_lib
 from alexnet_jax import cuda_convnet
-from alexnet_jax import lrn as lrn_lib
-from alexnet_jax import pooling
-from alexnet_jax import strided_conv
+from alexnet_jax.ops import lrn as lrn_lib
+from alexnet_jax.ops import pooling
+from alexnet_jax.ops import strided_conv
 
 OWN = 'own'    # the layer sees only its own column's maps
 BOTH = 'both'  # the layer sees both columns (an exchange point)

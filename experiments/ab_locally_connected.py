@@ -1,4 +1,4 @@
-"""Formulations of the locally-connected layer (alexnet_jax.locally_connected) timed
+"""Formulations of the locally-connected layer (alexnet_jax.ops.locally_connected) timed
 against each other in one process on XLA:CPU, forward and backward (gradients with
 respect to the input and the kernel), jitted, alternated round by round (A, B, C, ...,
 then in reverse order) so that the machine's drift hits every formulation alike.
@@ -37,7 +37,7 @@ import numpy as np  # noqa: E402
 from absl import app, flags  # noqa: E402
 from jax import lax  # noqa: E402
 
-from alexnet_jax import locally_connected as lc  # noqa: E402
+from alexnet_jax.ops import locally_connected as lc  # noqa: E402
 from alexnet_jax import results_io  # noqa: E402
 
 # name: (N, H, W, C, F, K, padding)
@@ -144,7 +144,7 @@ _gather_slices_patches.defjvp(_gather_slices_jvp)
 def gather_slices_bmm(x, kernel, padding):
   """gather_bmm whose patches are differentiated as the K*K slices (custom_jvp), so
   that their gradient is pads and adds instead of the gather's scatter-add (the
-  formulation alexnet_jax.locally_connected keeps)."""
+  formulation alexnet_jax.ops.locally_connected keeps)."""
   out_h, out_w, k, _, _, _ = kernel.shape
   return _bmm(_gather_slices_patches(x, k, padding, out_h, out_w), kernel, x.shape[0])
 

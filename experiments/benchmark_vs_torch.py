@@ -77,7 +77,7 @@ def torch_alexnet(num_classes=1000):
   """The paper's network in PyTorch: two columns as groups=2 convolutions."""
   import torch.nn as nn
 
-  from alexnet_jax import lrn
+  from alexnet_jax.ops import lrn
   lrn_args = lrn.to_torch(lrn.LRNParams())
   return nn.Sequential(
       nn.Conv2d(3, 96, 11, stride=4), nn.ReLU(), nn.LocalResponseNorm(**lrn_args),

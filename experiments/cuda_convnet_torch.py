@@ -34,7 +34,8 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if REPO not in sys.path:
   sys.path.insert(0, REPO)
 
-from alexnet_jax import cuda_convnet, lrn  # noqa: E402
+from alexnet_jax import cuda_convnet  # noqa: E402
+from alexnet_jax.ops import lrn  # noqa: E402
 
 
 class LocallyConnected(nn.Module):

@@ -7,7 +7,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from alexnet_jax import bias, models
+from alexnet_jax import models
+from alexnet_jax.ops import bias
 
 
 def test_add_bias_gradient_equals_autodiff():

@@ -83,7 +83,7 @@ def _spatial_direct(x, size, scale, power):
 
 @pytest.mark.parametrize('size', [5, 4, 9])
 def test_cross_map_norm_maps_onto_lrn(size):
-  from alexnet_jax import lrn
+  from alexnet_jax.ops import lrn
   x = np.random.default_rng(0).normal(0, 30, (2, 3, 3, 16)).astype(np.float32)
   layer = cuda_convnet.NormLayer('rnorm1', 'cross_map', size, 0.001)
   params = cuda_convnet.cross_map_params(layer)

@@ -11,7 +11,7 @@ import pytest
 from jax import lax
 from jax.test_util import check_grads
 
-from alexnet_jax import locally_connected as lc
+from alexnet_jax.ops import locally_connected as lc
 
 # (batch, height, width, channels, filters, kernel, padding)
 SHAPES = [

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from jax.test_util import check_grads
 
-from alexnet_jax import lrn
+from alexnet_jax.ops import lrn
 
 
 def lrn_loop(a, k, n, alpha, beta):

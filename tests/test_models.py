@@ -6,7 +6,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from alexnet_jax import lrn, models, summary
+from alexnet_jax import models, summary
+from alexnet_jax.ops import lrn
 
 
 def shapes_of(config):

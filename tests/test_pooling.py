@@ -7,7 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from alexnet_jax import pooling
+from alexnet_jax.ops import pooling
 
 
 @pytest.mark.parametrize('shape,window,stride,padding', [

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from jax import lax
 
-from alexnet_jax import strided_conv
+from alexnet_jax.ops import strided_conv
 
 NHWC = ('NHWC', 'HWIO', 'NHWC')
 

@@ -25,16 +25,16 @@ def _with_rates(stats: dict, batch_size: int, flops_per_batch: float) -> dict:
   return stats
 
 
-def random_step_inputs(config, par, compiled):
+def random_step_inputs(config, placement, compiled):
   """A training step's arguments on random images of the configured size: the
   initial state, a device batch, a key and the learning rate. Shared by the
   experiments that time or profile the compiled step (experiments/)."""
   size, channels = config.data.image_size, config.data.channels
   params = models.init_params(models.create_model(config.model), jax.random.key(config.seed),
                               (size, size, channels))
-  state = par.put_tree(optimizers.create_train_state(params, compiled.optimizer))
+  state = placement.put_tree(optimizers.create_train_state(params, compiled.optimizer))
   batch_size = config.benchmark.batch_size
-  batch = par.put_batch({
+  batch = placement.put_batch({
       'image': np.random.default_rng(0).normal(size=(batch_size, size, size, channels))
                .astype(np.float32),
       'label': np.arange(batch_size) % config.model.num_classes})
@@ -49,20 +49,21 @@ def measure(config) -> dict:
   bench = config.benchmark
   batch_size = bench.batch_size
   layout = parallel.layout_from_config(config)
-  par = parallel.Parallel(layout)
+  placement = parallel.Placement(layout)
   image_shape = (config.data.image_size, config.data.image_size, config.data.channels)
   macs_per_image = summary.layer_table(config)['total_macs']
-  compiled = step_functions.CompiledSteps(config, par)
+  compiled = step_functions.CompiledSteps(config, placement)
   rng = jax.random.key(config.seed)
   params = models.init_params(models.create_model(config.model), rng, image_shape)
-  state = par.put_tree(optimizers.create_train_state(params, compiled.optimizer))
+  state = placement.put_tree(optimizers.create_train_state(params, compiled.optimizer))
   images = jax.random.normal(jax.random.key(1), (batch_size, *image_shape), jnp.float32)
   labels = jax.random.randint(jax.random.key(2), (batch_size,), 0, config.model.num_classes)
   host_batch = {'image': np.asarray(images), 'label': np.asarray(labels)}
-  device_batch = par.put_batch(host_batch)  # transfers are not timed: the pipeline overlaps them
+  # Transfers are not timed: the pipeline overlaps them.
+  device_batch = placement.put_batch(host_batch)
 
   model = compiled.model
-  forward = par.wrap_step(lambda p, b: model.apply({'params': p}, b['image'], train=False),
+  forward = placement.wrap_step(lambda p, b: model.apply({'params': p}, b['image'], train=False),
                           ('device', 'batch'))
   forward_stats = time_calls(lambda: forward(state.params, device_batch).block_until_ready(),
                              warmup_steps=bench.warmup_steps, steps=bench.steps)
@@ -71,7 +72,8 @@ def measure(config) -> dict:
   holder = {'state': state}
 
   def one_step():
-    holder['state'], metrics = compiled.train_step(holder['state'], device_batch, rng, learning_rate)
+    holder['state'], metrics = compiled.train_step(holder['state'], device_batch, rng,
+                                                   learning_rate)
     jax.block_until_ready((holder['state'], metrics))
 
   step_stats = time_calls(one_step, warmup_steps=bench.warmup_steps, steps=bench.steps)

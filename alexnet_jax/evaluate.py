@@ -70,9 +70,9 @@ def restore_params(config, workdir: str):
 def run(config, workdir: str, filename: str = 'eval.json') -> dict:
   layout = parallel.layout_from_config(config)
   params, meta, manager = restore_params(config, workdir)
-  par = parallel.Parallel(layout)
-  compiled = step_functions.CompiledSteps(config, par)
-  result = step_functions.evaluate(compiled.eval_fn(par.put_tree(params)),
+  placement = parallel.Placement(layout)
+  compiled = step_functions.CompiledSteps(config, placement)
+  result = step_functions.evaluate(compiled.eval_fn(placement.put_tree(params)),
                                    input_pipeline.create_eval_iterator(config))
   record = {'step': int(meta['step']), 'split': config.data.eval_split,
             'views': 10 if config.data.ten_views else 1, 'checkpoint':

@@ -193,8 +193,10 @@ def join_columns(shares):
   return jax.tree.map(join, *shares, is_leaf=_is_share)
 
 
-class Parallel:
-  """A layout's devices, its wrapped steps and the transfers to and from them."""
+class Placement:
+  """Where a layout puts things: its devices, the steps wrapped for them (jit/pmap
+  or shard_map), and the transfers of host trees and batches to and from them.
+  Device trees carry a leading axis of one entry per device."""
 
   def __init__(self, layout: Layout, devices=None):
     self.layout = layout
@@ -268,13 +270,14 @@ class Parallel:
 
   def get_tree(self, device_tree, device=None):
     """The full tree from this host's devices: numpy, or arrays on `device`."""
-    shares = [self.row(device_tree, m) for m in range(self.layout.model)]
+    shares = [self.from_device(device_tree, m) for m in range(self.layout.model)]
     full = join_columns(shares)
     return full if device is None else jax.device_put(full, device)
 
-  def row(self, device_tree, index: Optional[int] = None):
-    """A device's row of a device tree, as a host tree: this host's first device
-    by default; `index` m picks column m of this host's first data replica."""
+  def from_device(self, device_tree, index: Optional[int] = None):
+    """One device's entry of a device tree, copied to the host: this host's first
+    device by default; `index` m picks column m of this host's first data replica.
+    (Replicated values and sums over the data axis are equal on every device.)"""
     wanted = self.devices[self.local_indices[0] + (index or 0)]
 
     def one(x):

@@ -167,20 +167,23 @@ class CompiledSteps:
   them.
   """
 
-  def __init__(self, config, par):
+  def __init__(self, config, placement):
     from alexnet_jax import models
-    self.par = par
-    self.model = models.create_model(config.model, collectives=par.model_collectives)
+    self.placement = placement
+    self.model = models.create_model(config.model, collectives=placement.model_collectives)
     self.optimizer = optimizers.create_optimizer(config.optimizer,
                                                  model_variant=config.model.variant)
-    self.train_step = par.train_step(make_train_step(self.model, self.optimizer,
-                                                     collectives=par.collectives))
-    self.eval_step = par.eval_step(make_eval_step(self.model, collectives=par.collectives))
+    self.train_step = placement.train_step(make_train_step(self.model, self.optimizer,
+                                                     collectives=placement.collectives))
+    self.eval_step = placement.eval_step(
+        make_eval_step(self.model, collectives=placement.collectives))
 
   def train(self, device_state, batch, rng, learning_rate):
     """One step; returns (device state, device metrics) without waiting for them."""
-    return self.train_step(device_state, self.par.put_batch(batch), rng,
+    return self.train_step(device_state, self.placement.put_batch(batch), rng,
                            jnp.asarray(learning_rate, jnp.float32))
 
   def eval_fn(self, device_params):
-    return lambda batch: self.par.row(self.eval_step(device_params, self.par.put_batch(batch)))
+    placement = self.placement
+    return lambda batch: placement.from_device(
+        self.eval_step(device_params, placement.put_batch(batch)))

@@ -144,8 +144,8 @@ def _train(config, workdir, layout, info, primary):
                                  checkpoints.config_json(config))
 
   steps_per_epoch, total_steps = steps_for(config, info['num_train_examples'])
-  par = parallel.Parallel(layout)
-  compiled = step_functions.CompiledSteps(config, par)
+  placement = parallel.Placement(layout)
+  compiled = step_functions.CompiledSteps(config, placement)
   image_shape = (config.data.image_size, config.data.image_size, config.data.channels)
   params = models.init_params(models.create_model(config.model), jax.random.key(config.seed),
                               image_shape)
@@ -173,7 +173,7 @@ def _train(config, workdir, layout, info, primary):
   cadence = Cadence(config, steps_per_epoch, total_steps)
 
   rng = jax.random.key(config.seed + 1)
-  device_state = par.put_tree(state)
+  device_state = placement.put_tree(state)
   if layout.num_devices > 1:
     print(f'devices: {layout.describe()}', flush=True)
   shard = {'process_index': jax.process_index(), 'process_count': jax.process_count()}
@@ -198,8 +198,8 @@ def _train(config, workdir, layout, info, primary):
                  f"loss {result['loss']:.4f} over {result['num_examples']} examples")
     return record, best
 
-  window = MetricWindow(par)  # the training metrics since the last log line
-  epoch = MetricWindow(par)   # ... since the epoch began
+  window = MetricWindow(placement)  # the training metrics since the last log line
+  epoch = MetricWindow(placement)   # ... since the epoch began
   last_eval = None
   progress = tqdm(total=total_steps, initial=start_step, unit='step', dynamic_ncols=True,
                   desc=f'train {config.data.name}', disable=not primary)
@@ -226,7 +226,7 @@ def _train(config, workdir, layout, info, primary):
       if cadence.evaluate(done, last):
         last_eval, best = run_eval(done)
       if cadence.checkpoint(done, last, best):
-        full = par.get_tree(device_state, None if multi_host else jax.local_devices()[0])
+        full = placement.get_tree(device_state, None if multi_host else jax.local_devices()[0])
         checkpointer.save(full, meta(done), best=best)
       if stopped:
         break
@@ -246,8 +246,8 @@ class MetricWindow:
   (and reset) when a line is logged. Each step's loss is kept apart so that a
   NaN is reported with the step that produced it."""
 
-  def __init__(self, par):
-    self.par = par
+  def __init__(self, placement):
+    self.placement = placement
     self.sums, self.losses, self.start = None, [], time.time()
 
   def add(self, metrics):
@@ -255,14 +255,14 @@ class MetricWindow:
     self.sums = metrics if self.sums is None else jax.tree.map(jnp.add, self.sums, metrics)
 
   def take(self):
-    sums = self.par.row(self.sums)
+    sums = self.placement.from_device(self.sums)
     self.sums, self.losses, self.start = None, [], time.time()
     return sums
 
   def take_record(self, done, steps_per_epoch, lr, workdir):
     """The 'train' record of the window ending at step `done`; NonFiniteLossError
     at its first NaN/inf loss."""
-    losses = [float(self.par.row(loss)) for loss in self.losses]
+    losses = [float(self.placement.from_device(loss)) for loss in self.losses]
     bad = [i for i, loss in enumerate(losses) if not math.isfinite(loss)]
     if bad:
       raise NonFiniteLossError(

@@ -49,12 +49,12 @@ FLAGS = flags.FLAGS
 
 def compile_setting(config, options):
   """The benchmark's training step and forward pass, compiled with `options`."""
-  par = parallel.Parallel(parallel.layout_from_config(config))
-  compiled = step_functions.CompiledSteps(config, par)
-  state, batch, rng, rate = benchmark.random_step_inputs(config, par, compiled)
+  placement = parallel.Placement(parallel.layout_from_config(config))
+  compiled = step_functions.CompiledSteps(config, placement)
+  state, batch, rng, rate = benchmark.random_step_inputs(config, placement, compiled)
   train_step = compiled.train_step.lower(state, batch, rng, rate).compile(compiler_options=options)
   model = compiled.model
-  forward = par.wrap_step(lambda p, b: model.apply({'params': p}, b['image'], train=False),
+  forward = placement.wrap_step(lambda p, b: model.apply({'params': p}, b['image'], train=False),
                           ('device', 'batch'))
   forward = forward.lower(state.params, batch).compile(compiler_options=options)
   holder = {'state': state}

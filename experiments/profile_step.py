@@ -63,9 +63,9 @@ def layer_of(op_name: str) -> str:
 
 def profile(config, steps: int) -> dict:
   runtime.setup()  # as --mode=benchmark measures
-  par = parallel.Parallel(parallel.layout_from_config(config))
-  step_fns = step_functions.CompiledSteps(config, par)
-  state, batch, rng, rate = benchmark.random_step_inputs(config, par, step_fns)
+  placement = parallel.Placement(parallel.layout_from_config(config))
+  step_fns = step_functions.CompiledSteps(config, placement)
+  state, batch, rng, rate = benchmark.random_step_inputs(config, placement, step_fns)
   names = op_names(step_fns.train_step.lower(state, batch, rng, rate).compile().as_text())
   for _ in range(2):
     state, metrics = step_fns.train_step(state, batch, rng, rate)

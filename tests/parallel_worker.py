@@ -80,33 +80,33 @@ def main(variant, steps, layout_texts):
     config.parallel.data_devices = data
     config.parallel.backend = backend
     layout = parallel.layout_from_config(config)
-    result = compare(parallel.Parallel(layout), config, state, rng, steps, batch_for,
+    result = compare(parallel.Placement(layout), config, state, rng, steps, batch_for,
                      ref_state, ref_metrics, ref_logits)
     print('RESULT ' + json.dumps({'layout': layout_text, **result}), flush=True)
 
 
-def compare(par, config, state, rng, steps, batch_for, ref_state, ref_metrics, ref_logits):
-  layout = par.layout
+def compare(placement, config, state, rng, steps, batch_for, ref_state, ref_metrics, ref_logits):
+  layout = placement.layout
   optimizer = optimizers.create_optimizer(config.optimizer)
   params = state.params
-  device_model = models.create_model(config.model, collectives=par.model_collectives)
-  p_step = par.train_step(step_functions.make_train_step(device_model, optimizer,
-                                                collectives=par.collectives))
-  forward = par.wrap_step(lambda p, b: device_model.apply({'params': p}, b['image']),
+  device_model = models.create_model(config.model, collectives=placement.model_collectives)
+  p_step = placement.train_step(step_functions.make_train_step(device_model, optimizer,
+                                                collectives=placement.collectives))
+  forward = placement.wrap_step(lambda p, b: device_model.apply({'params': p}, b['image']),
                           ('device', 'batch'))
-  device_state = par.put_tree(state)
+  device_state = placement.put_tree(state)
   metrics = None
   for step in range(steps):
-    device_state, metrics = p_step(device_state, par.put_batch(batch_for(step)), rng,
+    device_state, metrics = p_step(device_state, placement.put_batch(batch_for(step)), rng,
                                    jnp.float32(config.optimizer.learning_rate))
-  full_state = par.get_tree(device_state)
-  logits_rows = forward(device_state.params, par.put_batch({'image': batch_for(0)['image']}))
+  full_state = placement.get_tree(device_state)
+  logits_rows = forward(device_state.params, placement.put_batch({'image': batch_for(0)['image']}))
   per_replica = [np.asarray(logits_rows[d * layout.model]) for d in range(layout.data)]
   logits = np.concatenate(per_replica)
   columns_agree = max(max_diff(logits_rows[d * layout.model], logits_rows[d * layout.model + m])
                       for d in range(layout.data) for m in range(layout.model))
 
-  metrics = par.row(metrics)
+  metrics = placement.from_device(metrics)
   keys = ('loss_sum', 'top1_errors', 'count')
   result = {
       'max_abs_diff': {
@@ -123,7 +123,7 @@ def compare(par, config, state, rng, steps, batch_for, ref_state, ref_metrics, r
           'logits': max_abs(ref_logits),
           'update': max_abs(jax.tree.map(jnp.subtract, ref_state.params, params)),
       },
-      'step': int(par.row(device_state.step)),
+      'step': int(placement.from_device(device_state.step)),
       'devices': layout.num_devices,
   }
   return result

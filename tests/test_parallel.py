@@ -130,14 +130,14 @@ def test_single_device_layout_runs_in_process(small_config, full_state):
   rng = jax.random.key(1)
   expected, _ = jax.jit(step_functions.make_train_step(model, optimizer))(full_state, batch, rng)
   for backend in ('pmap', 'shard_map'):
-    par = parallel.Parallel(parallel.Layout(1, 1, backend), jax.devices()[:1])
-    step = par.train_step(step_functions.make_train_step(model, optimizer, collectives=par.collectives))
-    state, metrics = step(par.put_tree(full_state), par.put_batch(batch), rng,
+    placement = parallel.Placement(parallel.Layout(1, 1, backend), jax.devices()[:1])
+    step = placement.train_step(step_functions.make_train_step(model, optimizer, collectives=placement.collectives))
+    state, metrics = step(placement.put_tree(full_state), placement.put_batch(batch), rng,
                           np.float32(small_config.optimizer.learning_rate))
-    got = par.get_tree(state)
+    got = placement.get_tree(state)
     for a, b in zip(jax.tree.leaves(got.params), jax.tree.leaves(expected.params)):
       np.testing.assert_allclose(a, b, atol=1e-6)
-    assert par.row(metrics)['count'] == 4
+    assert placement.from_device(metrics)['count'] == 4
 
 
 # ---------------------------------------------------------------------------

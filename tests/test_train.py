@@ -61,9 +61,9 @@ def test_training_step_updates_parameters_without_copying_them():
   from configs import default
   config = default.get_config()
   config.benchmark.batch_size = 8
-  par = parallel.Parallel(parallel.layout_from_config(config))
-  compiled = step_functions.CompiledSteps(config, par)
-  state, batch, rng, rate = benchmark.random_step_inputs(config, par, compiled)
+  placement = parallel.Placement(parallel.layout_from_config(config))
+  compiled = step_functions.CompiledSteps(config, placement)
+  state, batch, rng, rate = benchmark.random_step_inputs(config, placement, compiled)
   hlo = compiled.train_step.lower(state, batch, rng, rate).compile().as_text()
   parameter_shapes = {','.join(map(str, p.shape)) for p in jax.tree.leaves(state.params)
                       if p.size > 1000}

@@ -13,9 +13,16 @@ random crops, flips and PCA colour noise come from a generator seeded with
   only its own contiguous slice, so the global batch does not depend on how many
   processes or devices share it;
 * random access comes from `tfds.data_source` (array_record files), the same
-  access Grain builds on; small datasets (Fashion-MNIST, CIFAR-10) are decoded
-  once into memory, large ones are decoded per batch by a thread pool, and a
-  background thread prefetches batches.
+  access Grain builds on, and Pillow decodes the stored PNG or JPEG bytes; small
+  datasets (Fashion-MNIST, CIFAR-10) are decoded once into memory, large ones
+  per batch: by a thread pool and a background thread that prefetches batches,
+  or, with `data.worker_processes`, by worker processes that scale with the
+  host's cores (workers.py), which serve exactly the same batches.
+
+ImageNet: `python -m alexnet_jax.datasets prepare-imagenet` stores it as the paper
+did, 256x256 (`imagenet2012_256`; train with `resize_size=0`); the full-size
+path (`imagenet2012`, `resize_size=256`) decodes JPEGs at reduced scale where
+libjpeg allows it (`decode_image`).
 
 Augmentation (paper section 4.1), each switchable in `config.data`: resize the
 shorter side to `resize_size` and center-crop it (ImageNet-size images, at
@@ -33,13 +40,16 @@ paper's 10 views (`ten_views`: 4 corners and center, and their flips).
 """
 
 import concurrent.futures
+import io
 import json
+import math
 import os
 import queue
 import threading
 
 import numpy as np
 
+from alexnet_jax import datasets
 from alexnet_jax.validation import UserError
 
 # fb.resnet.torch / Caffe's ImageNet RGB statistics for pixels in [0, 1].
@@ -61,11 +71,15 @@ HOW_TO_GET = {
                '--train=../shared/data/cifar10/train.npz --test=../shared/data/cifar10/test.npz '
                '(or, with network access, python -c "import tensorflow_datasets as tfds; '
                "tfds.builder('cifar10').download_and_prepare(file_format='array_record')\")",
+    datasets.IMAGENET_256: 'python -m alexnet_jax.datasets prepare-imagenet --manual_dir=DIR '
+                           '(DIR/train/<wnid>/*.JPEG, DIR/val/<wnid>/*.JPEG; datasets.py)',
     'imagenet2012': 'download ILSVRC2012_img_train.tar and ILSVRC2012_img_val.tar from '
                     'image-net.org into <data_dir>/downloads/manual/, then python -c "import '
                     "tensorflow_datasets as tfds; tfds.builder('imagenet2012').download_and_prepare("
                     "file_format='array_record')\"",
 }
+# Datasets that use ImageNet's published colour statistics (dataset_statistics).
+IMAGENET_NAMES = ('imagenet2012', datasets.IMAGENET_256)
 IN_MEMORY_MAX_BYTES = 4 << 30
 
 
@@ -125,50 +139,63 @@ def check_image_size(data, stored_shape):
                     f'(choose config.data.image_size <= {side})')
 
 
-def _decode_resized(example, resize_size):
-  """Decoded uint8 image; with `resize_size`, shorter side resized then center-cropped
-  to resize_size x resize_size (paper section 2)."""
-  image = np.asarray(example['image'])
-  if resize_size:
-    from PIL import Image
-    h, w = image.shape[:2]
-    scale = resize_size / min(h, w)
-    size = (max(resize_size, round(w * scale)), max(resize_size, round(h * scale)))
-    pil = Image.fromarray(image.squeeze(-1) if image.shape[-1] == 1 else image)
-    image = np.asarray(pil.resize(size, Image.BILINEAR)).reshape(size[1], size[0], -1)
-    top, left = (image.shape[0] - resize_size) // 2, (image.shape[1] - resize_size) // 2
-    image = image[top:top + resize_size, left:left + resize_size]
-  return image
+def decode_image(encoded: bytes, channels: int, resize_size: int = 0) -> np.ndarray:
+  """uint8 [H, W, channels] from stored PNG or JPEG bytes, decoded by Pillow.
+
+  With `resize_size`, the paper's shorter-side resize and center crop
+  (`datasets.resize_and_center_crop`, section 2). A JPEG whose shorter side is at
+  least twice `resize_size` is first decoded at 1/2, 1/4 or 1/8 scale by libjpeg's
+  DCT scaling (`Image.draft`, shorter side still >= resize_size): most of the
+  decoding work of a large original is skipped, and the resize starts closer."""
+  from PIL import Image
+  mode = 'RGB' if channels == 3 else 'L'
+  with Image.open(io.BytesIO(encoded)) as pil:
+    if resize_size:
+      w, h = pil.size
+      scale = resize_size / min(w, h)
+      pil.draft(mode, (math.ceil(w * scale), math.ceil(h * scale)))
+    image = pil if pil.mode == mode else pil.convert(mode)
+    if resize_size:
+      image = datasets.resize_and_center_crop_pil(image, resize_size)
+    image = np.asarray(image)
+  return image.reshape(image.shape[0], image.shape[1], channels)
 
 
 class ImageSource:
-  """Random access to (uint8 image, label) of one split, decoded in memory when small."""
+  """Random access to (uint8 image, label) of one split, decoded in memory when small;
+  otherwise decoded per request by `threads` threads (default `data.num_workers`)."""
 
-  def __init__(self, config, split):
+  def __init__(self, config, split, threads=None):
     import tensorflow_datasets as tfds
     builder = _builder(config)
-    self.resize_size = config.data.resize_size or None
+    self.resize_size = config.data.resize_size or 0
     self.source = tfds.data_source(config.data.name, split=split,
-                                   data_dir=config.data.data_dir, download=False)
+                                   data_dir=config.data.data_dir, download=False,
+                                   decoders={'image': tfds.decode.SkipDecoding()})
     self.length = len(self.source)
     shape = builder.info.features['image'].shape
+    self.channels = shape[-1]
     self.fixed_shape = None not in shape and not self.resize_size
-    self.pool = concurrent.futures.ThreadPoolExecutor(max(1, config.data.num_workers))
+    threads = max(1, config.data.num_workers if threads is None else threads)
+    self.pool = concurrent.futures.ThreadPoolExecutor(threads) if threads > 1 else None
     self.images = self.labels = None
     if self.fixed_shape and self.length * int(np.prod(shape)) <= IN_MEMORY_MAX_BYTES:
       self.images, self.labels = self._decode(np.arange(self.length))
 
   def _decode(self, indices):
-    chunks = np.array_split(np.asarray(indices), max(1, min(len(indices) // 256,
-                                                            self.pool._max_workers * 4)))
-
     def decode_chunk(chunk):
       examples = self.source.__getitems__([int(i) for i in chunk])
-      return ([_decode_resized(e, self.resize_size) for e in examples],
+      return ([decode_image(e['image'], self.channels, self.resize_size) for e in examples],
               [int(e['label']) for e in examples])
 
+    if self.pool is None:
+      decoded = [decode_chunk(indices)]
+    else:
+      chunks = np.array_split(np.asarray(indices), max(1, min(len(indices) // 256,
+                                                              self.pool._max_workers * 4)))
+      decoded = self.pool.map(decode_chunk, chunks)
     images, labels = [], []
-    for chunk_images, chunk_labels in self.pool.map(decode_chunk, chunks):
+    for chunk_images, chunk_labels in decoded:
       images.extend(chunk_images)
       labels.extend(chunk_labels)
     return np.stack(images), np.asarray(labels, np.int32)
@@ -188,8 +215,9 @@ def _stats_path(config):
 
 def dataset_statistics(config, source: ImageSource = None) -> dict:
   """Per-pixel and per-channel means and the RGB PCA of the training images
-  (pixels in [0, 1]); computed from up to 10,000 images once, then cached."""
-  if config.data.name == 'imagenet2012':
+  (pixels in [0, 1]); computed from up to 10,000 images once, then cached.
+  ImageNet (IMAGENET_NAMES) uses the published channel means and PCA."""
+  if config.data.name in IMAGENET_NAMES:
     return {'channel_mean': IMAGENET_MEAN.tolist(), 'eigval': IMAGENET_EIGVAL.tolist(),
             'eigvec': IMAGENET_EIGVEC.tolist(), 'pixel_mean': None}
   path = _stats_path(config)
@@ -300,7 +328,11 @@ class Preprocessor:
       return shift[:, ::-1] * 255.0
     return shift
 
-  def train(self, images, rng):
+  def train(self, images, rng, out=None):
+    """The training input of uint8 `images` [N, H, W, C]: crops, flips and colour
+    noise drawn from `rng`, written into `out` (float32 [N, size, size, C]) when
+    given. Each image is cropped, flipped and normalized in place in its output
+    row (no batch-sized temporaries); the arithmetic is `_normalize`'s."""
     size, pad = self.data.image_size, self.data.crop_padding
     count = len(images)
     offsets_rng, flip_rng, pca_rng = rng.spawn(3)
@@ -308,18 +340,42 @@ class Preprocessor:
       images = np.pad(images, ((0, 0), (pad, pad), (pad, pad), (0, 0)))
     full = images.shape[1]
     if self.data.random_crop and full > size:
-      images = crop(images, crop_offsets(offsets_rng, count, full, size), size)
-    elif full > size:
-      images = crop(images, [((full - size) // 2,) * 2] * count, size)
-    if self.data.flip:
-      flips = flip_rng.random(count) < 0.5
-      images = np.where(flips[:, None, None, None], images[:, :, ::-1], images)
-    out = self._normalize(images)
+      offsets = crop_offsets(offsets_rng, count, full, size)
+    else:
+      offsets = [((full - size) // 2,) * 2 if full > size else (0, 0)] * count
+    side = min(full, size)
+    flips = (flip_rng.random(count) < 0.5) if self.data.flip else np.zeros(count, bool)
+    shifts = None
     if self.data.pca_std > 0:
       shift = pca_noise(pca_rng, count, self.stats['eigval'], self.stats['eigvec'],
                         self.data.pca_std)
-      out = out + self._colour_shift(shift)[:, None, None, :].astype(np.float32)
+      shifts = self._colour_shift(shift).astype(np.float32)
+    if out is None:
+      out = np.empty((count, side, side, images.shape[-1]), np.float32)
+    mean = self._mean_for(side)
+    for i, (top, left) in enumerate(offsets):
+      view = images[i, top:top + side, left:left + side]
+      if flips[i]:
+        view = view[:, ::-1]
+      if self.data.normalization == 'caffe':
+        view = view[..., ::-1]  # Caffe's BGR channel order
+      row = out[i]
+      np.copyto(row, view)
+      if self.pixel_scale != 1.0:
+        row *= np.float32(self.pixel_scale)
+      row -= mean
+      if self.data.normalization == 'torchvision':
+        row /= IMAGENET_STD
+      if shifts is not None:
+        row += shifts[i]
     return out
+
+  def _mean_for(self, side):
+    """The mean `_normalize` subtracts from a side x side image."""
+    mean = self.mean
+    if mean.ndim == 3 and mean.shape[:2] != (side, side):
+      mean = mean.mean((0, 1))
+    return mean
 
   def eval(self, images):
     size = self.data.image_size
@@ -342,27 +398,34 @@ def global_batch_plan(seed, step, batch_size, num_examples):
   return indices, positions
 
 
-class TrainIterator:
-  """Endless iterator of this process's slice of each global training batch.
+def local_batch_size(config, process_count):
+  if config.batch_size % process_count:
+    raise ValueError(f'config.batch_size={config.batch_size} is not divisible by the '
+                     f'{process_count} processes')
+  return config.batch_size // process_count
 
-  Its state is the next step (`get_state()` -> {'step': int}, JSON-serialisable);
-  `set_state` jumps there. Batches are prefetched by a background thread.
-  """
 
-  def __init__(self, config, *, process_index=0, process_count=1, start_step=0):
-    if config.batch_size % process_count:
-      raise ValueError(f'config.batch_size={config.batch_size} is not divisible by the '
-                       f'{process_count} processes')
+def train_batch_shapes(config, process_count=1) -> dict:
+  """{key: (shape, dtype)} of a local training batch."""
+  local = local_batch_size(config, process_count)
+  size = config.data.image_size
+  return {'image': ((local, size, size, config.data.channels), np.float32),
+          'label': ((local,), np.int32), 'example_id': ((local,), np.int64)}
+
+
+class TrainBatches:
+  """This process's slice of each training step's batch, a pure function of
+  (seed, step): what TrainIterator serves, made here or in worker processes."""
+
+  def __init__(self, config, *, process_index=0, process_count=1, stats=None, threads=None):
     self.config = config
-    self.source = ImageSource(config, config.data.train_split)
-    self.preprocessor = Preprocessor(config, dataset_statistics(config, self.source))
-    self.local_batch = config.batch_size // process_count
+    self.local_batch = local_batch_size(config, process_count)
     self.process_index = process_index
-    self.prefetch = max(0, config.data.prefetch)
-    self._start(start_step)
+    self.source = ImageSource(config, config.data.train_split, threads)
+    self.preprocessor = Preprocessor(config, stats or dataset_statistics(config, self.source))
 
-  def batch(self, step):
-    """The local batch of step `step` (deterministic)."""
+  def __call__(self, step, out=None):
+    """The local batch of step `step`, written into the arrays of `out` if given."""
     config = self.config
     indices, positions = global_batch_plan(config.seed, step, config.batch_size,
                                            self.source.length)
@@ -371,9 +434,60 @@ class TrainIterator:
     rngs = rng.spawn(config.batch_size)
     lo, hi = self.process_index * self.local_batch, (self.process_index + 1) * self.local_batch
     images, labels = self.source.get(indices[lo:hi])
-    out = np.stack([self.preprocessor.train(images[i:i + 1], rngs[lo + i])[0]
-                    for i in range(hi - lo)])
-    return {'image': out, 'label': labels.astype(np.int32), 'example_id': positions[lo:hi]}
+    if out is None:
+      out = {'image': np.empty((hi - lo,) + self._image_shape(images), np.float32),
+             'label': np.empty(hi - lo, np.int32), 'example_id': np.empty(hi - lo, np.int64)}
+    elif out['image'].shape[1:] != self._image_shape(images):
+      raise ValueError(f'training images are {self._image_shape(images)}, not the '
+                       f'{out["image"].shape[1:]} of config.data.image_size/channels')
+    for i in range(hi - lo):
+      self.preprocessor.train(images[i:i + 1], rngs[lo + i], out['image'][i:i + 1])
+    out['label'][:] = labels
+    out['example_id'][:] = positions[lo:hi]
+    return out
+
+  def _image_shape(self, images):
+    side = min(images.shape[1] + 2 * self.config.data.crop_padding, self.config.data.image_size)
+    return (side, side, images.shape[-1])
+
+
+def worker_process_count(config) -> int:
+  """`data.worker_processes`: 0 makes batches in this process, -1 one process per core."""
+  count = config.data.get('worker_processes', 0)  # absent from configs stored before it
+  if count == -1:
+    return len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else os.cpu_count()
+  return count
+
+
+class TrainIterator:
+  """Endless iterator of this process's slice of each global training batch.
+
+  Its state is the next step (`get_state()` -> {'step': int}, JSON-serialisable);
+  `set_state` jumps there. Batches are prefetched by a background thread, or made
+  ahead by `data.worker_processes` worker processes (workers.py).
+  """
+
+  def __init__(self, config, *, process_index=0, process_count=1, start_step=0):
+    local_batch_size(config, process_count)
+    self.config = config
+    self._shard = {'process_index': process_index, 'process_count': process_count}
+    self.prefetch = max(0, config.data.prefetch)
+    self.workers = self._batches = None
+    processes = worker_process_count(config)
+    if processes:
+      from alexnet_jax import workers
+      self.workers = workers.BatchWorkers(config, dataset_statistics(config), processes,
+                                          start_step=start_step, **self._shard)
+      self.step = start_step
+    else:
+      self._batches = TrainBatches(config, **self._shard)
+      self._start(start_step)
+
+  def batch(self, step):
+    """The local batch of step `step` (deterministic), made in this process."""
+    if self._batches is None:
+      self._batches = TrainBatches(self.config, **self._shard)
+    return self._batches(step)
 
   def _start(self, step):
     self.step = step
@@ -402,7 +516,9 @@ class TrainIterator:
     return self
 
   def __next__(self):
-    if self.prefetch:
+    if self.workers is not None:
+      item = next(self.workers)
+    elif self.prefetch:
       item = self._queue.get()
       if isinstance(item, Exception):
         raise item
@@ -415,11 +531,18 @@ class TrainIterator:
     return {'step': int(self.step)}
 
   def set_state(self, state):
+    if self.workers is not None:
+      self.workers.seek(int(state['step']))
+      self.step = int(state['step'])
+      return
     self.close()
     self._start(int(state['step']))
 
   def close(self):
-    self._stop.set()
+    if self.workers is not None:
+      self.workers.close()
+    else:
+      self._stop.set()
 
 
 def create_train_iterator(config, *, process_index=0, process_count=1, start_step=0):

@@ -167,6 +167,8 @@ def validate_data(data):
   require(data.resize_size == 0 or data.resize_size >= data.image_size,
            f'config.data.resize_size={data.resize_size} is smaller than config.data.image_size='
            f'{data.image_size}')
+  require(data.worker_processes >= -1, f'config.data.worker_processes='
+          f'{data.worker_processes!r} must be >= 0, or -1 for one per core')
 
 
 def validate_lrn_window(model_config):

@@ -30,7 +30,7 @@ MAY_CHANGE = ('mode', 'resume', 'num_epochs', 'num_train_steps', 'stop_at_train_
               'log_every_steps',
               'eval_every_steps', 'eval_batch_size', 'checkpoint', 'eval', 'parallel',
               'distributed', 'benchmark', 'ablation', 'data.prefetch', 'data.num_workers',
-              'data.data_dir', 'model.conv_chunk')
+              'data.worker_processes', 'data.data_dir', 'model.conv_chunk')
 PREVIOUS_RUNS = 'previous_runs'
 LOCK = '.lock'
 KEPT_ON_RESTART = (PREVIOUS_RUNS, LOCK, LOG)  # what a restart leaves in place

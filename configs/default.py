@@ -67,6 +67,7 @@ def get_config(arg=None):
                                      # | cuda_convnet (pixels 0-255 minus the mean image's center)
   data.ten_views = False             # evaluate on the paper's 10 views, softmax averaged
   data.num_workers = 2               # decoding threads for datasets not held in memory
+  data.worker_processes = 0          # N: N processes make training batches (workers.py); -1: per core
   data.prefetch = 2                  # batches prepared ahead by a background thread
 
   # ---- Optimization (alexnet_jax/train.py) --------------------------------

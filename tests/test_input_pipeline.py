@@ -128,3 +128,73 @@ def test_eval_sees_every_example_once(tiny_config, tiny_data_dir, ten_views):
   np.testing.assert_array_equal(labels, [int(source[i]['label']) for i in range(37)])
   shape = eval_batches[0]['image'].shape
   assert shape == ((10, 10, 10, 10, 3) if ten_views else (10, 10, 10, 3))
+
+
+@pytest.fixture(scope='module')
+def tiny_jpeg_config(tmp_path_factory):
+  """A TFDS dataset of 12 JPEGs of several sizes (full-size path: resize_size=16),
+  with the paper's augmentation: random 12x12 crops, flips, PCA noise."""
+  import io
+  from PIL import Image
+  from alexnet_jax import datasets
+  from conftest import make_tiny_config
+  rng = np.random.default_rng(0)
+  encoded = []
+  for i, (h, w) in enumerate([(20, 30), (30, 20), (16, 16), (24, 40)] * 3):
+    out = io.BytesIO()
+    Image.fromarray(rng.integers(0, 256, (h, w, 3), dtype=np.uint8)).save(out, 'JPEG')
+    encoded.append((out.getvalue(), i % 4))
+  data_dir = str(tmp_path_factory.mktemp('tfds_jpeg'))
+  datasets.store_encoded('tiny_jpeg', {'train': encoded, 'test': encoded[:5]},
+                         [f'n{i}' for i in range(4)], (None, None, 3), data_dir)
+  config = make_tiny_config(data_dir)
+  config.data.name, config.data.resize_size = 'tiny_jpeg', 16
+  config.data.crop_padding, config.data.flip, config.data.pca_std = 0, True, 0.1
+  config.batch_size = 8  # epochs of 1.5 steps: batches straddle epoch boundaries
+  return config
+
+
+def test_worker_processes_serve_the_in_process_batches(tiny_jpeg_config):
+  """Same seed, same steps, across a resume (start_step) and a seek (set_state)."""
+  reference = batches(tiny_jpeg_config, 9)
+  tiny_jpeg_config.data.worker_processes = 2
+  iterator = ip.create_train_iterator(tiny_jpeg_config, start_step=2)
+  served = {2: next(iterator), 3: next(iterator), 4: next(iterator)}
+  iterator.set_state({'step': 7})
+  served.update({7: next(iterator), 8: next(iterator)})
+  assert iterator.get_state() == {'step': 9}
+  iterator.close()
+  for step, batch in served.items():
+    assert batch.keys() == reference[step].keys()
+    for key in batch:
+      assert batch[key].dtype == reference[step][key].dtype
+      np.testing.assert_array_equal(batch[key], reference[step][key])
+
+
+def test_a_failing_worker_is_raised_in_the_main_process(tiny_jpeg_config):
+  tiny_jpeg_config.data.worker_processes = 1
+  tiny_jpeg_config.data.image_size = 20  # larger than the 16x16 images
+  iterator = ip.create_train_iterator(tiny_jpeg_config)
+  with pytest.raises(RuntimeError, match='in a worker process'):
+    next(iterator)
+  iterator.close()
+
+
+def test_draft_decoding_of_large_jpegs_keeps_the_picture():
+  """A 64x96 JPEG resized to 16 is decoded at 1/4 scale (Image.draft): the result
+  differs from decoding all pixels by resampling noise only."""
+  import io
+  from PIL import Image
+  from alexnet_jax import datasets
+  y, x = np.mgrid[0:64, 0:96]
+  smooth = np.stack([2 * x, 3 * y, 150 + 40 * np.sin(x / 9)], axis=-1).clip(0, 255)
+  out = io.BytesIO()
+  Image.fromarray(smooth.astype(np.uint8)).save(out, 'JPEG', quality=95)
+  drafted = ip.decode_image(out.getvalue(), 3, resize_size=16)
+  with Image.open(io.BytesIO(out.getvalue())) as probe:
+    probe.draft('RGB', (24, 16))
+    assert probe.size == (24, 16)  # libjpeg scales this one by 1/4
+  with Image.open(io.BytesIO(out.getvalue())) as full:
+    reference = datasets.resize_and_center_crop(np.asarray(full.convert('RGB')), 16)
+  assert drafted.shape == (16, 16, 3)
+  assert np.abs(drafted.astype(float) - reference).mean() < 2

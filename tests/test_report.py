@@ -90,7 +90,12 @@ def test_epochs_to_target_ratio_and_runs_that_never_reach_it(ablation_dir):
   assert '| 4.50 ± 0.71 (x1.80) |' in (ablation_dir / 'results.md').read_text()
   # relu reached 25% at epochs 3 and 2, tanh at 4 and 5: pairs 4/3 .. 5/2
   assert results['variants']['tanh']['epochs_to_target_ratio_range'] == pytest.approx([4 / 3, 2.5])
-  assert '| tanh | 1 | yes | 5.0 | 5.0 | 44.00 | n/a |' in (ablation_dir / 'results.md').read_text()
+  # interpolated: relu 2 + (0.3-0.25)/(0.3-0.2) = 2.5 and 1 + (0.5-0.25)/(0.5-0.24) = 1.96;
+  # tanh 3 + (0.4-0.25)/(0.4-0.2) = 3.75 and 4 + (0.3-0.25)/(0.3-0.24) = 4.83
+  relu_i, tanh_i = (2.5, 1 + 0.25 / 0.26), (3.75, 4 + 0.05 / 0.06)
+  assert results['variants']['tanh']['epochs_to_target_interpolated_ratio'] == pytest.approx(
+      sum(tanh_i) / sum(relu_i))
+  assert '| tanh | 1 | yes | 5.0 | 5.0 | 4.83 | 44.00 | n/a |' in (ablation_dir / 'results.md').read_text()
 
   shutil.rmtree(ablation_dir / 'tanh')
   write_run(ablation_dir, 'tanh', 0, train_errors=[0.6, 0.5, 0.4], losses=[2, 2, 2],
@@ -109,6 +114,7 @@ def test_epoch_means_decide_epochs_to_target_when_the_run_logged_them(tmp_path):
                           'loss': 1.0, 'top1_error': error, 'top5_error': 0.0}) + '\n')
   run = report.summarize_run(str(tmp_path / 'relu' / 'seed0'), 0.25)
   assert run['epochs_to_target'] == 3  # the window logged at epoch 2.0 (0.2) does not count
+  assert run['epochs_to_target_interpolated'] == pytest.approx(2 + (0.27 - 0.25) / (0.27 - 0.25))
   assert run['train_curve'] == [(1, 0.35), (2, 0.27), (3, 0.25)]
 
 

@@ -3,6 +3,7 @@ evaluates the eval split on center crops or, with `config.data.ten_views`, on
 the paper's 10 views; every example counts, the partial last batch included.
 Writes `DIR/eval.json`."""
 
+import dataclasses
 import os
 
 import jax
@@ -38,14 +39,21 @@ def _select(config, workdir):
   return manager, steps
 
 
+# Model fields that change how the network is computed, not what it computes.
+COMPUTE_ONLY = ('conv_chunk',)
+
+
 def _check_model_config(config, meta):
-  stored = meta['config']['model']
-  current = checkpoints.config_json(config)['model']
-  differing = sorted(k for k in set(stored) | set(current) if stored.get(k) != current.get(k))
+  """The checkpoint's network must be this config's. Both are read as `create_model`
+  reads them (models.ModelSpec), so a field added to the code after the run was
+  stored counts with its default rather than as a difference."""
+  stored = dataclasses.asdict(models.ModelSpec.from_config(meta['config']['model']))
+  current = dataclasses.asdict(models.ModelSpec.from_config(config.model))
+  differing = sorted(k for k in stored if stored[k] != current[k] and k not in COMPUTE_ONLY)
   if differing:
     key = differing[0]
-    raise ConfigError(f'checkpoint was trained with config.model.{key}={stored.get(key)!r}, '
-                      f'but this config has {current.get(key)!r} (differing: {differing})')
+    raise ConfigError(f'checkpoint was trained with config.model.{key}={stored[key]!r}, '
+                      f'but this config has {current[key]!r} (differing: {differing})')
 
 
 def restore_params(config, workdir: str):

@@ -173,3 +173,16 @@ def test_eval_errors(trained, tmp_path_factory):
   config.eval.checkpoint = '77'
   with pytest.raises(ConfigError, match='no such step'):
     evaluate.run(config, str(workdir))
+
+
+def test_eval_reads_a_stored_model_as_create_model_does(small_config):
+  """A run stored before a model field existed (absent: its default) or with another
+  conv_chunk (how, not what, the network computes) is the same network."""
+  from alexnet_jax import checkpoints
+  stored = checkpoints.config_json(small_config)
+  del stored['model']['lrn_across_columns']
+  stored['model']['conv_chunk'] = 7
+  evaluate._check_model_config(small_config, {'config': stored})
+  stored['model']['activation'] = 'tanh'
+  with pytest.raises(ConfigError, match=r"config.model.activation='tanh'"):
+    evaluate._check_model_config(small_config, {'config': stored})

@@ -57,7 +57,7 @@ class Network:
     shorter side resized to `data.resize_size` (to `data.image_size` for runs
     without one, e.g. the small datasets' nets) and center-cropped, then the
     central image_size crop normalized as the run's config says."""
-    from alexnet_jax import input_pipeline
+    from alexnet_jax import datasets
     if isinstance(images, np.ndarray) and images.ndim == 3:
       images = [images]
     side = int(self.config.data.resize_size or self.image_size)
@@ -71,7 +71,7 @@ class Network:
                          f'HxWx{self.channels} images')
       if image.dtype != np.uint8:
         raise ValueError(f'preprocess: images of dtype {image.dtype}; give uint8 pixels 0-255')
-      resized.append(input_pipeline._decode_resized({'image': image}, side))
+      resized.append(datasets.resize_and_center_crop(image, side))
     return self._eval_preprocessor().eval(np.stack(resized)).astype(np.float32)
 
   def _check_inputs(self, x, what):

@@ -91,6 +91,9 @@ def test_resize_and_center_crop_is_the_papers(h, w):
   np.testing.assert_array_equal(out, resized[top:top + 16, left:left + 16])
   if min(h, w) == 16:  # no resampling at all: exactly the central crop
     np.testing.assert_array_equal(out, image[top:top + 16, left:left + 16])
+  region = np.asarray(datasets.resize_and_center_crop_pil(Image.fromarray(image), 16,
+                                                          crop_region_only=True))
+  assert np.abs(region.astype(int) - out).max() <= 1  # the training path's shortcut
   gray = datasets.resize_and_center_crop(image[..., :1], 16)
   np.testing.assert_array_equal(gray[..., 0], np.asarray(
       Image.fromarray(image[..., 0]).resize((new_w, new_h), Image.BILINEAR))[top:top + 16,

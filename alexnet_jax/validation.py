@@ -18,7 +18,7 @@ MODES = {
     'summary': 'summary:run',
     'benchmark': 'benchmark:run',
     'ablate': 'ablation:run',
-    'kernels': 'visualize:run',
+    'kernels': 'kernel_images:run',
     'export': 'export:run',
 }
 # config.resume: 'auto' resumes a run whose config matches and refuses one that

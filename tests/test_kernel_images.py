@@ -1,13 +1,13 @@
 import numpy as np
 
-from alexnet_jax import visualize
+from alexnet_jax import kernel_images
 
 
 def test_kernel_grid_places_each_column_in_its_band(tmp_path):
   rng = np.random.default_rng(0)
   params = {f'column{c}': {'conv1': {'kernel': rng.normal(size=(3, 3, 3, 4)) + 10 * c}}
             for c in range(2)}
-  grid = visualize.kernel_grid(params, per_row=2, gap=1)
+  grid = kernel_images.kernel_grid(params, per_row=2, gap=1)
   assert grid.shape == (2 * 4 + 5 + 2 * 4, 2 * 4, 3)
   assert grid.min() >= 0 and grid.max() <= 1
   first = params['column0']['conv1']['kernel'][..., 0]
@@ -16,7 +16,7 @@ def test_kernel_grid_places_each_column_in_its_band(tmp_path):
   second_band_first = params['column1']['conv1']['kernel'][..., 0]
   expected = (second_band_first - second_band_first.min()) / np.ptp(second_band_first)
   np.testing.assert_allclose(grid[13:16, :3], expected, rtol=1e-5)
-  visualize.save_kernel_grid(params, str(tmp_path / 'k.png'))
+  kernel_images.save_kernel_grid(params, str(tmp_path / 'k.png'))
   assert (tmp_path / 'k.png').read_bytes()[:4] == b'\x89PNG'
 
 
@@ -25,9 +25,9 @@ def test_colour_fraction_of_grey_and_single_channel_kernels():
   pattern = rng.normal(size=(5, 5, 1, 1))
   grey = np.repeat(pattern, 3, axis=2)
   red_only = np.concatenate([pattern, np.zeros_like(pattern), np.zeros_like(pattern)], axis=2)
-  fractions = visualize.colour_fraction(np.concatenate([grey, red_only], axis=3))
+  fractions = kernel_images.colour_fraction(np.concatenate([grey, red_only], axis=3))
   np.testing.assert_allclose(fractions, [0.0, 2 / 3], atol=1e-12)
-  stats = visualize.kernel_statistics({'column0': {'conv1': {'kernel': grey}},
+  stats = kernel_images.kernel_statistics({'column0': {'conv1': {'kernel': grey}},
                                        'column1': {'conv1': {'kernel': red_only}}})
   assert stats['column1'] == {'kernels': 1, 'mean_colour_fraction': 2 / 3}
 
@@ -37,7 +37,7 @@ def test_kernels_mode_draws_a_trained_checkpoint(tiny_config, tmp_path):
   from alexnet_jax import train
   tiny_config.num_train_steps = 3
   train.train_and_evaluate(tiny_config, str(tmp_path))
-  record = visualize.run(tiny_config, str(tmp_path))
+  record = kernel_images.run(tiny_config, str(tmp_path))
   assert record['step'] == 3
   assert set(record['columns']) == {'column0', 'column1'}
   for column in record['columns'].values():
@@ -50,6 +50,6 @@ def test_a_net_without_columns_is_one_band():
   import numpy as np
   kernels = np.random.default_rng(0).normal(size=(5, 5, 3, 4)).astype(np.float32)
   params = {'conv1': {'kernel': kernels}, 'fc10': {'kernel': np.zeros((2, 2))}}
-  grid = visualize.kernel_grid(params, per_row=4)
+  grid = kernel_images.kernel_grid(params, per_row=4)
   assert grid.shape == (6, 4 * 6, 3)
-  assert list(visualize.kernel_statistics(params)) == ['net']
+  assert list(kernel_images.kernel_statistics(params)) == ['net']

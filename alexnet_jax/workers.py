@@ -18,10 +18,10 @@ alias host memory on CPU) keeps it; the pool grows if the caller keeps many.
 Workers are started with 'spawn', as forking a process that runs JAX's and
 TensorFlow's threads can deadlock, and each decodes with one thread.
 
-Why not Grain's multiprocessing loader (not a dependency here): this pool is the
-few lines below, copies nothing between processes, keeps the existing batch
-plan and random streams unchanged, and meets the throughput targets of
-experiments/pipeline_throughput.py (docs/performance_log.md).
+Why not Grain's multiprocessing loader (installable, not a dependency here): this
+pool is the few lines below, copies nothing between processes, and keeps the
+batch plan and random streams of the in-process pipeline unchanged; Grain was
+not measured against it. Throughput: experiments/pipeline_throughput.py.
 """
 
 import collections

@@ -199,7 +199,7 @@ def _train(config, workdir, layout, info, primary):
     return record, best
 
   window = MetricWindow(placement)  # the training metrics since the last log line
-  epoch = MetricWindow(placement)   # ... since the epoch began
+  epoch = MetricWindow(placement, keep_losses=False)  # ... since the epoch began
   last_eval = None
   progress = tqdm(total=total_steps, initial=start_step, unit='step', dynamic_ncols=True,
                   desc=f'train {config.data.name}', disable=not primary)
@@ -243,15 +243,18 @@ def _train(config, workdir, layout, info, primary):
 
 class MetricWindow:
   """Sums the device metrics of consecutive steps without waiting for them; read
-  (and reset) when a line is logged. Each step's loss is kept apart so that a
-  NaN is reported with the step that produced it."""
+  (and reset) when a line is logged. With `keep_losses` each step's loss is kept
+  apart so that a NaN is reported with the step that produced it; the epoch's
+  window only sums."""
 
-  def __init__(self, placement):
+  def __init__(self, placement, keep_losses=True):
     self.placement = placement
+    self.keep_losses = keep_losses
     self.sums, self.losses, self.start = None, [], time.time()
 
   def add(self, metrics):
-    self.losses.append(metrics['loss_sum'])  # one row per device, read at log time
+    if self.keep_losses:
+      self.losses.append(metrics['loss_sum'])  # one row per device, read at log time
     self.sums = metrics if self.sums is None else jax.tree.map(jnp.add, self.sums, metrics)
 
   def take(self):

@@ -3,7 +3,7 @@ against each other in one process on XLA:CPU, forward and backward (gradients wi
 respect to the input and the kernel), jitted, alternated round by round (A, B, C, ...,
 then in reverse order) so that the machine's drift hits every formulation alike.
 
-    python experiments/ab_locally_connected.py --out=experiments/results/ab_locally_connected
+    python -m experiments.ab_locally_connected --out=experiments/results/ab_locally_connected
 
 Shapes: cuda-convnet's 11pct net (`layers-conv-local-11pct.cfg`) at batch 128,
 `[local3]` 6x6x64 -> 32 filters, 3x3, padding 1, and `[local4]` 6x6x32 -> 32, 3x3,
@@ -23,10 +23,7 @@ import statistics
 import sys
 import time
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, REPO)
-
-from alexnet_jax import runtime  # noqa: E402
+from alexnet_jax import runtime
 
 runtime.setup()  # before JAX compiles anything
 

@@ -3,13 +3,15 @@ process, timed alternately (A, B, A, B, ...), so that the machine's drift, which
 the shared development VM moves separate runs by 10% or more, hits every setting
 alike.
 
-    python experiments/ab_xla_options.py --rounds=6
-    python experiments/ab_xla_options.py --config=configs/default.py --config.benchmark.batch_size=128
+    python -m experiments.ab_xla_options --rounds=6
+    python -m experiments.ab_xla_options --config=configs/default.py --config.benchmark.batch_size=128
 
 Settings (`SETTINGS`): `project` (alexnet_jax.xla_flags: YNNPACK for dots only,
 region analysis in copy insertion), `ynn_convolutions` (YNNPACK for dots and
 convolutions, XLA's choice without the project's first flag) and
-`no_region_analysis` (XLA's default copy insertion). Writes `ab_xla_options.json` to --out when given.
+`no_region_analysis` (XLA's default copy insertion), `xla_default` (neither); the
+candidates `xnn_graph_fusion` and `onednn` only with `--settings`. Writes
+`ab_xla_options.json` to --out when given.
 """
 
 import json
@@ -18,15 +20,14 @@ import statistics
 import sys
 import time
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, REPO)
+import jax
+from absl import app, flags
+from ml_collections import config_flags
 
-import jax  # noqa: E402
-from absl import app, flags  # noqa: E402
-from ml_collections import config_flags  # noqa: E402
-
-from alexnet_jax import (benchmark, host_memory, parallel, results_io, step_functions,  # noqa: E402
+from alexnet_jax import (benchmark, host_memory, parallel, results_io, step_functions,
                          xla_flags)
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 _TYPE = 'LIBRARY_FUSION_TYPE_'
 _PROJECT = {flag.lstrip('-'): {'true': True, 'false': False}.get(value, value)
@@ -36,13 +37,19 @@ SETTINGS = {
     'ynn_convolutions': {**_PROJECT, 'xla_cpu_experimental_ynn_fusion_type':
                          f'{_TYPE}INDIVIDUAL_DOT,{_TYPE}INDIVIDUAL_CONVOLUTION'},
     'no_region_analysis': {**_PROJECT, 'xla_cpu_copy_insertion_use_region_analysis': False},
+    'xla_default': {},  # neither of the project's settings: what a plain `import jax` gets
+    # Candidates that jaxlib 0.12's XLA:CPU offers; on top of the project's settings.
+    'xnn_graph_fusion': {**_PROJECT, 'xla_cpu_experimental_xnn_graph_fusion_mode':
+                         'XNN_GRAPH_FUSION_MODE_GREEDY'},
+    'onednn': {**_PROJECT, 'xla_cpu_use_onednn': True},
 }
 
 config_flags.DEFINE_config_file(
     'config', os.path.join(REPO, 'configs', 'benchmark.py'),
     'Config file (configs/*.py[:preset]), with --config.a.b=value overrides as in main.')
 flags.DEFINE_integer('rounds', 6, 'Timed rounds; each times one step and one forward per setting.')
-flags.DEFINE_string('settings', ','.join(SETTINGS), 'Comma-separated names from SETTINGS.')
+flags.DEFINE_string('settings', 'project,ynn_convolutions,no_region_analysis,xla_default',
+                    'Comma-separated names from SETTINGS.')
 flags.DEFINE_string('out', None, 'Directory for ab_xla_options.json (optional).')
 FLAGS = flags.FLAGS
 

@@ -1,10 +1,10 @@
 """cuda-convnet's CIFAR-10 nets (cc_11pct, cc_13pct, cc_18pct) at batch 128: the
 alexnet_jax training step against the same nets in PyTorch, eager and torch.compile
-(experiments/cuda_convnet_torch.py; tests/test_cuda_convnet_torch.py proves equal logits
+(experiments.cuda_convnet_torch; tests/test_cuda_convnet_torch.py proves equal logits
 and equal updates), and the input pipeline's batch preparation for the 24x24
 cifar-cropped setting.
 
-    python experiments/benchmark_cuda_convnet_vs_torch.py --rounds=7 --calls=5 \
+    python -m experiments.benchmark_cuda_convnet_vs_torch --rounds=7 --calls=5 \
         --out=experiments/results/cuda_convnet_vs_torch
 
 Everything runs in ONE process and the measurements alternate round by round (in
@@ -27,10 +27,7 @@ import statistics
 import sys
 import time
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, REPO)
-
-from alexnet_jax import runtime  # noqa: E402
+from alexnet_jax import runtime
 
 XLA_SETTINGS_IN_EFFECT = runtime.setup()['xla_settings_in_effect']  # before JAX compiles
 

@@ -3,8 +3,8 @@ float32, forward and full training step (forward, backward, SGD-momentum update 
 weight decay), images/s, ratios, peak memory, and each figure as a fraction of the
 machine's measured float32 matrix-multiply peak.
 
-    python experiments/benchmark_vs_torch.py --out=experiments/results/vs_torch_cpu
-    python experiments/benchmark_vs_torch.py --tiny --out=/tmp/vs_torch   # seconds; CI
+    python -m experiments.benchmark_vs_torch --out=experiments/results/vs_torch_cpu
+    python -m experiments.benchmark_vs_torch --tiny --out=/tmp/vs_torch   # seconds; CI
 
 Every measurement runs in its own subprocess (so peak memory is that framework's alone),
 and the frameworks alternate round by round so that drift of the machine (other tenants,
@@ -24,10 +24,9 @@ import subprocess
 import sys
 import time
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, REPO)
+from alexnet_jax.timing import time_calls
 
-from alexnet_jax.timing import time_calls  # noqa: E402
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 # ---------------------------------------------------------------------------
@@ -149,7 +148,7 @@ def run_worker(args):
 
 
 def spawn(worker, **kwargs):
-  command = [sys.executable, os.path.abspath(__file__), f'--worker={worker}']
+  command = [sys.executable, '-m', 'experiments.benchmark_vs_torch', f'--worker={worker}']
   command += [f'--{key}={value}' for key, value in kwargs.items()]
   done = subprocess.run(command, capture_output=True, text=True, cwd=REPO)
   lines = [l for l in done.stdout.splitlines() if l.startswith('RESULT ')]

@@ -1,6 +1,6 @@
 """Copies the small files of a sweep's finished runs into the repository.
 
-    python experiments/collect_runs.py SWEEP_DIR experiments/results/cifar10_paper/<exp>/runs
+    python -m experiments.collect_runs SWEEP_DIR experiments/results/cifar10_paper/<exp>/runs
 
 For every `SWEEP_DIR/<variant>/seed<k>/` whose run.json says finished, copies
 config.json, metrics.jsonl, run.json, eval.json and eval_ten_views.json (those
@@ -41,7 +41,7 @@ def collect(sweep_dir: str, dest_dir: str) -> list:
 
 if __name__ == '__main__':
   if len(sys.argv) != 3 or not os.path.exists(os.path.join(sys.argv[1], 'ablation.json')):
-    sys.exit('usage: python experiments/collect_runs.py SWEEP_DIR DEST_DIR '
+    sys.exit('usage: python -m experiments.collect_runs SWEEP_DIR DEST_DIR '
              '(SWEEP_DIR must hold ablation.json)')
   runs = collect(sys.argv[1], sys.argv[2])
   print(f'copied {len(runs)} finished runs to {sys.argv[2]}: {", ".join(runs)}')

@@ -1,6 +1,6 @@
 """cuda-convnet's CIFAR-10 nets (alexnet_jax.cuda_convnet.NETS) in PyTorch, built from the
 same layer lists, for a like-for-like speed comparison
-(experiments/benchmark_cuda_convnet_vs_torch.py; tests/test_cuda_convnet_torch.py proves
+(experiments.benchmark_cuda_convnet_vs_torch; tests/test_cuda_convnet_torch.py proves
 equal logits with the JAX parameters copied in).
 
 The same arithmetic, in torch's terms:
@@ -22,20 +22,14 @@ The same arithmetic, in torch's terms:
 """
 
 import collections
-import os
-import sys
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-if REPO not in sys.path:
-  sys.path.insert(0, REPO)
-
-from alexnet_jax import cuda_convnet  # noqa: E402
-from alexnet_jax.ops import lrn  # noqa: E402
+from alexnet_jax import cuda_convnet
+from alexnet_jax.ops import lrn
 
 
 class LocallyConnected(nn.Module):

@@ -1,6 +1,6 @@
 """Chooses Figure 1's learning rate per activation from the rate search's run files.
 
-    python experiments/figure1_rates.py experiments/results/cifar10_paper/figure1/lr_search/runs
+    python -m experiments.figure1_rates experiments/results/cifar10_paper/figure1/lr_search/runs
 
 The paper's criterion: the rate that reaches 25% training error in the fewest
 epochs. When no run of an activation gets there within the search's epochs, the
@@ -53,7 +53,7 @@ def summarize(runs_dir: str, target: float = 0.25) -> dict:
 
 if __name__ == '__main__':
   if len(sys.argv) != 2:
-    sys.exit('usage: python experiments/figure1_rates.py RUNS_DIR')
+    sys.exit('usage: python -m experiments.figure1_rates RUNS_DIR')
   result = summarize(sys.argv[1])
   print(f"{'activation':<11}{'rate':>8}{'epochs':>8}{'to 25%':>8}{'last-epoch train err':>22}")
   for row in result['runs']:

@@ -1,7 +1,7 @@
 """Images/s of the input pipeline alone (decode, crop, flip, PCA noise, mean
 subtraction, batch), per core, to project the feed rate of a GPU host.
 
-    python experiments/pipeline_throughput.py \\
+    python -m experiments.pipeline_throughput \\
         --out=experiments/results/pipeline_throughput.json
 
 Makes ImageNet-like JPEGs itself (no download): `--jpegs` images of ImageNet's
@@ -37,7 +37,6 @@ import time
 
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 # Decode per batch, as ImageNet is, not once into memory (inherited by worker processes).
 os.environ['ALEXNET_JAX_IN_MEMORY_MAX_BYTES'] = '0'
 

@@ -4,7 +4,7 @@ operation in the trace to the layer and pass (forward / backward) it came from (
 `op_name` in the compiled HLO) and prints milliseconds per step for each, with the
 kinds of XLA operations that make it up.
 
-    python experiments/profile_step.py --config=configs/default.py:paper \
+    python -m experiments.profile_step --config=configs/default.py:paper \
         --config.benchmark.batch_size=32
 
 Writes `profile_step.json` to --out when given. The figures are per step, averaged over
@@ -24,14 +24,13 @@ import sys
 import tempfile
 import time
 
+import jax
+from absl import app, flags
+from ml_collections import config_flags
+
+from alexnet_jax import benchmark, parallel, results_io, runtime, step_functions
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, REPO)
-
-import jax  # noqa: E402
-from absl import app, flags  # noqa: E402
-from ml_collections import config_flags  # noqa: E402
-
-from alexnet_jax import benchmark, parallel, results_io, runtime, step_functions  # noqa: E402
 
 config_flags.DEFINE_config_file(
     'config', os.path.join(REPO, 'configs', 'default.py:paper'),

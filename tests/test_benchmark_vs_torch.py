@@ -5,13 +5,13 @@ import os
 import subprocess
 import sys
 
-SCRIPT = os.path.join(os.path.dirname(os.path.dirname(__file__)), 'experiments',
-                      'benchmark_vs_torch.py')
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def test_tiny_comparison_writes_json_and_table(tmp_path):
-  done = subprocess.run([sys.executable, SCRIPT, '--tiny', f'--out={tmp_path}'],
-                        capture_output=True, text=True, timeout=900)
+  done = subprocess.run([sys.executable, '-m', 'experiments.benchmark_vs_torch', '--tiny',
+                         f'--out={tmp_path}'],
+                        cwd=ROOT, capture_output=True, text=True, timeout=900)
   assert done.returncode == 0, done.stderr[-3000:]
   report = json.load(open(tmp_path / 'benchmark_vs_torch.json'))
   assert report['gemm']['gflops_per_s'] > 0

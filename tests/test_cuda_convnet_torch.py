@@ -1,4 +1,4 @@
-"""The PyTorch cuda-convnet nets of experiments/cuda_convnet_torch.py compute what
+"""The PyTorch cuda-convnet nets of experiments.cuda_convnet_torch compute what
 alexnet_jax.cuda_convnet computes: the speed comparison is like for like."""
 
 import jax

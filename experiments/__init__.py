@@ -1,0 +1,1 @@
+"""Measurements and sweep tools, run from the repository root as `python -m experiments.X`."""

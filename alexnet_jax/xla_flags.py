@@ -25,8 +25,18 @@ GPU backends ignore both flags.
 XLA reads XLA_FLAGS once, when it compiles for the first time, so `apply()` must
 run before anything is compiled: `runtime.setup()` calls it, first thing in
 `main`, the benchmark and the test suite's conftest.
+
+Which jaxlib gets them is decided by what its XLA knows, not by a version list:
+XLA aborts the process on a flag or enum value it does not know, so a setting is
+applied only where its flag name and value are in the XLA library jaxlib ships
+(`known_to_xla`). Whether each still helps on a given jaxlib is measured with
+`experiments/ab_xla_options.py`; the figures per version are in
+docs/performance_log.md.
 """
 
+import functools
+import glob
+import mmap
 import os
 
 import jaxlib
@@ -35,22 +45,46 @@ SETTINGS = {
     '--xla_cpu_experimental_ynn_fusion_type': 'LIBRARY_FUSION_TYPE_INDIVIDUAL_DOT',
     '--xla_cpu_copy_insertion_use_region_analysis': 'true',
 }
-# jaxlib versions whose XLA knows the flags (XLA aborts on an unknown one); the
-# settings are left out elsewhere rather than risk that.
-KNOWN_JAXLIB = ('0.10.',)
+_BOOLEANS = ('true', 'false')
+
+
+def _xla_library():
+  """The largest shared library in jaxlib's package: the one XLA is linked into
+  (libjax_common.so in jaxlib 0.10-0.12, xla_extension.so before)."""
+  libraries = glob.glob(os.path.join(os.path.dirname(jaxlib.__file__), '*.so'))
+  return max(libraries, key=os.path.getsize) if libraries else None
+
+
+@functools.lru_cache(maxsize=None)
+def known_to_xla(flag: str, value: str) -> bool:
+  """Whether jaxlib's XLA defines `flag` (and `value`, unless a boolean): both names
+  appear in its library as NUL-terminated strings. False when the library cannot be
+  read, which leaves the setting out rather than risk an abort."""
+  path = _xla_library()
+  if path is None:
+    return False
+  needles = [flag.lstrip('-').encode() + b'\0']
+  if value not in _BOOLEANS:
+    needles.append(value.encode())
+  try:
+    with open(path, 'rb') as library, mmap.mmap(library.fileno(), 0, access=mmap.ACCESS_READ) as data:
+      return all(data.find(needle) >= 0 for needle in needles)
+  except (OSError, ValueError):
+    return False
 
 
 def apply() -> bool:
-  """Adds each flag of SETTINGS to XLA_FLAGS unless the user set that flag to a
-  value of their own. Returns whether all of the project's settings are in effect."""
+  """Adds each flag of SETTINGS that this jaxlib's XLA knows to XLA_FLAGS, unless the
+  user set that flag to a value of their own. Returns whether all of the project's
+  settings are in effect."""
   flags = os.environ.get('XLA_FLAGS', '')
-  if not jaxlib.__version__.startswith(KNOWN_JAXLIB):
-    return False
   in_effect = True
   for flag, value in SETTINGS.items():
     if flag in flags:
       in_effect = in_effect and f'{flag}={value}' in flags
-    else:
+    elif known_to_xla(flag, value):
       flags = f'{flags} {flag}={value}'.strip()
+    else:
+      in_effect = False
   os.environ['XLA_FLAGS'] = flags
   return in_effect

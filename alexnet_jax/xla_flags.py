@@ -9,8 +9,8 @@
    around with im2col matrix products. With YNNPACK kept to dots, XLA's own
    convolutions are faster than those workarounds, in the training step and the
    forward pass alike. `tests/test_xla_flags.py` checks that a convolution leaves
-   YNNPACK under this setting (and goes to it without); `python
-   experiments/ab_xla_options.py` times the settings side by side in one process.
+   YNNPACK under this setting (and goes to it without); `python -m
+   experiments.ab_xla_options` times the settings side by side in one process.
 2. Region analysis in copy insertion
    (`--xla_cpu_copy_insertion_use_region_analysis`, off by default on CPU). The
    training step updates parameters and momentum in place (their buffers are
@@ -18,7 +18,7 @@
    update because the backward pass also reads it, although the update is
    ordered after those reads: two more passes over 244 MB of parameters per
    step. `tests/test_train.py` checks that the compiled step copies no
-   parameter-sized buffer; `python experiments/ab_xla_options.py
+   parameter-sized buffer; `python -m experiments.ab_xla_options
    --settings=project,no_region_analysis` times the step with and without it.
 GPU backends ignore both flags.
 
@@ -30,7 +30,7 @@ Which jaxlib gets them is decided by what its XLA knows, not by a version list:
 XLA aborts the process on a flag or enum value it does not know, so a setting is
 applied only where its flag name and value are in the XLA library jaxlib ships
 (`known_to_xla`). Whether each still helps on a given jaxlib is measured with
-`experiments/ab_xla_options.py`; the figures per version are in
+`python -m experiments.ab_xla_options`; the figures per version are in
 docs/performance_log.md.
 """
 

@@ -69,7 +69,9 @@ def worker_jax(batch_size, image_size, steps, warmup):
           'forward_std_s': result['forward']['std_s'], 'train_step_std_s': result['train_step']['std_s'],
           'macs_per_image': result['macs_per_image'], 'version': result['jax_version'],
           'host_memory_retained': result['host_memory_retained'],
-          'xla_flags': result['xla_flags'], 'conv_chunk': result['conv_chunk']}
+          'xla_flags': result['xla_flags'], 'conv_chunk': result['conv_chunk'],
+          'xla_cpu_settings_applied': result['xla_cpu_settings_applied'],
+          'jaxlib_version': __import__('jaxlib').__version__}
 
 
 def torch_alexnet(num_classes=1000):
@@ -184,6 +186,9 @@ def markdown(report) -> str:
   lines = [f"Machine: {report['machine']}; {report['date']}; GEMM peak "
            f"{report['gemm']['gflops_per_s']:.0f} GFLOP/s (float32 {report['gemm']['size']}^3, "
            f"{report['gemm']['library']}).",
+           'Software: Python {python}, jax {jax} (jaxlib {jaxlib}), torch {torch}; XLA_FLAGS '
+           '`{xla_flags}` (project settings in effect: {xla_cpu_settings_applied}).'.format(
+               **report['software']),
            '', '| batch | framework | forward img/s | train step img/s | step ms | step / GEMM peak '
            '| peak RSS MB | JAX / this (fwd, step) |', '|---|---|---|---|---|---|---|---|']
   for batch in report['batches']:
@@ -248,7 +253,16 @@ def main():
     batches.append({'batch_size': batch_size, 'frameworks': {
         names[w]: summarize(runs[w], macs, batch_size, gemm['gflops_per_s']) for w in workers}})
 
+  first_jax = batches[0]['frameworks']['alexnet_jax']
+  jax_run = runs['jax'][0]
+  software = {'python': sys.version.split()[0], 'jax': first_jax['version'],
+              'jaxlib': jax_run['jaxlib_version'],
+              'torch': (batches[0]['frameworks'].get('torch eager')
+                        or batches[0]['frameworks'].get('torch.compile') or {}).get('version'),
+              'xla_flags': jax_run['xla_flags'],
+              'xla_cpu_settings_applied': jax_run['xla_cpu_settings_applied']}
   report = {'machine': f"{os.cpu_count()} CPUs, {sys.platform}", 'date': time.strftime('%Y-%m-%d'),
+            'software': software,
             'image_size': args.image_size, 'dtype': 'float32', 'variant': 'paper',
             'steps': args.steps, 'rounds': args.rounds, 'gemm': gemm, 'batches': batches,
             'command': ' '.join(sys.argv)}

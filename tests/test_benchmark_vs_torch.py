@@ -27,5 +27,15 @@ def test_tiny_comparison_writes_json_and_table(tmp_path):
     assert frameworks['torch eager']['train_step']['images_per_s'] > 0
   except ImportError:
     assert set(frameworks) == {'alexnet_jax'}
+  import jax
+  import jaxlib
+  software = report['software']
+  assert (software['jax'], software['jaxlib']) == (jax.__version__, jaxlib.__version__)
+  from alexnet_jax import xla_flags
+  applied = all(xla_flags.known_to_xla(*item) for item in xla_flags.SETTINGS.items())
+  assert software['xla_cpu_settings_applied'] is applied
+  assert all((f'{flag}={value}' in software['xla_flags']) is applied
+             for flag, value in xla_flags.SETTINGS.items())
   table = open(tmp_path / 'benchmark_vs_torch.md').read()
   assert '| 2 | alexnet_jax |' in table
+  assert f'jax {jax.__version__} (jaxlib {jaxlib.__version__})' in table

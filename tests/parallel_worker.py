@@ -2,7 +2,7 @@
 compares layouts against the single-device two-column network and prints JSON.
 
     XLA_FLAGS=--xla_force_host_platform_device_count=8 \
-        python tests/parallel_worker.py small 1 1x2:pmap 2x2:shard_map
+        PYTHONPATH=. python tests/parallel_worker.py small 1 1x2:pmap 2x2:shard_map
 
 compares, for each `data x model : backend` layout, the logits, metrics and
 the parameters and optimizer state after N SGD steps (with dropout on; after
@@ -11,17 +11,14 @@ line `RESULT {"layout": ..., "max_abs_diff": {...}, "max_abs": {...}}` each.
 """
 
 import json
-import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import jax
+import jax.numpy as jnp
+import numpy as np
 
-import jax  # noqa: E402
-import jax.numpy as jnp  # noqa: E402
-import numpy as np  # noqa: E402
-
-from alexnet_jax import models, optimizers, parallel, step_functions  # noqa: E402
-from configs import default  # noqa: E402
+from alexnet_jax import models, optimizers, parallel, step_functions
+from configs import default
 
 
 def make_config(variant):

@@ -15,12 +15,14 @@ import pytest
 
 from alexnet_jax import models, optimizers, parallel, step_functions, train, validation
 
-WORKER = os.path.join(os.path.dirname(__file__), 'parallel_worker.py')
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+WORKER = os.path.join(ROOT, 'tests', 'parallel_worker.py')
 
 
 def run_worker(variant, steps, layouts, devices=8):
   env = dict(os.environ, XLA_FLAGS=f'--xla_force_host_platform_device_count={devices}',
-             JAX_PLATFORMS='cpu')
+             JAX_PLATFORMS='cpu',
+             PYTHONPATH=os.pathsep.join(filter(None, [ROOT, os.environ.get('PYTHONPATH')])))
   done = subprocess.run([sys.executable, WORKER, variant, str(steps), *layouts], env=env,
                         capture_output=True, text=True, timeout=900)
   assert done.returncode == 0, done.stderr[-3000:]

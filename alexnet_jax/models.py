@@ -94,6 +94,9 @@ class Architecture:
   dropout_on_classifier_input: bool = True  # dropout on the input of fc8
 
 
+# Written out in full, one table per variant, so each reads line by line against its source
+# (the paper's Figure 2, torchvision's alexnet, the small net): they share a shape, not a
+# logic, which is why a duplicate finder pairs them and why they are not generated.
 ARCHITECTURES = {
     'paper': Architecture(
         conv=(

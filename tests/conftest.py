@@ -1,11 +1,20 @@
 """Shared fixtures: small configs that keep the suite fast on a 2-core CPU."""
 
+import importlib.util
+
 import pytest
 
 from alexnet_jax import runtime
 from configs import default
 
 runtime.setup()  # the tests run with the settings main runs with
+
+# PyTorch (an optional cross-check) imports its compiler stack, torch._dynamo, lazily, from
+# torch.optim and torch.compile; on Python 3.13 with torch 2.13.0+cu130 that import
+# segfaults once TensorFlow (loaded by TFDS) is in the process, and succeeds the other way
+# round. So it is imported here, before any test module can load TensorFlow.
+if importlib.util.find_spec('torch') is not None:
+  import torch._dynamo  # noqa: F401
 
 
 @pytest.fixture

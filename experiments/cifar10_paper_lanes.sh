@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# The LRN and pooling sweeps of experiments/results/cifar10_paper/ in two single-threaded
+# lanes, one per core: the six LRN runs (lrn / no_lrn, seeds 0-2), then the three
+# non-overlapping pooling runs (the overlapping ones are the LRN sweep's `lrn` runs).
+#
+#   experiments/cifar10_paper_lanes.sh SWEEP_CLONE RUNS_DIR     # starts both lanes, returns
+#
+# SWEEP_CLONE: a clone of this repository at a fixed commit (record it in the results
+# README), so that changes on main cannot change a sweep halfway. RUNS_DIR gets the
+# workdirs (lrn80/, pooling80/), the lanes' logs and the claims that keep two lanes off one
+# run. Rerun it to continue after an interruption: finished runs are skipped, unfinished ones
+# resume from their last checkpoint. Where the cpu cgroup (v1) is writable, the lanes run in
+# one with three times the default weight, so that they take both cores when nothing else
+# runs and foreground work still gets about a third of a core.
+set -euo pipefail
+if [ "$#" -ne 2 ] || [ ! -d "$1/alexnet_jax" ]; then
+  echo "usage: $0 SWEEP_CLONE RUNS_DIR (SWEEP_CLONE: a clone of alexnet_jax)" >&2
+  exit 2
+fi
+clone=$(cd "$1" && pwd)
+mkdir -p "$2"
+runs=$(cd "$2" && pwd)
+rm -rf "$runs/claims"
+mkdir -p "$runs/claims"
+
+lane() {  # lane CORE
+  local core=$1
+  run() {  # run CONFIG WORKDIR RUN
+    mkdir "$runs/claims/$(basename "$2")_${3//\//_}" 2>/dev/null || return 0
+    echo "$(date -u +%FT%TZ) lane $core starts $2 $3"
+    (cd "$clone" && PYTHONPATH="$clone" taskset -c "$core" python -m alexnet_jax.main \
+       --config="$1" --workdir="$2" --config.ablation.only="$3") || true
+    echo "$(date -u +%FT%TZ) lane $core ends $2 $3"
+  }
+  for seed in 0 1 2; do
+    for variant in lrn no_lrn; do
+      run configs/ablate_lrn.py:cuda_convnet "$runs/lrn80" "$variant/seed$seed"
+    done
+  done
+  for seed in 0 1 2; do
+    run configs/ablate_pooling.py:cuda_convnet "$runs/pooling80" "non_overlapping/seed$seed"
+  done
+}
+
+cgroup=/sys/fs/cgroup/cpu/alexnet_jax_lanes
+if mkdir -p "$cgroup" 2>/dev/null && echo 3072 > "$cgroup/cpu.shares" 2>/dev/null; then
+  echo "lanes run in $cgroup (cpu.shares 3072)"
+else
+  cgroup=""
+fi
+for core in 0 1; do
+  (
+    if [ -n "$cgroup" ]; then echo "$BASHPID" > "$cgroup/cgroup.procs"; fi
+    lane "$core"
+  ) > "$runs/lane$core.log" 2>&1 &
+done
+echo "two lanes started; logs in $runs/lane0.log and $runs/lane1.log"

@@ -73,6 +73,11 @@ def known_to_xla(flag: str, value: str) -> bool:
     return False
 
 
+def all_known() -> bool:
+  """Whether this jaxlib's XLA knows every flag and value of SETTINGS."""
+  return all(known_to_xla(flag, value) for flag, value in SETTINGS.items())
+
+
 def apply() -> bool:
   """Adds each flag of SETTINGS that this jaxlib's XLA knows to XLA_FLAGS, unless the
   user set that flag to a value of their own. Returns whether all of the project's

@@ -32,7 +32,7 @@ def test_tiny_comparison_writes_json_and_table(tmp_path):
   software = report['software']
   assert (software['jax'], software['jaxlib']) == (jax.__version__, jaxlib.__version__)
   from alexnet_jax import xla_flags
-  applied = all(xla_flags.known_to_xla(*item) for item in xla_flags.SETTINGS.items())
+  applied = xla_flags.all_known()
   assert software['xla_cpu_settings_applied'] is applied
   assert all((f'{flag}={value}' in software['xla_flags']) is applied
              for flag, value in xla_flags.SETTINGS.items())

@@ -51,7 +51,7 @@ def test_apply_optimizer_is_the_optimizers_update(name):
       np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-7)
 
 
-@pytest.mark.skipif(not all(xla_flags.known_to_xla(*item) for item in xla_flags.SETTINGS.items()),
+@pytest.mark.skipif(not xla_flags.all_known(),
                     reason="this jaxlib's XLA does not know the copy-insertion flag")
 def test_training_step_updates_parameters_without_copying_them():
   """The compiled step of the small net writes the new parameters and momentum in

@@ -35,7 +35,7 @@ def run(xla_flags_value):
   return done.stdout.split()
 
 
-@pytest.mark.skipif(not all(xla_flags.known_to_xla(*item) for item in xla_flags.SETTINGS.items()),
+@pytest.mark.skipif(not xla_flags.all_known(),
                     reason="this jaxlib's XLA does not know the project's flags")
 def test_convolutions_leave_ynnpack_and_compute_the_same():
   applied, uses_ynn, value = run(None)
@@ -81,7 +81,7 @@ def test_a_flag_or_value_this_xla_does_not_know_is_left_out(monkeypatch):
   assert not xla_flags.known_to_xla('--xla_cpu_no_such_flag_anywhere', 'true')
   flag, value = next(iter(xla_flags.SETTINGS.items()))
   assert not xla_flags.known_to_xla(flag, 'LIBRARY_FUSION_TYPE_NO_SUCH_VALUE')
-  assert all(xla_flags.known_to_xla(*item) for item in xla_flags.SETTINGS.items())
+  assert xla_flags.all_known()
   monkeypatch.setenv('XLA_FLAGS', '')
   monkeypatch.setattr(xla_flags, 'SETTINGS', {**xla_flags.SETTINGS,
                                               '--xla_cpu_no_such_flag_anywhere': 'true'})

@@ -59,6 +59,7 @@ import optax
 from alexnet_jax.ops import locally_connected
 from alexnet_jax.ops import lrn as lrn_lib
 from alexnet_jax.ops import pooling
+from alexnet_jax.ops import window_sums
 
 
 @dataclasses.dataclass(frozen=True)
@@ -177,29 +178,15 @@ def max_pool(x, window: int, stride: int):
 
 def avg_pool(x, window: int, stride: int):
   """Mean over the part of each window inside the image (cuda-convnet's regionSize)."""
-  padding = _overhang_padding(x, window, stride)
-  dims, strides = (1, window, window, 1), (1, stride, stride, 1)
-  sums = jax.lax.reduce_window(x, np.zeros((), x.dtype), jax.lax.add, dims, strides, padding)
-  counts = jax.lax.reduce_window(np.ones((1, *x.shape[1:3], 1), np.float32), 0.0,
-                                 jax.lax.add, dims, strides, padding)
-  return sums / counts.astype(x.dtype)
+  padding = _overhang_padding(x, window, stride)[1:3]
+  counts = window_sums.window_counts(x.shape[1], x.shape[2], window, stride, padding)
+  return window_sums.window_sum(x, window, stride, padding) * np.asarray(1.0 / counts, x.dtype)
 
 
 def cross_map_params(layer: NormLayer) -> lrn_lib.LRNParams:
   """A cross-map rnorm layer in the paper's notation: k=1 (cuda-convnet's additive
   1), n=size, alpha=scale/size (the parser's division), beta=pow."""
   return lrn_lib.LRNParams(k=1.0, n=layer.size, alpha=layer.scale / layer.size, beta=layer.power)
-
-
-def spatial_response_norm(x, size: int, scale: float, power: float):
-  """cuda-convnet's spatial response normalization (`type=rnorm` without crossMap):
-  x * (1 + scale/size^2 * sum of x^2 over the size x size window of the same map,
-  pixels p - size//2 .. p - size//2 + size - 1, clipped)^-power."""
-  before = size // 2
-  padding = ((0, 0), (before, size - 1 - before), (before, size - 1 - before), (0, 0))
-  squares = jax.lax.reduce_window(x * x, np.zeros((), x.dtype), jax.lax.add,
-                                  (1, size, size, 1), (1, 1, 1, 1), padding)
-  return x * (1.0 + scale / size ** 2 * squares) ** (-power)
 
 
 class CudaConvnet(nn.Module):
@@ -240,7 +227,7 @@ class CudaConvnet(nn.Module):
         if layer.kind == 'cross_map':
           x = lrn_lib.local_response_norm(x, *cross_map_params(layer))
         else:
-          x = spatial_response_norm(x, layer.size, layer.scale, layer.power)
+          x = window_sums.spatial_response_norm(x, layer.size, layer.scale, layer.power)
       else:
         x = nn.Dense(self.num_classes, kernel_init=nn.initializers.normal(layer.init_std),
                      name=layer.name)(x.reshape(x.shape[0], -1))

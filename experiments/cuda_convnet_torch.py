@@ -14,7 +14,7 @@ The same arithmetic, in torch's terms:
   divides alpha by size, which is the parser's scale/size (lrn.to_torch of
   cuda_convnet.cross_map_params).
 * spatial rnorm: x * (1 + scale * mean of x^2 over the zero-padded size x size window)^-pow,
-  the mean being the sum / size^2 of cuda_convnet.spatial_response_norm.
+  the mean being the sum / size^2 of window_sums.spatial_response_norm.
 * the update rule (cuda_convnet.cuda_convnet_sgd): torch SGD, momentum 0.9, dampening 0,
   one parameter group per layer kind: weights lr=epsW, weight_decay=wc; biases
   lr=epsB=2 epsW, no decay. At a constant rate torch's v <- mu v + g; w <- w - lr v is
@@ -50,7 +50,7 @@ class LocallyConnected(nn.Module):
 
 
 class SpatialResponseNorm(nn.Module):
-  """cuda-convnet's `type=rnorm` without crossMap (cuda_convnet.spatial_response_norm)."""
+  """cuda-convnet's `type=rnorm` without crossMap (window_sums.spatial_response_norm)."""
 
   def __init__(self, size, scale, power):
     super().__init__()

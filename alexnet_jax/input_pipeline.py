@@ -46,6 +46,7 @@ import math
 import os
 import queue
 import threading
+import types
 
 import numpy as np
 
@@ -142,26 +143,34 @@ def check_image_size(data, stored_shape):
 
 
 def decode_image(encoded: bytes, channels: int, resize_size: int = 0) -> np.ndarray:
-  """uint8 [H, W, channels] from stored PNG or JPEG bytes, decoded by Pillow.
+  """uint8 [H, W, channels] from stored PNG or JPEG bytes (`decode_pil`'s image)."""
+  image = np.asarray(decode_pil(encoded, channels, resize_size))
+  return image.reshape(image.shape[0], image.shape[1], channels)
+
+
+def decode_pil(encoded: bytes, channels: int, resize_size: int = 0):
+  """The PIL image (mode RGB or L) of stored PNG or JPEG bytes, decoded by Pillow.
 
   With `resize_size`, the paper's shorter-side resize and center crop
   (`datasets.resize_and_center_crop`, section 2; resampling only the crop's
   region, within 1 of the exact operation, as the 256x256 store holds it). A JPEG whose shorter side is at
   least twice `resize_size` is first decoded at 1/2, 1/4 or 1/8 scale by libjpeg's
   DCT scaling (`Image.draft`, shorter side still >= resize_size): most of the
-  decoding work of a large original is skipped, and the resize starts closer."""
+  decoding work of a large original is skipped, and the resize starts closer.
+  The image is returned as Pillow holds it, so that training crops and flips it
+  before any pixel is copied into NumPy (`Preprocessor.train_image`)."""
   from PIL import Image
   mode = 'RGB' if channels == 3 else 'L'
-  with Image.open(io.BytesIO(encoded)) as pil:
-    if resize_size:
-      w, h = pil.size
-      scale = resize_size / min(w, h)
-      pil.draft(mode, (math.ceil(w * scale), math.ceil(h * scale)))
-    image = pil if pil.mode == mode else pil.convert(mode)
-    if resize_size:
-      image = datasets.resize_and_center_crop_pil(image, resize_size, crop_region_only=True)
-    image = np.asarray(image)
-  return image.reshape(image.shape[0], image.shape[1], channels)
+  pil = Image.open(io.BytesIO(encoded))
+  if resize_size:
+    w, h = pil.size
+    scale = resize_size / min(w, h)
+    pil.draft(mode, (math.ceil(w * scale), math.ceil(h * scale)))
+  image = pil if pil.mode == mode else pil.convert(mode)
+  if resize_size:
+    image = datasets.resize_and_center_crop_pil(image, resize_size, crop_region_only=True)
+  image.load()
+  return image
 
 
 class ImageSource:
@@ -179,34 +188,48 @@ class ImageSource:
     shape = builder.info.features['image'].shape
     self.channels = shape[-1]
     self.fixed_shape = None not in shape and not self.resize_size
+    # The side of every image served (None: the stored sizes vary).
+    self.side = self.resize_size or (shape[0] if self.fixed_shape else None)
     threads = max(1, config.data.num_workers if threads is None else threads)
     self.pool = concurrent.futures.ThreadPoolExecutor(threads) if threads > 1 else None
     self.images = self.labels = None
     if self.fixed_shape and self.length * int(np.prod(shape)) <= IN_MEMORY_MAX_BYTES:
-      self.images, self.labels = self._decode(np.arange(self.length))
+      self.images, self.labels = self.get(np.arange(self.length))
 
-  def _decode(self, indices):
-    def decode_chunk(chunk):
-      examples = self.source.__getitems__([int(i) for i in chunk])
-      return ([decode_image(e['image'], self.channels, self.resize_size) for e in examples],
-              [int(e['label']) for e in examples])
+  def map(self, indices, fn):
+    """[fn(position, image)] for the images at `indices`, and their int32 labels.
 
+    `image` is the in-memory uint8 [H, W, C] array, or the decoded PIL image
+    (`decode_pil`), so that `fn` can crop it before converting it. Decoding and
+    `fn` run together on the thread pool, each image once, in cache."""
+    indices = np.asarray(indices)
+    if self.images is not None:
+      return ([fn(p, self.images[i]) for p, i in enumerate(indices)],
+              self.labels[indices])
+
+    def chunk_results(positions):
+      examples = self.source.__getitems__([int(indices[p]) for p in positions])
+      return ([fn(p, decode_pil(e['image'], self.channels, self.resize_size))
+               for p, e in zip(positions, examples)], [int(e['label']) for e in examples])
+
+    positions = np.arange(len(indices))
     if self.pool is None:
-      decoded = [decode_chunk(indices)]
+      chunks = [chunk_results(positions)]
     else:
-      chunks = np.array_split(np.asarray(indices), max(1, min(len(indices) // 256,
-                                                              self.pool._max_workers * 4)))
-      decoded = self.pool.map(decode_chunk, chunks)
-    images, labels = [], []
-    for chunk_images, chunk_labels in decoded:
-      images.extend(chunk_images)
+      chunks = self.pool.map(chunk_results, np.array_split(
+          positions, max(1, min(len(indices) // 256, self.pool._max_workers * 4))))
+    results, labels = [], []
+    for chunk, chunk_labels in chunks:
+      results.extend(chunk)
       labels.extend(chunk_labels)
-    return np.stack(images), np.asarray(labels, np.int32)
+    return results, np.asarray(labels, np.int32)
 
   def get(self, indices):
+    """uint8 images [N, H, W, C] (of one size) and int32 labels [N]."""
     if self.images is not None:
       return self.images[indices], self.labels[indices]
-    return self._decode(indices)
+    images, labels = self.map(indices, lambda _, image: _as_array(image))
+    return np.stack(images), labels
 
 
 def _stats_path(config):
@@ -256,6 +279,32 @@ def crop(images, offsets, size):
                    for image, (top, left) in zip(images, offsets)])
 
 
+def crop_and_flip(image, offset, side, flip):
+  """uint8 [side, side, C]: the crop at `offset` (top, left) of a uint8 [H, W, C]
+  array (a view if not flipped) or of a PIL image (by Pillow, then converted),
+  mirrored left-right if `flip`."""
+  top, left = offset
+  if not isinstance(image, np.ndarray):
+    from PIL import Image
+    image = image.crop((left, top, left + side, top + side))
+    if flip:
+      image = image.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+    return _as_array(image)
+  view = image[top:top + side, left:left + side]
+  if not flip:
+    return view
+  flipped = np.empty(view.shape, view.dtype)
+  for c in range(view.shape[-1]):  # one channel at a time: ~10x faster than all at once
+    np.copyto(flipped[..., c], view[:, ::-1, c])
+  return flipped
+
+
+def _as_array(image):
+  """A PIL image (or an array) as a uint8 [H, W, C] array."""
+  array = np.asarray(image)
+  return array if array.ndim == 3 else array.reshape(array.shape[0], array.shape[1], -1)
+
+
 def ten_view_offsets(full, size):
   """The paper's 10 views: four corners and the center (then flipped)."""
   far, mid = full - size, (full - size) // 2
@@ -284,12 +333,13 @@ RGB_NORMALIZATIONS = ('torchvision', 'caffe')  # fixed statistics of RGB images
 class Preprocessor:
   """Turns uint8 images into the network's float32 input, with the config's steps."""
 
-  BAND_ROWS = 64  # train(): 64 rows of a 227-px float image are 170 KiB
-
   def __init__(self, config, stats):
-    self.data = config.data
+    # A plain copy: a ConfigDict attribute read costs microseconds, and training
+    # reads a dozen per image.
+    self.data = types.SimpleNamespace(**config.data.to_dict())
     self.stats = stats
     self._images = {}  # (side, channels) -> (mean, std) as images
+    self._eigen = tuple(np.asarray(stats[key]) for key in ('eigval', 'eigvec') if key in stats)
     mode = config.data.normalization
     self.pixel_scale = 1.0 / 255.0
     if mode == 'cuda_convnet':
@@ -336,55 +386,76 @@ class Preprocessor:
 
   def train(self, images, rng, out=None):
     """The training input of uint8 `images` [N, H, W, C]: crops, flips and colour
-    noise drawn from `rng`, written into `out` (float32 [N, size, size, C]) when
-    given. Each image is cropped, flipped and normalized in place in its output
-    row (no batch-sized temporaries); the arithmetic is `_normalize`'s."""
-    size, pad = self.data.image_size, self.data.crop_padding
-    count = len(images)
-    offsets_rng, flip_rng, pca_rng = rng.spawn(3)
-    if pad:
-      images = np.pad(images, ((0, 0), (pad, pad), (pad, pad), (0, 0)))
-    full = images.shape[1]
+    noise drawn from `rng` (for all N images from its three spawned streams),
+    written into `out` (float32 [N, size, size, C]) when given."""
+    full = images.shape[1] + 2 * self.data.crop_padding
+    offsets, flips, shifts = self.draw(rng.spawn(3), len(images), full)
+    if out is None:
+      side = min(full, self.data.image_size)
+      out = np.empty((len(images), side, side, images.shape[-1]), np.float32)
+    for i, image in enumerate(images):
+      self._augment(image, offsets[i], flips[i], None if shifts is None else shifts[i], out[i])
+    return out
+
+  def train_image(self, image, rngs, out):
+    """`train` for one image, written into `out` (float32 [size, size, C]).
+
+    `image` is a uint8 [H, W, C] array or a PIL image (`decode_pil`), which
+    Pillow crops and flips before it is converted: only the crop's pixels are
+    copied into NumPy. `rngs` are the generators of crop offsets, flips and
+    colour noise (`example_rngs`; `train` draws from `rng.spawn(3)`)."""
+    height = image.shape[0] if isinstance(image, np.ndarray) else image.size[1]
+    offsets, flips, shifts = self.draw(rngs, 1, height + 2 * self.data.crop_padding)
+    self._augment(image, offsets[0], flips[0], None if shifts is None else shifts[0], out)
+    return out
+
+  def draw(self, rngs, count, full):
+    """Crop offsets [count, 2], flips [count] and colour shifts [count, C] (in the
+    normalized input's units; None without PCA noise) for `count` images of
+    `full` x `full` pixels (padding included), each from its own generator of
+    `rngs` (offsets, flips, colour noise), so that one draw never moves another."""
+    offsets_rng, flip_rng, pca_rng = rngs
+    size = self.data.image_size
     if self.data.random_crop and full > size:
       offsets = crop_offsets(offsets_rng, count, full, size)
     else:
       offsets = [((full - size) // 2,) * 2 if full > size else (0, 0)] * count
-    side = min(full, size)
     flips = (flip_rng.random(count) < 0.5) if self.data.flip else np.zeros(count, bool)
     shifts = None
     if self.data.pca_std > 0:
-      shift = pca_noise(pca_rng, count, self.stats['eigval'], self.stats['eigvec'],
-                        self.data.pca_std)
+      shift = pca_noise(pca_rng, count, *self._eigen, self.data.pca_std)
       shifts = self._colour_shift(shift).astype(np.float32)
-    channels = images.shape[-1]
-    if out is None:
-      out = np.empty((count, side, side, channels), np.float32)
-    # Per-channel operands as whole images, or one channel at a time: NumPy is
-    # ~10x slower on an innermost axis of 3 (broadcast (3,) vectors, flips).
-    mean, std = self._as_images(side, channels)
+    return offsets, flips, shifts
+
+  def _augment(self, image, offset, flip, shift, out):
+    """Crops, flips and normalizes one image into the C-contiguous `out` [side,
+    side, C], with `_normalize`'s float32 arithmetic in its order, so that the
+    result is bit for bit what normalizing the whole batch gives.
+
+    Each pass runs over the image's rows of side * C values (pixels and channels
+    interleaved): NumPy is ~10x slower on an innermost axis of 3, so per-channel
+    operands are whole images (`_as_images`) or one tiled row (the colour shift)."""
+    if not out.flags.c_contiguous:
+      raise ValueError('Preprocessor: the output image must be C-contiguous')
+    side, channels = out.shape[0], out.shape[-1]
+    pad = self.data.crop_padding
+    if pad:
+      image = np.pad(_as_array(image), ((pad, pad), (pad, pad), (0, 0)))
     bgr = self.data.normalization == 'caffe'  # Caffe's BGR channel order
-    for i, (top, left) in enumerate(offsets):
-      image = images[i, top:top + side, left:left + side]
-      if flips[i]:
-        image = image[:, ::-1]
-      # Bands of rows, so that every pass over one stays in the core's cache.
-      for band in range(0, side, self.BAND_ROWS):
-        rows = slice(band, band + self.BAND_ROWS)
-        view, row = image[rows], out[i, rows]
-        if flips[i] or bgr:
-          for c in range(channels):
-            np.copyto(row[..., c], view[..., channels - 1 - c if bgr else c])
-        else:
-          np.copyto(row, view)
-        if self.pixel_scale != 1.0:
-          row *= np.float32(self.pixel_scale)
-        row -= mean[rows]
-        if self.data.normalization == 'torchvision':
-          row /= std[rows]
-        if shifts is not None:
-          for c in range(channels):
-            row[..., c] += shifts[i, c]
-    return out
+    # A row reversed is the row flipped with its channels reversed: BGR undoes one flip.
+    pixels = crop_and_flip(image, offset, side, flip != bgr).reshape(side, side * channels)
+    if bgr:
+      pixels = pixels[:, ::-1]
+    rows = out.reshape(side, side * channels)
+    np.copyto(rows, pixels)
+    if self.pixel_scale != 1.0:
+      rows *= np.float32(self.pixel_scale)
+    mean, std = self._as_images(side, channels)
+    rows -= mean.reshape(rows.shape)
+    if self.data.normalization == 'torchvision':
+      rows /= std.reshape(rows.shape)
+    if shift is not None:
+      rows += np.tile(shift, side)
 
   def _mean_for(self, side):
     """The mean `_normalize` subtracts from a side x side image."""
@@ -438,6 +509,91 @@ def train_batch_shapes(config, process_count=1) -> dict:
           'label': ((local,), np.int32), 'example_id': ((local,), np.int64)}
 
 
+# SeedSequence's hash (numpy/random/bit_generator.pyx, after O'Neill's seed_seq_fe;
+# fixed by NumPy's stream-compatibility policy): its constants and pool size.
+_INIT_A, _MULT_A, _INIT_B, _MULT_B = 0x43b0d7e5, 0x931e8875, 0x8b51f9dd, 0x58f38ded
+_MIX_MULT_L, _MIX_MULT_R, _POOL_SIZE = 0xca01f9dd, 0x4973f715, 4
+
+
+def example_rngs(seed, step, examples):
+  """For each position in `examples` of step `step`'s global batch, its generators
+  of crop offsets, flips and colour noise: those of
+  `np.random.default_rng([seed, 1, step]).spawn(batch_size)[example].spawn(3)`,
+  bit for bit (tests check). Their seeds are hashed for the whole batch at once
+  (`seed_states`) and handed to PCG64 as they are: a SeedSequence object per
+  generator costs more than the image's augmentation draws."""
+  keys = [(example, k) for example in examples for k in range(3)]
+  rngs = [np.random.Generator(np.random.PCG64(_SeedState(state)))
+          for state in seed_states([seed, 1, step], keys)]
+  return [rngs[i:i + 3] for i in range(0, len(rngs), 3)]
+
+
+def seed_states(entropy, spawn_keys):
+  """`np.random.SeedSequence(entropy, spawn_key=key).generate_state(4, np.uint64)`
+  for every key (a tuple of ints below 2**32) of `spawn_keys`, as rows: the same
+  hash, computed on uint32 columns of all keys at once."""
+  run = [word for value in entropy for word in _uint32_words(value)]
+  run += [0] * (_POOL_SIZE - len(run))  # with a spawn key, the entropy fills the pool
+  keys = np.asarray(spawn_keys, np.int64).reshape(len(spawn_keys), -1)
+  if keys.size and (keys.min() < 0 or keys.max() > 0xFFFFFFFF):
+    raise ValueError('seed_states: spawn keys must be ints in [0, 2**32)')
+  words = [np.full(len(keys), word, np.uint32) for word in run] + list(keys.T.astype(np.uint32))
+  hash_const = _INIT_A
+
+  def hashmix(value):
+    nonlocal hash_const
+    value = value ^ np.uint32(hash_const)
+    hash_const = hash_const * _MULT_A & 0xFFFFFFFF
+    return _xorshift(value * np.uint32(hash_const))
+
+  def mix(x, y):
+    return _xorshift(np.uint32(_MIX_MULT_L) * x - np.uint32(_MIX_MULT_R) * y)
+
+  pool = [hashmix(words[i]) for i in range(_POOL_SIZE)]
+  for src in range(_POOL_SIZE):
+    for dst in range(_POOL_SIZE):
+      if src != dst:
+        pool[dst] = mix(pool[dst], hashmix(pool[src]))
+  for word in words[_POOL_SIZE:]:
+    for dst in range(_POOL_SIZE):
+      pool[dst] = mix(pool[dst], hashmix(word))
+  state, hash_const = np.empty((len(keys), 8), np.uint32), _INIT_B
+  for i in range(8):  # 4 uint64 words are 8 uint32 words, little-endian
+    value = pool[i % _POOL_SIZE] ^ np.uint32(hash_const)
+    hash_const = hash_const * _MULT_B & 0xFFFFFFFF
+    state[:, i] = _xorshift(value * np.uint32(hash_const))
+  return state.astype('<u4').view('<u8').astype(np.uint64)
+
+
+def _xorshift(value):
+  return value ^ (value >> np.uint32(16))
+
+
+def _uint32_words(value):
+  """SeedSequence's reading of a non-negative int: 32-bit words, lowest first."""
+  value = int(value)
+  if value < 0:
+    raise ValueError(f'seeds must be non-negative, got {value}')
+  words = [value & 0xFFFFFFFF]
+  while value >> 32:
+    value >>= 32
+    words.append(value & 0xFFFFFFFF)
+  return words
+
+
+class _SeedState(np.random.bit_generator.ISeedSequence):
+  """A seed sequence whose state is already computed (NumPy's interface for
+  seeding a bit generator)."""
+
+  def __init__(self, state):
+    self.state = np.ascontiguousarray(state, np.uint64)
+
+  def generate_state(self, n_words, dtype=np.uint32):
+    if n_words != len(self.state) or np.dtype(dtype) != np.uint64:
+      raise ValueError(f'this seed holds {len(self.state)} uint64 words')
+    return self.state
+
+
 class TrainBatches:
   """This process's slice of each training step's batch, a pure function of
   (seed, step): what TrainIterator serves, made here or in worker processes."""
@@ -447,33 +603,36 @@ class TrainBatches:
     self.local_batch = local_batch_size(config, process_count)
     self.process_index = process_index
     self.source = ImageSource(config, config.data.train_split, threads)
+    if self.source.side is None:
+      raise ValueError(f'the images of {config.data.name!r} vary in size: set '
+                       'config.data.resize_size (the paper: 256) to train on them')
     self.preprocessor = Preprocessor(config, stats or dataset_statistics(config, self.source))
+    side = min(self.source.side + 2 * config.data.crop_padding, config.data.image_size)
+    self.image_shape = (side, side, self.source.channels)
 
   def __call__(self, step, out=None):
-    """The local batch of step `step`, written into the arrays of `out` if given."""
-    config = self.config
-    indices, positions = global_batch_plan(config.seed, step, config.batch_size,
-                                           self.source.length)
-    rng = np.random.default_rng([config.seed, 1, step])
-    # Draw augmentation for the whole global batch, keep this process's slice.
-    rngs = rng.spawn(config.batch_size)
+    """The local batch of step `step`, written into the arrays of `out` if given.
+    Each image is decoded, augmented (`Preprocessor.train_image`, with the
+    generators of its position in the global batch) and written into its row of
+    `out` in one go, while its pixels are still in the core's cache."""
+    config, seed = self.config, self.config.seed
+    indices, positions = global_batch_plan(seed, step, config.batch_size, self.source.length)
     lo, hi = self.process_index * self.local_batch, (self.process_index + 1) * self.local_batch
-    images, labels = self.source.get(indices[lo:hi])
     if out is None:
-      out = {'image': np.empty((hi - lo,) + self._image_shape(images), np.float32),
+      out = {'image': np.empty((hi - lo,) + self.image_shape, np.float32),
              'label': np.empty(hi - lo, np.int32), 'example_id': np.empty(hi - lo, np.int64)}
-    elif out['image'].shape[1:] != self._image_shape(images):
-      raise ValueError(f'training images are {self._image_shape(images)}, not the '
+    elif out['image'].shape[1:] != self.image_shape:
+      raise ValueError(f'training images are {self.image_shape}, not the '
                        f'{out["image"].shape[1:]} of config.data.image_size/channels')
-    for i in range(hi - lo):
-      self.preprocessor.train(images[i:i + 1], rngs[lo + i], out['image'][i:i + 1])
+    images, rngs = out['image'], example_rngs(seed, step, range(lo, hi))
+
+    def augment(i, image):
+      self.preprocessor.train_image(image, rngs[i], images[i])
+
+    _, labels = self.source.map(indices[lo:hi], augment)
     out['label'][:] = labels
     out['example_id'][:] = positions[lo:hi]
     return out
-
-  def _image_shape(self, images):
-    side = min(images.shape[1] + 2 * self.config.data.crop_padding, self.config.data.image_size)
-    return (side, side, images.shape[-1])
 
 
 def worker_process_count(config) -> int:

@@ -65,6 +65,51 @@ def test_pca_noise_has_the_intended_covariance():
   assert np.abs(shifts.mean(0)).max() < 1e-3
 
 
+@pytest.mark.parametrize('seed, step', [(0, 0), (7, 5), (2**40 + 3, 2**33)])
+def test_example_rngs_are_the_spawned_generators(seed, step):
+  examples = [0, 1, 127, 4000]
+  spawned = np.random.default_rng([seed, 1, step]).spawn(4001)
+  for example, rngs in zip(examples, ip.example_rngs(seed, step, examples)):
+    for rng, reference in zip(rngs, spawned[example].spawn(3)):
+      np.testing.assert_array_equal(rng.normal(size=4), reference.normal(size=4))
+      assert rng.integers(0, 29, 2).tolist() == reference.integers(0, 29, 2).tolist()
+
+
+def reference_augmentation(pre, images, rng):
+  """Preprocessor.train written out: each image's crop, flipped, through
+  `_normalize` (the eval arithmetic), plus its colour shift."""
+  offsets, flips, shifts = pre.draw(rng.spawn(3), len(images), images.shape[1])
+  side = min(images.shape[1], pre.data.image_size)
+  out = []
+  for i, (top, left) in enumerate(offsets):
+    view = images[i, top:top + side, left:left + side]
+    out.append(pre._normalize(view[:, ::-1] if flips[i] else view))
+    if shifts is not None:
+      out[-1] += shifts[i]
+  return np.stack(out)
+
+
+@pytest.mark.parametrize('normalization', ip.NORMALIZATIONS)
+def test_train_augmentation_is_the_written_out_arithmetic(tiny_config, normalization):
+  """Bit for bit, for arrays and for PIL images (which Pillow crops and flips)."""
+  from PIL import Image
+  tiny_config.data.crop_padding, tiny_config.data.image_size = 0, 9
+  tiny_config.data.flip, tiny_config.data.pca_std = True, 0.1
+  tiny_config.data.normalization = normalization
+  stats = {'channel_mean': [0.4, 0.5, 0.6], 'eigval': ip.IMAGENET_EIGVAL.tolist(),
+           'eigvec': ip.IMAGENET_EIGVEC.tolist(),
+           'pixel_mean': np.random.default_rng(1).random((12, 12, 3)).tolist()}
+  pre = ip.Preprocessor(tiny_config, stats)
+  images = np.random.default_rng(2).integers(0, 256, (16, 12, 12, 3), dtype=np.uint8)
+  expected = reference_augmentation(pre, images, np.random.default_rng(3))
+  np.testing.assert_array_equal(pre.train(images, np.random.default_rng(3)), expected)
+  for i, image in enumerate(images):
+    rngs = np.random.default_rng(3).spawn(3)
+    reference = reference_augmentation(pre, image[None], np.random.default_rng(3))[0]
+    np.testing.assert_array_equal(pre.train_image(Image.fromarray(image), rngs,
+                                                  np.empty((9, 9, 3), np.float32)), reference)
+
+
 def test_statistics_are_computed_and_cached(tiny_config):
   stats = ip.dataset_statistics(tiny_config)
   again = ip.dataset_statistics(tiny_config)
@@ -169,6 +214,21 @@ def test_worker_processes_serve_the_in_process_batches(tiny_jpeg_config):
     for key in batch:
       assert batch[key].dtype == reference[step][key].dtype
       np.testing.assert_array_equal(batch[key], reference[step][key])
+
+
+def test_decoded_batches_are_the_augmented_decoded_images(tiny_jpeg_config):
+  """TrainBatches crops and flips each decoded PIL image before converting it; the
+  same batch comes from decode_image's arrays through Preprocessor.train."""
+  made = ip.TrainBatches(tiny_jpeg_config)
+  config, source = made.config, made.source
+  for step in (0, 1):
+    indices, _ = ip.global_batch_plan(config.seed, step, config.batch_size, source.length)
+    examples = source.source.__getitems__([int(i) for i in indices])
+    rngs = np.random.default_rng([config.seed, 1, step]).spawn(config.batch_size)
+    expected = [made.preprocessor.train(
+        ip.decode_image(e['image'], 3, config.data.resize_size)[None], rng)[0]
+        for e, rng in zip(examples, rngs)]
+    np.testing.assert_array_equal(made(step)['image'], np.stack(expected))
 
 
 def test_a_failing_worker_is_raised_in_the_main_process(tiny_jpeg_config):

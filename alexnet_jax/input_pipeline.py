@@ -604,8 +604,9 @@ class TrainBatches:
     self.process_index = process_index
     self.source = ImageSource(config, config.data.train_split, threads)
     if self.source.side is None:
-      raise ValueError(f'the images of {config.data.name!r} vary in size: set '
-                       'config.data.resize_size (the paper: 256) to train on them')
+      from alexnet_jax.validation import ConfigError
+      raise ConfigError(f'the images of {config.data.name!r} vary in size: set '
+                        'config.data.resize_size (the paper: 256) to train on them')
     self.preprocessor = Preprocessor(config, stats or dataset_statistics(config, self.source))
     side = min(self.source.side + 2 * config.data.crop_padding, config.data.image_size)
     self.image_shape = (side, side, self.source.channels)

@@ -231,6 +231,15 @@ def test_decoded_batches_are_the_augmented_decoded_images(tiny_jpeg_config):
     np.testing.assert_array_equal(made(step)['image'], np.stack(expected))
 
 
+def test_images_of_varying_size_need_a_resize(tiny_jpeg_config):
+  import copy
+  from alexnet_jax.validation import ConfigError
+  config = copy.deepcopy(tiny_jpeg_config)
+  config.data.resize_size = 0
+  with pytest.raises(ConfigError, match='resize_size'):
+    ip.TrainBatches(config)
+
+
 def test_a_failing_worker_is_raised_in_the_main_process(tiny_jpeg_config):
   tiny_jpeg_config.data.worker_processes = 1
   tiny_jpeg_config.data.image_size = 20  # larger than the 16x16 images

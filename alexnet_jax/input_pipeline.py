@@ -181,10 +181,12 @@ class ImageSource:
     import tensorflow_datasets as tfds
     builder = _builder(config)
     self.resize_size = config.data.resize_size or 0
-    self.source = tfds.data_source(config.data.name, split=split,
-                                   data_dir=config.data.data_dir, download=False,
-                                   decoders={'image': tfds.decode.SkipDecoding()})
-    self.length = len(self.source)
+    # Serialized tf.train.Example records, parsed in `examples`: TFDS's decoding
+    # of a record (Python per feature) costs more than reading and parsing it.
+    self.records = tfds.data_source(config.data.name, split=split,
+                                    data_dir=config.data.data_dir, download=False,
+                                    deserialize_method=tfds.decode.DeserializeMethod.RAW_BYTES)
+    self.length = len(self.records)
     shape = builder.info.features['image'].shape
     self.channels = shape[-1]
     self.fixed_shape = None not in shape and not self.resize_size
@@ -208,9 +210,9 @@ class ImageSource:
               self.labels[indices])
 
     def chunk_results(positions):
-      examples = self.source.__getitems__([int(indices[p]) for p in positions])
-      return ([fn(p, decode_pil(e['image'], self.channels, self.resize_size))
-               for p, e in zip(positions, examples)], [int(e['label']) for e in examples])
+      examples = self.examples(indices[positions])
+      return ([fn(p, decode_pil(encoded, self.channels, self.resize_size))
+               for p, (encoded, _) in zip(positions, examples)], [y for _, y in examples])
 
     positions = np.arange(len(indices))
     if self.pool is None:
@@ -223,6 +225,17 @@ class ImageSource:
       results.extend(chunk)
       labels.extend(chunk_labels)
     return results, np.asarray(labels, np.int32)
+
+  def examples(self, indices):
+    """[(encoded image bytes, label)] of the records at `indices`: the features
+    'image' (the stored PNG or JPEG) and 'label', as TFDS serializes them."""
+    from tensorflow_datasets.proto import tf_example_pb2
+    examples = []
+    for record in self.records.__getitems__([int(i) for i in indices]):
+      feature = tf_example_pb2.Example.FromString(record).features.feature
+      examples.append((feature['image'].bytes_list.value[0],
+                       int(feature['label'].int64_list.value[0])))
+    return examples
 
   def get(self, indices):
     """uint8 images [N, H, W, C] (of one size) and int32 labels [N]."""

@@ -219,16 +219,21 @@ def test_worker_processes_serve_the_in_process_batches(tiny_jpeg_config):
 def test_decoded_batches_are_the_augmented_decoded_images(tiny_jpeg_config):
   """TrainBatches crops and flips each decoded PIL image before converting it; the
   same batch comes from decode_image's arrays through Preprocessor.train."""
+  import tensorflow_datasets as tfds
   made = ip.TrainBatches(tiny_jpeg_config)
-  config, source = made.config, made.source
+  config = made.config
+  source = tfds.data_source('tiny_jpeg', split='train', data_dir=config.data.data_dir,
+                            decoders={'image': tfds.decode.SkipDecoding()})
   for step in (0, 1):
-    indices, _ = ip.global_batch_plan(config.seed, step, config.batch_size, source.length)
-    examples = source.source.__getitems__([int(i) for i in indices])
+    indices, _ = ip.global_batch_plan(config.seed, step, config.batch_size, len(source))
+    examples = [source[int(i)] for i in indices]  # as TFDS decodes the records
     rngs = np.random.default_rng([config.seed, 1, step]).spawn(config.batch_size)
     expected = [made.preprocessor.train(
         ip.decode_image(e['image'], 3, config.data.resize_size)[None], rng)[0]
         for e, rng in zip(examples, rngs)]
-    np.testing.assert_array_equal(made(step)['image'], np.stack(expected))
+    batch = made(step)
+    np.testing.assert_array_equal(batch['image'], np.stack(expected))
+    np.testing.assert_array_equal(batch['label'], [int(e['label']) for e in examples])
 
 
 def test_images_of_varying_size_need_a_resize(tiny_jpeg_config):

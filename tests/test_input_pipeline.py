@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from alexnet_jax import example_seeds
 from alexnet_jax import input_pipeline as ip
 
 
@@ -69,7 +70,7 @@ def test_pca_noise_has_the_intended_covariance():
 def test_example_rngs_are_the_spawned_generators(seed, step):
   examples = [0, 1, 127, 4000]
   spawned = np.random.default_rng([seed, 1, step]).spawn(4001)
-  for example, rngs in zip(examples, ip.example_rngs(seed, step, examples)):
+  for example, rngs in zip(examples, example_seeds.example_rngs(seed, step, examples)):
     for rng, reference in zip(rngs, spawned[example].spawn(3)):
       np.testing.assert_array_equal(rng.normal(size=4), reference.normal(size=4))
       assert rng.integers(0, 29, 2).tolist() == reference.integers(0, 29, 2).tolist()

@@ -206,6 +206,8 @@ def collect(workdir: str, target_train_error=None) -> dict:
 def _fmt(stat, scale=1.0, digits=2):
   if stat['mean'] is None:
     return 'n/a'
+  if stat.get('n', 2) < 2:  # one run has no spread; "± 0.00" would claim one
+    return f"{stat['mean'] * scale:.{digits}f}"
   return f"{stat['mean'] * scale:.{digits}f} ± {stat['std'] * scale:.{digits}f}"
 
 

@@ -185,3 +185,8 @@ def test_committed_tables_rebuild_from_the_committed_run_files(experiment, tmp_p
   for name, variant in committed['variants'].items():
     assert rebuilt['variants'][name]['stats'] == variant['stats'], name
   assert (tmp_path / 'out' / 'train_error.png').exists()
+
+
+def test_a_single_run_is_shown_without_a_spread():
+  assert report._fmt({'mean': 0.1637, 'std': 0.0, 'n': 1}, scale=100) == '16.37'
+  assert report._fmt({'mean': 0.1637, 'std': 0.002, 'n': 3}, scale=100) == '16.37 ± 0.20'

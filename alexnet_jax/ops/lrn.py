@@ -70,9 +70,10 @@ def _window_sum(v, n, transposed=False):
   return total
 
 
-def _inverse_power(scale, beta):
+def inverse_power(scale, beta):
   """scale ** -beta; for the paper's 0.75 (and 0.5) from square roots, which
-  cost a fraction of a general `pow` (exp and log) on CPU."""
+  cost a fraction of a general `pow` (exp and log) on CPU. window_sums' spatial
+  norm uses it too."""
   if beta == 0.75:
     root = jax.lax.rsqrt(scale)
     return root * jnp.sqrt(root)
@@ -83,7 +84,7 @@ def _inverse_power(scale, beta):
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(1, 2, 3, 4))
 def _lrn(x, k, n, alpha, beta):
-  return x * _inverse_power(k + alpha * _window_sum(x * x, n), beta)
+  return x * inverse_power(k + alpha * _window_sum(x * x, n), beta)
 
 
 def _lrn_forward(x, k, n, alpha, beta):
@@ -97,7 +98,7 @@ def _lrn_backward(k, n, alpha, beta, x, g):
 
   Recomputes s from x (one fused loop) rather than storing it."""
   scale = k + alpha * _window_sum(x * x, n)
-  inverse = _inverse_power(scale, beta)
+  inverse = inverse_power(scale, beta)
   weighted = g * x * inverse / scale
   return (g * inverse - (2.0 * alpha * beta) * x * _window_sum(weighted, n, transposed=True),)
 

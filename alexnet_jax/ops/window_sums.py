@@ -19,6 +19,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from alexnet_jax.ops import lrn
+
 
 def _sum_along(x, axis, size, stride):
   """sum_{d < size} x[stride * i + d] along `axis`, for every window i that fits."""
@@ -61,22 +63,13 @@ def _centred_padding(size: int, mirrored: bool = False):
   return ((before, after), (before, after))
 
 
-def _inverse_power(base, power):
-  """base ** -power; 0.75 from square roots, which cost a fraction of a general
-  `pow` (exp and log) on CPU."""
-  if power == 0.75:
-    root = jax.lax.rsqrt(base)
-    return root * jnp.sqrt(root)
-  return base ** (-power)
-
-
 @functools.partial(jax.custom_vjp, nondiff_argnums=(1, 2, 3))
 def spatial_response_norm(x, size: int, scale: float, power: float):
   """x * (1 + scale/size^2 * sum of x^2 over the size x size window of the same map,
   pixels p - size//2 .. p - size//2 + size - 1, clipped at the edges)^-power:
   cuda-convnet's `type=rnorm` without crossMap (see cuda_convnet.py)."""
   squares = window_sum(x * x, size, 1, _centred_padding(size))
-  return x * _inverse_power(1.0 + scale / size ** 2 * squares, power)
+  return x * lrn.inverse_power(1.0 + scale / size ** 2 * squares, power)
 
 
 def _norm_forward(x, size, scale, power):
@@ -92,7 +85,7 @@ def _norm_backward(size, scale, power, x, g):
   Recomputes s from x (one fused loop) rather than storing it, as lrn does."""
   alpha = scale / size ** 2
   base = 1.0 + alpha * window_sum(x * x, size, 1, _centred_padding(size))
-  inverse = _inverse_power(base, power)
+  inverse = lrn.inverse_power(base, power)
   weighted = window_sum(g * x * inverse / base, size, 1, _centred_padding(size, mirrored=True))
   return (g * inverse - (2.0 * alpha * power) * x * weighted,)
 

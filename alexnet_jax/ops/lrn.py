@@ -96,10 +96,14 @@ def _lrn_backward(k, n, alpha, beta, x, g):
 
       dL/dx_j = g_j s_j^-beta - 2 alpha beta x_j sum_{i: j in w(i)} g_i x_i s_i^(-beta-1)
 
-  Recomputes s from x (one fused loop) rather than storing it."""
+  Recomputes s from x (one fused loop) rather than storing it. s^(-beta-1) is
+  s^-beta * rsqrt(s)^2, not s^-beta / s: XLA:CPU keeps a division out of the
+  fusion that pads its result for the window sum, and the extra pass over the
+  activations costs more than the product (the rsqrt is the one inverse_power
+  computes for the paper's beta)."""
   scale = k + alpha * _window_sum(x * x, n)
   inverse = inverse_power(scale, beta)
-  weighted = g * x * inverse / scale
+  weighted = g * x * inverse * jnp.square(jax.lax.rsqrt(scale))
   return (g * inverse - (2.0 * alpha * beta) * x * _window_sum(weighted, n, transposed=True),)
 
 

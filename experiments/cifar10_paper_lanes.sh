@@ -9,7 +9,9 @@
 # README), so that changes on main cannot change a sweep halfway. RUNS_DIR gets the
 # workdirs (lrn80/, pooling80/), the lanes' logs and the claims that keep two lanes off one
 # run. Rerun it to continue after an interruption: finished runs are skipped, unfinished ones
-# resume from their last checkpoint. Where the cpu cgroup (v1) is writable, the lanes run in
+# resume from their last checkpoint. Runs whose results are committed in the checkout this
+# script lives in (experiments/results/cifar10_paper/*/runs) are skipped too, even when the
+# sweep clone is older than those results. Where the cpu cgroup (v1) is writable, the lanes run in
 # one with three times the default weight, so that they take both cores when nothing else
 # runs and foreground work still gets about a third of a core.
 set -euo pipefail
@@ -18,6 +20,7 @@ if [ "$#" -ne 2 ] || [ ! -d "$1/alexnet_jax" ]; then
   exit 2
 fi
 clone=$(cd "$1" && pwd)
+results=$(cd "$(dirname "$0")" && pwd)/results/cifar10_paper
 mkdir -p "$2"
 runs=$(cd "$2" && pwd)
 rm -rf "$runs/claims"
@@ -25,20 +28,22 @@ mkdir -p "$runs/claims"
 
 lane() {  # lane CORE
   local core=$1
-  run() {  # run CONFIG WORKDIR RUN
+  run() {  # run CONFIG WORKDIR RUN COMMITTED_RUNS
     mkdir "$runs/claims/$(basename "$2")_${3//\//_}" 2>/dev/null || return 0
     echo "$(date -u +%FT%TZ) lane $core starts $2 $3"
     (cd "$clone" && PYTHONPATH="$clone" taskset -c "$core" python -m alexnet_jax.main \
-       --config="$1" --workdir="$2" --config.ablation.only="$3") || true
+       --config="$1" --workdir="$2" --config.ablation.only="$3" \
+       --config.ablation.committed_runs="$4") || true
     echo "$(date -u +%FT%TZ) lane $core ends $2 $3"
   }
   for seed in 0 1 2; do
     for variant in lrn no_lrn; do
-      run configs/ablate_lrn.py:cuda_convnet "$runs/lrn80" "$variant/seed$seed"
+      run configs/ablate_lrn.py:cuda_convnet "$runs/lrn80" "$variant/seed$seed" "$results/lrn/runs"
     done
   done
   for seed in 0 1 2; do
-    run configs/ablate_pooling.py:cuda_convnet "$runs/pooling80" "non_overlapping/seed$seed"
+    run configs/ablate_pooling.py:cuda_convnet "$runs/pooling80" "non_overlapping/seed$seed" \
+      "$results/pooling/runs"
   done
 }
 

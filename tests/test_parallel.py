@@ -252,8 +252,11 @@ def test_two_processes_match_one_process_with_four_devices(tiny_config, tmp_path
 
 
 def test_unreachable_coordinator_is_one_clear_line(tmp_path):
+  # benchmark mode needs no prepared dataset (train mode checks the data first, and CI
+  # may lack Fashion-MNIST), and it joins the cluster like training does.
   done = subprocess.run(
       [sys.executable, '-m', 'alexnet_jax.main', '--config=configs/default.py',
+       '--mode=benchmark',
        f'--workdir={tmp_path / "run"}', '--config.distributed.num_processes=2',
        '--config.distributed.process_id=1', '--config.distributed.timeout_s=2',
        f'--config.distributed.coordinator_address=127.0.0.1:{free_port()}'],

@@ -82,6 +82,7 @@ def summarize_run(run_dir: str, target_train_error: float) -> dict:
       'wall_time_s': run_info.get('wall_time_s'),
       'images_per_s': statistics.median(rates) if rates else None,
       'train_curve': [(r.get('epoch', r['step']), r.get('top1_error')) for r in curve],
+      'test_curve': [(r.get('epoch', r['step']), r.get('top1_error')) for r in evals],
   }
 
 
@@ -108,6 +109,23 @@ def _target_summary(runs) -> dict:
             if run['epochs_to_target'] is None and run['epochs_trained'] is not None]
   return {'reached': sum(run['epochs_to_target'] is not None for run in runs),
           'runs': len(runs), 'not_reached_within_epochs': min(missed) if missed else None}
+
+
+def _seed_ranges_overlap(variant, baseline, metric):
+  """Whether the per-seed values of `variant` and `baseline` overlap, and how likely
+  they would be not to if the two made no difference; None with fewer than two finished
+  runs on either side. Non-overlapping values are this report's meaning of "a difference
+  beyond the seed spread". With no difference every ordering of the n + m runs is equally
+  likely, and 2 n! m! / (n + m)! of them separate the two groups: 1/3 for 2 seeds a side,
+  1/10 for 3, so two seeds cannot show much and three make a weak test."""
+  mine = [run[metric] for run in variant['runs'] if run['finished'] and run[metric] is not None]
+  base = [run[metric] for run in baseline['runs'] if run['finished'] and run[metric] is not None]
+  if len(mine) < 2 or len(base) < 2:
+    return None
+  chance = (2 * math.factorial(len(mine)) * math.factorial(len(base))
+            / math.factorial(len(mine) + len(base)))
+  return {'overlap': max(mine) >= min(base) and max(base) >= min(mine),
+          'chance_without_effect': chance}
 
 
 def _fmt_target(variant) -> str:
@@ -198,6 +216,9 @@ def collect(workdir: str, target_train_error=None) -> dict:
                if run[key] and other[key]] if complete else []
       variant[f'{key}_ratio_range'] = [min(pairs), max(pairs)] if pairs else None
     variant['paper_claim'] = claims.get(name)
+    variant['seed_ranges_overlap'] = {
+        metric: _seed_ranges_overlap(variant, variants[baseline], metric)
+        for metric in ('test_top1_error', 'test_top1_error_ten_views')}
   return {'ablation': sweep.get('name'), 'dataset': sweep.get('dataset'),
           'baseline': baseline, 'target_train_error': target, 'seeds': sweep.get('seeds'),
           'variants': variants}
@@ -249,6 +270,7 @@ def markdown_table(results: dict) -> str:
       if fine:
         ratio = variant['epochs_to_target_interpolated_ratio']
         lines[-1] += f' Interpolated between epochs: {ratio:.2f} ({fine[0]:.2f}-{fine[1]:.2f}).'
+  lines += _spread_lines(results)
   lines += ['', '## Per run', '',
             f'| variant | seed | finished | epochs trained | epochs to {target:.0%} train err '
             '| interpolated | test top-1 err | test top-1 err, 10 views |',
@@ -261,7 +283,49 @@ def markdown_table(results: dict) -> str:
           f"| {_num(run['epochs_to_target_interpolated'], 2)} "
           f"| {_num(run['test_top1_error'], 2, 100)} "
           f"| {_num(run['test_top1_error_ten_views'], 2, 100)} |")
+  lines += _test_curve_lines(results)
   return '\n'.join(lines) + '\n'
+
+
+def _spread_lines(results) -> list:
+  """One line per variant and test measure: the difference to the baseline and
+  whether it is beyond the seed spread (the per-seed values do not overlap)."""
+  lines = []
+  labels = {'test_top1_error': 'test top-1 error', 'test_top1_error_ten_views':
+            'test top-1 error, 10 views'}
+  baseline = results['baseline']
+  for name, variant in results['variants'].items():
+    if name == baseline:
+      continue
+    for metric, label in labels.items():
+      spread = variant.get('seed_ranges_overlap', {}).get(metric)
+      diff = variant['difference_to_baseline'][metric]
+      if spread is None or diff is None:
+        continue
+      verdict = ('within the seed spread (the per-seed values overlap)' if spread['overlap']
+                 else 'beyond the seed spread (the per-seed values do not overlap; without '
+                      'any effect that happens with probability '
+                      f"{spread['chance_without_effect']:.2f})")
+      lines += ['', f'`{name}` minus `{baseline}`, {label}: {diff * 100:+.2f} points, {verdict}.']
+  return lines
+
+
+def _test_curve_lines(results) -> list:
+  """Center-crop test error at each evaluation of each finished run: whether the
+  curves had flattened when training stopped is part of reading the final numbers."""
+  runs = [(name, run) for name, variant in results['variants'].items()
+          for run in variant['runs'] if run['finished'] and run.get('test_curve')]
+  if not runs:
+    return []
+  epochs = sorted({round(epoch, 2) for _, run in runs for epoch, _ in run['test_curve']})
+  lines = ['', '## Test top-1 error during training (%)', '',
+           '| variant | seed | ' + ' | '.join(f'{e:g}' for e in epochs) + ' |',
+           '|---|---|' + '---|' * len(epochs)]
+  for name, run in runs:
+    at = {round(epoch, 2): error for epoch, error in run['test_curve']}
+    lines.append(f"| {name} | {run['seed']} | " + ' | '.join(
+        _num(at.get(e), 1, 100) if e in at else '' for e in epochs) + ' |')
+  return lines
 
 
 def _num(value, digits, scale=1.0):
@@ -281,7 +345,8 @@ def write_csv(results: dict, path: str):
 
 def plot(results: dict, workdir: str):
   """Training error vs epochs (linear, Figure 1 style: a line style per variant, the
-  target dashed) and test error bars."""
+  target dashed), test error during training where the runs evaluated as they went,
+  and test error bars."""
   import matplotlib
   matplotlib.use('Agg')
   import matplotlib.pyplot as plt
@@ -304,6 +369,26 @@ def plot(results: dict, workdir: str):
   fig.tight_layout()
   fig.savefig(os.path.join(workdir, 'train_error.png'), dpi=120)
   plt.close(fig)
+
+  curves = [(name, run) for name, variant in results['variants'].items()
+            for run in variant['runs'] if run['finished'] and run.get('test_curve')]
+  if curves:  # test error at each evaluation: has it flattened by the end?
+    fig, ax = plt.subplots(figsize=(6, 4))
+    names = list(results['variants'])
+    labelled = set()
+    for name, run in curves:
+      xs, ys = zip(*[(x, y * 100) for x, y in run['test_curve'] if y is not None])
+      order = names.index(name)
+      ax.plot(xs, ys, color=f'C{order}', linestyle=('-', '--', ':', '-.')[order % 4],
+              marker='.', alpha=0.8, label=None if name in labelled else name)
+      labelled.add(name)
+    ax.set_xlabel('epochs')
+    ax.set_ylabel('test top-1 error (%), center crop')
+    ax.set_title(f"{results['ablation']}: test error during training")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(os.path.join(workdir, 'test_curve.png'), dpi=120)
+    plt.close(fig)
 
   fig, ax = plt.subplots(figsize=(6, 4))
   names = list(results['variants'])

@@ -21,6 +21,7 @@ def write_run(root, variant, seed, *, train_errors, losses, test_top1, test_top5
                              'loss': loss, 'top1_error': error, 'top5_error': error / 2,
                              'learning_rate': 0.01, 'images_per_s': rate}))
   lines.append(json.dumps({'step': len(losses) * steps_per_epoch, 'split': 'eval',
+                           'epoch': float(len(losses)),
                            'top1_error': test_top1, 'top5_error': test_top5}))
   text = '\n'.join(lines) + '\n'
   if torn_tail:
@@ -76,6 +77,34 @@ def test_files_are_written(ablation_dir):
   assert json.loads((ablation_dir / 'results.json').read_text())['baseline'] == 'relu'
   for png in ('train_error.png', 'test_error.png'):
     assert (ablation_dir / png).read_bytes()[:4] == b'\x89PNG'
+
+
+def test_differences_are_judged_against_the_seed_spread(ablation_dir):
+  results = report.build(str(ablation_dir))
+  # relu 30 and 34, tanh 40 and 44: the per-seed values do not overlap
+  spread = results['variants']['tanh']['seed_ranges_overlap']
+  assert spread['test_top1_error'] == {'overlap': False, 'chance_without_effect': 1 / 3}
+  assert spread['test_top1_error_ten_views'] is None
+  assert ('`tanh` minus `relu`, test top-1 error: +10.00 points, beyond the seed spread'
+          in (ablation_dir / 'results.md').read_text())
+  assert 'probability 0.33' in (ablation_dir / 'results.md').read_text()
+  write_run(ablation_dir, 'tanh', 2, train_errors=[0.6, 0.5, 0.3, 0.2], losses=[2, 2, 2, 1.5],
+            test_top1=0.33, test_top5=0.12, wall_time=110)
+  results = report.build(str(ablation_dir))
+  assert results['variants']['tanh']['seed_ranges_overlap']['test_top1_error'] == {
+      'overlap': True, 'chance_without_effect': pytest.approx(0.2)}  # 2 * 3! 2! / 5!
+  assert 'within the seed spread' in (ablation_dir / 'results.md').read_text()
+
+
+def test_test_error_during_training_is_tabled_and_plotted(ablation_dir):
+  with open(ablation_dir / 'relu' / 'seed0' / 'metrics.jsonl', 'a') as f:
+    f.write(json.dumps({'step': 20, 'split': 'eval', 'epoch': 2.0, 'top1_error': 0.5}) + '\n')
+  report.build(str(ablation_dir))
+  table = (ablation_dir / 'results.md').read_text()
+  assert '| variant | seed | 2 | 4 |' in table
+  assert '| relu | 0 | 50.0 | 30.0 |' in table  # sorted by step, not by file order
+  assert '| tanh | 1 |  | 44.0 |' in table
+  assert (ablation_dir / 'test_curve.png').read_bytes()[:4] == b'\x89PNG'
 
 
 def test_epochs_to_target_ratio_and_runs_that_never_reach_it(ablation_dir):

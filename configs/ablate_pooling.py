@@ -2,11 +2,19 @@
 (paper section 3.4); both give the same map sizes.
 
     python -m alexnet_jax.main --config=configs/ablate_pooling.py --workdir=/tmp/ablate_pool
+    python -m alexnet_jax.main --config=configs/ablate_pooling.py:cuda_convnet --workdir=/tmp/pooling80
 
 Default preset (fashion_mnist): 2 variants x 3 seeds, about 20 minutes on a
 2-core CPU. The paper: overlapping pooling lowers top-1/top-5 error by 0.4/0.3
 points on ImageNet and makes overfitting slightly harder; on small runs expect a
 difference within the seed spread.
+
+`cuda_convnet`: cuda-convnet's `layers-conv-local-11pct.cfg` (cc_11pct) with its
+3x3/2 max pools (`overlapping`) or 2x2/2 (`non_overlapping`; the same map sizes),
+on the schedule of `ablate_lrn.py:cuda_convnet` (80 epochs, 3 seeds; about 2.7 hours
+per run on one core of the 2-core VM). Its `overlapping` runs are that sweep's `lrn`
+runs, the same config and seeds, so only `non_overlapping` needs running
+(`experiments/cifar10_paper_lanes.sh`); results in experiments/results/cifar10_paper/.
 """
 
 from configs import presets

@@ -3,7 +3,11 @@
 # lanes, one per core: the six LRN runs (lrn / no_lrn, seeds 0-2), then the three
 # non-overlapping pooling runs (the overlapping ones are the LRN sweep's `lrn` runs).
 #
-#   experiments/cifar10_paper_lanes.sh SWEEP_CLONE RUNS_DIR     # starts both lanes, returns
+#   experiments/cifar10_paper_lanes.sh SWEEP_CLONE RUNS_DIR [RUN ...]   # starts both lanes, returns
+#
+# RUN (optional, any number): only these runs, named EXPERIMENT/VARIANT/seedK, e.g.
+# lrn/no_lrn/seed2 or pooling/non_overlapping/seed0 (a session that can finish two runs
+# starts two); without any, every run not yet finished.
 #
 # SWEEP_CLONE: a clone of this repository at a fixed commit (record it in the results
 # README), so that changes on main cannot change a sweep halfway. RUNS_DIR gets the
@@ -15,10 +19,18 @@
 # one with three times the default weight, so that they take both cores when nothing else
 # runs and foreground work still gets about a third of a core.
 set -euo pipefail
-if [ "$#" -ne 2 ] || [ ! -d "$1/alexnet_jax" ]; then
-  echo "usage: $0 SWEEP_CLONE RUNS_DIR (SWEEP_CLONE: a clone of alexnet_jax)" >&2
+if [ "$#" -lt 2 ] || [ ! -d "$1/alexnet_jax" ]; then
+  echo "usage: $0 SWEEP_CLONE RUNS_DIR [EXPERIMENT/VARIANT/seedK ...] (SWEEP_CLONE: a clone of alexnet_jax)" >&2
   exit 2
 fi
+all_runs=" $(for s in 0 1 2; do printf 'lrn/lrn/seed%s lrn/no_lrn/seed%s pooling/non_overlapping/seed%s ' "$s" "$s" "$s"; done)"
+for wanted in "${@:3}"; do
+  if [[ "$all_runs" != *" $wanted "* ]]; then
+    echo "error: no run $wanted; choose from:$all_runs" >&2
+    exit 2
+  fi
+done
+only=" ${*:3} "
 clone=$(cd "$1" && pwd)
 results=$(cd "$(dirname "$0")" && pwd)/results/cifar10_paper
 mkdir -p "$2"
@@ -28,7 +40,10 @@ mkdir -p "$runs/claims"
 
 lane() {  # lane CORE
   local core=$1
-  run() {  # run CONFIG WORKDIR RUN COMMITTED_RUNS
+  run() {  # run EXPERIMENT CONFIG WORKDIR RUN COMMITTED_RUNS
+    local experiment=$1
+    shift
+    if [ "$only" != "  " ] && [[ "$only" != *" $experiment/$3 "* ]]; then return 0; fi
     mkdir "$runs/claims/$(basename "$2")_${3//\//_}" 2>/dev/null || return 0
     echo "$(date -u +%FT%TZ) lane $core starts $2 $3"
     (cd "$clone" && PYTHONPATH="$clone" taskset -c "$core" python -m alexnet_jax.main \
@@ -38,11 +53,11 @@ lane() {  # lane CORE
   }
   for seed in 0 1 2; do
     for variant in lrn no_lrn; do
-      run configs/ablate_lrn.py:cuda_convnet "$runs/lrn80" "$variant/seed$seed" "$results/lrn/runs"
+      run lrn configs/ablate_lrn.py:cuda_convnet "$runs/lrn80" "$variant/seed$seed" "$results/lrn/runs"
     done
   done
   for seed in 0 1 2; do
-    run configs/ablate_pooling.py:cuda_convnet "$runs/pooling80" "non_overlapping/seed$seed" \
+    run pooling configs/ablate_pooling.py:cuda_convnet "$runs/pooling80" "non_overlapping/seed$seed" \
       "$results/pooling/runs"
   done
 }

@@ -377,7 +377,10 @@ def plot(results: dict, workdir: str):
     names = list(results['variants'])
     labelled = set()
     for name, run in curves:
-      xs, ys = zip(*[(x, y * 100) for x, y in run['test_curve'] if y is not None])
+      points = [(x, y * 100) for x, y in run['test_curve'] if y is not None]
+      if not points:
+        continue
+      xs, ys = zip(*points)
       order = names.index(name)
       ax.plot(xs, ys, color=f'C{order}', linestyle=('-', '--', ':', '-.')[order % 4],
               marker='.', alpha=0.8, label=None if name in labelled else name)

@@ -310,11 +310,16 @@ def _spread_lines(results) -> list:
   return lines
 
 
+def _finished_test_curves(results) -> list:
+  """(variant, run) for each finished run that evaluated during training."""
+  return [(name, run) for name, variant in results['variants'].items()
+          for run in variant['runs'] if run['finished'] and run.get('test_curve')]
+
+
 def _test_curve_lines(results) -> list:
   """Center-crop test error at each evaluation of each finished run: whether the
   curves had flattened when training stopped is part of reading the final numbers."""
-  runs = [(name, run) for name, variant in results['variants'].items()
-          for run in variant['runs'] if run['finished'] and run.get('test_curve')]
+  runs = _finished_test_curves(results)
   if not runs:
     return []
   epochs = sorted({round(epoch, 2) for _, run in runs for epoch, _ in run['test_curve']})
@@ -370,8 +375,7 @@ def plot(results: dict, workdir: str):
   fig.savefig(os.path.join(workdir, 'train_error.png'), dpi=120)
   plt.close(fig)
 
-  curves = [(name, run) for name, variant in results['variants'].items()
-            for run in variant['runs'] if run['finished'] and run.get('test_curve')]
+  curves = _finished_test_curves(results)
   if curves:  # test error at each evaluation: has it flattened by the end?
     fig, ax = plt.subplots(figsize=(6, 4))
     names = list(results['variants'])

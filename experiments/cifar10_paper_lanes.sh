@@ -23,7 +23,18 @@ if [ "$#" -lt 2 ] || [ ! -d "$1/alexnet_jax" ]; then
   echo "usage: $0 SWEEP_CLONE RUNS_DIR [EXPERIMENT/VARIANT/seedK ...] (SWEEP_CLONE: a clone of alexnet_jax)" >&2
   exit 2
 fi
-all_runs=" $(for s in 0 1 2; do printf 'lrn/lrn/seed%s lrn/no_lrn/seed%s pooling/non_overlapping/seed%s ' "$s" "$s" "$s"; done)"
+sweep() {  # every run, in the order the lanes take them: NAME CONFIG WORKDIR RUN per line
+  local seed variant
+  for seed in 0 1 2; do
+    for variant in lrn no_lrn; do
+      echo "lrn/$variant/seed$seed configs/ablate_lrn.py:cuda_convnet lrn80 $variant/seed$seed"
+    done
+  done
+  for seed in 0 1 2; do
+    echo "pooling/non_overlapping/seed$seed configs/ablate_pooling.py:cuda_convnet pooling80 non_overlapping/seed$seed"
+  done
+}
+all_runs=" $(sweep | cut -d' ' -f1 | tr '\n' ' ')"
 for wanted in "${@:3}"; do
   if [[ "$all_runs" != *" $wanted "* ]]; then
     echo "error: no run $wanted; choose from:$all_runs" >&2
@@ -38,28 +49,17 @@ runs=$(cd "$2" && pwd)
 rm -rf "$runs/claims"
 mkdir -p "$runs/claims"
 
-lane() {  # lane CORE
-  local core=$1
-  run() {  # run EXPERIMENT CONFIG WORKDIR RUN COMMITTED_RUNS
-    local experiment=$1
-    shift
-    if [ "$only" != "  " ] && [[ "$only" != *" $experiment/$3 "* ]]; then return 0; fi
-    mkdir "$runs/claims/$(basename "$2")_${3//\//_}" 2>/dev/null || return 0
-    echo "$(date -u +%FT%TZ) lane $core starts $2 $3"
+lane() {  # lane CORE: takes each run of the sweep that no other lane has claimed
+  local core=$1 name config workdir run
+  while read -r name config workdir run; do
+    if [ "$only" != "  " ] && [[ "$only" != *" $name "* ]]; then continue; fi
+    mkdir "$runs/claims/${name//\//_}" 2>/dev/null || continue
+    echo "$(date -u +%FT%TZ) lane $core starts $runs/$workdir $run"
     (cd "$clone" && PYTHONPATH="$clone" taskset -c "$core" python -m alexnet_jax.main \
-       --config="$1" --workdir="$2" --config.ablation.only="$3" \
-       --config.ablation.committed_runs="$4") || true
-    echo "$(date -u +%FT%TZ) lane $core ends $2 $3"
-  }
-  for seed in 0 1 2; do
-    for variant in lrn no_lrn; do
-      run lrn configs/ablate_lrn.py:cuda_convnet "$runs/lrn80" "$variant/seed$seed" "$results/lrn/runs"
-    done
-  done
-  for seed in 0 1 2; do
-    run pooling configs/ablate_pooling.py:cuda_convnet "$runs/pooling80" "non_overlapping/seed$seed" \
-      "$results/pooling/runs"
-  done
+       --config="$config" --workdir="$runs/$workdir" --config.ablation.only="$run" \
+       --config.ablation.committed_runs="$results/${name%%/*}/runs") </dev/null || true
+    echo "$(date -u +%FT%TZ) lane $core ends $runs/$workdir $run"
+  done < <(sweep)
 }
 
 cgroup=/sys/fs/cgroup/cpu/alexnet_jax_lanes

@@ -10,7 +10,7 @@ Settings (`SETTINGS`): `project` (alexnet_jax.xla_flags: YNNPACK for dots only,
 region analysis in copy insertion), `ynn_convolutions` (YNNPACK for dots and
 convolutions, XLA's choice without the project's first flag) and
 `no_region_analysis` (XLA's default copy insertion), `xla_default` (neither); the
-candidates `xnn_graph_fusion` and `onednn` only with `--settings`. Writes
+candidates `xnn_graph_fusion`, `onednn` and `vector_width_512` only with `--settings`. Writes
 `ab_xla_options.json` to --out when given.
 """
 
@@ -42,6 +42,8 @@ SETTINGS = {
     'xnn_graph_fusion': {**_PROJECT, 'xla_cpu_experimental_xnn_graph_fusion_mode':
                          'XNN_GRAPH_FUSION_MODE_GREEDY'},
     'onednn': {**_PROJECT, 'xla_cpu_use_onednn': True},
+    # 512-bit vectors in XLA's own loops (its default prefers 256 on AVX-512 CPUs).
+    'vector_width_512': {**_PROJECT, 'xla_cpu_prefer_vector_width': 512},
 }
 
 config_flags.DEFINE_config_file(

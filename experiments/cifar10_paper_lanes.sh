@@ -23,18 +23,14 @@ if [ "$#" -lt 2 ] || [ ! -d "$1/alexnet_jax" ]; then
   echo "usage: $0 SWEEP_CLONE RUNS_DIR [EXPERIMENT/VARIANT/seedK ...] (SWEEP_CLONE: a clone of alexnet_jax)" >&2
   exit 2
 fi
-sweep() {  # every run, in the order the lanes take them: NAME CONFIG WORKDIR RUN per line
+sweep() {  # every run, EXPERIMENT/VARIANT/seedK, in the order the lanes take them
   local seed variant
   for seed in 0 1 2; do
-    for variant in lrn no_lrn; do
-      echo "lrn/$variant/seed$seed configs/ablate_lrn.py:cuda_convnet lrn80 $variant/seed$seed"
-    done
+    for variant in lrn no_lrn; do echo "lrn/$variant/seed$seed"; done
   done
-  for seed in 0 1 2; do
-    echo "pooling/non_overlapping/seed$seed configs/ablate_pooling.py:cuda_convnet pooling80 non_overlapping/seed$seed"
-  done
+  for seed in 0 1 2; do echo "pooling/non_overlapping/seed$seed"; done
 }
-all_runs=" $(sweep | cut -d' ' -f1 | tr '\n' ' ')"
+all_runs=" $(sweep | tr '\n' ' ')"
 for wanted in "${@:3}"; do
   if [[ "$all_runs" != *" $wanted "* ]]; then
     echo "error: no run $wanted; choose from:$all_runs" >&2
@@ -50,15 +46,17 @@ rm -rf "$runs/claims"
 mkdir -p "$runs/claims"
 
 lane() {  # lane CORE: takes each run of the sweep that no other lane has claimed
-  local core=$1 name config workdir run
-  while read -r name config workdir run; do
+  local core=$1 name experiment
+  while read -r name; do
     if [ "$only" != "  " ] && [[ "$only" != *" $name "* ]]; then continue; fi
     mkdir "$runs/claims/${name//\//_}" 2>/dev/null || continue
-    echo "$(date -u +%FT%TZ) lane $core starts $runs/$workdir $run"
+    experiment=${name%%/*}  # workdir EXPERIMENT80, config ablate_EXPERIMENT.py, run VARIANT/seedK
+    echo "$(date -u +%FT%TZ) lane $core starts $runs/${experiment}80 ${name#*/}"
     (cd "$clone" && PYTHONPATH="$clone" taskset -c "$core" python -m alexnet_jax.main \
-       --config="$config" --workdir="$runs/$workdir" --config.ablation.only="$run" \
-       --config.ablation.committed_runs="$results/${name%%/*}/runs") </dev/null || true
-    echo "$(date -u +%FT%TZ) lane $core ends $runs/$workdir $run"
+       --config="configs/ablate_$experiment.py:cuda_convnet" --workdir="$runs/${experiment}80" \
+       --config.ablation.only="${name#*/}" --config.ablation.committed_runs="$results/$experiment/runs") \
+       </dev/null || true
+    echo "$(date -u +%FT%TZ) lane $core ends $runs/${experiment}80 ${name#*/}"
   done < <(sweep)
 }
 

@@ -68,8 +68,14 @@ def test_a_short_run_prints_a_few_lines_and_logs_the_rest(tiny_config, tmp_path)
   """Header, progress bar, one line per evaluation, the final table: library logging
   (absl, orbax, TFDS, TensorFlow) goes to DIR/log.txt, not to the console."""
   from test_workdir import tiny_flags
-  result = run_main(*tiny_flags(tiny_config), f'--workdir={tmp_path}')
-  lines = (result.stdout + result.stderr).splitlines()  # tqdm redraws with \r, not \n
+  result = subprocess.run(
+      [sys.executable, '-m', 'alexnet_jax.main', *tiny_flags(tiny_config), f'--workdir={tmp_path}'],
+      cwd=ROOT, capture_output=True, timeout=300)  # bytes: text mode would turn tqdm's \r into \n
+  assert result.returncode == 0, result.stderr[-3000:].decode()
+  output = (result.stdout + result.stderr).decode()
+  # What a terminal keeps of each line: tqdm redraws in place with \r, and how often it
+  # redraws depends on the machine's speed, so only \n-terminated lines are counted.
+  lines = [line.rsplit('\r', 1)[-1] for line in output.split('\n')]
   assert len(lines) < 30, '\n'.join(lines)
   assert lines[0].startswith('configs/default.py (train) | workdir ')
   assert sum(line.startswith('eval step') for line in lines) == 2

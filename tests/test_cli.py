@@ -12,8 +12,11 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def run_main(*args):
+  """The finished command, its stdout and stderr decoded as they were written: text
+  mode would turn each of tqdm's in-place \r redraws into a line break."""
   result = subprocess.run([sys.executable, '-m', 'alexnet_jax.main', *args], cwd=ROOT,
-                          capture_output=True, text=True, timeout=300)
+                          capture_output=True, timeout=300)
+  result.stdout, result.stderr = result.stdout.decode(), result.stderr.decode()
   assert result.returncode == 0, result.stderr[-3000:]
   return result
 
@@ -68,11 +71,8 @@ def test_a_short_run_prints_a_few_lines_and_logs_the_rest(tiny_config, tmp_path)
   """Header, progress bar, one line per evaluation, the final table: library logging
   (absl, orbax, TFDS, TensorFlow) goes to DIR/log.txt, not to the console."""
   from test_workdir import tiny_flags
-  result = subprocess.run(
-      [sys.executable, '-m', 'alexnet_jax.main', *tiny_flags(tiny_config), f'--workdir={tmp_path}'],
-      cwd=ROOT, capture_output=True, timeout=300)  # bytes: text mode would turn tqdm's \r into \n
-  assert result.returncode == 0, result.stderr[-3000:].decode()
-  output = (result.stdout + result.stderr).decode()
+  result = run_main(*tiny_flags(tiny_config), f'--workdir={tmp_path}')
+  output = result.stdout + result.stderr
   # What a terminal keeps of each line: tqdm redraws in place with \r, and how often it
   # redraws depends on the machine's speed, so only \n-terminated lines are counted.
   lines = [line.rsplit('\r', 1)[-1] for line in output.split('\n')]

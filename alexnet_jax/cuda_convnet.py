@@ -191,12 +191,14 @@ def cross_map_params(layer: NormLayer) -> lrn_lib.LRNParams:
 
 class CudaConvnet(nn.Module):
   """One of `NETS`, with the ablation knobs of the AlexNet variants where they apply:
-  `activation` replaces the files' ReLU (Figure 1), `lrn=False` drops the rnorm
+  `activation` replaces the files' ReLU (Figure 1; `tanh` is `tanh_a * tanh(tanh_b * x)`), `lrn=False` drops the rnorm
   layers (section 3.3), `pooling='non_overlapping'` makes every pool 2x2/2
   (section 3.4; same output sizes). Same call signature as `models.AlexNet`."""
   variant: str = 'cc_11pct'
   num_classes: int = 10
   activation: str = 'relu'
+  tanh_a: float = 1.0
+  tanh_b: float = 1.0
   pooling: str = 'overlapping'
   lrn: bool = True
 
@@ -207,7 +209,7 @@ class CudaConvnet(nn.Module):
   @nn.compact
   def __call__(self, images, *, train: bool = False, dropout_rng=None, example_ids=None):
     from alexnet_jax import models  # its Conv and activations (models imports this module)
-    activation = models.ACTIVATIONS[self.activation]
+    activation = models.activation_function(self.activation, self.tanh_a, self.tanh_b)
     x = images.astype(jnp.float32)
     for layer in self.net.layers:
       if isinstance(layer, ConvLayer):

@@ -247,15 +247,26 @@ class ImageSource:
 
 def _stats_path(config):
   builder = _builder(config)
+  sample = config.data.get('statistics_images', 0)
+  images = f'sample{sample}' if sample else 'all'
   return os.path.join(builder.data_dir, f'alexnet_jax_stats_{config.data.train_split}_'
-                      f'{config.data.resize_size or 0}.json'.replace('[', '_').replace(']', '_')
-                      .replace(':', '-'))
+                      f'{config.data.resize_size or 0}_{images}.json'.replace('[', '_')
+                      .replace(']', '_').replace(':', '-'))
+
+
+STATISTICS_CHUNK = 1000  # images read at a time, so that a large split never sits in memory
 
 
 def dataset_statistics(config, source: ImageSource = None) -> dict:
   """Per-pixel and per-channel means and the RGB PCA of the training images
-  (pixels in [0, 1]); computed from up to 10,000 images once, then cached.
-  ImageNet (IMAGENET_NAMES) uses the published channel means and PCA."""
+  (pixels in [0, 1]), computed once, then cached next to the dataset.
+
+  Over the whole training split by default, read in chunks: cuda-convnet's
+  `data_mean` (the `cuda_convnet` normalization) is the mean of every training
+  image, and the paper's PCA is "over the ImageNet training set" (section 4.1).
+  `data.statistics_images=N` uses a seeded sample of N images instead, as the runs
+  committed before 2026-12-04 did (N=10000). ImageNet (IMAGENET_NAMES) uses the
+  published channel means and PCA."""
   if config.data.name in IMAGENET_NAMES:
     return {'channel_mean': IMAGENET_MEAN.tolist(), 'eigval': IMAGENET_EIGVAL.tolist(),
             'eigvec': IMAGENET_EIGVEC.tolist(), 'pixel_mean': None}
@@ -264,16 +275,29 @@ def dataset_statistics(config, source: ImageSource = None) -> dict:
     with open(path) as f:
       return json.load(f)
   source = source or ImageSource(config, config.data.train_split)
-  rng = np.random.default_rng(0)
-  count = min(source.length, 10_000)
-  indices = np.sort(rng.choice(source.length, count, replace=False))
-  images = source.get(indices)[0].astype(np.float64) / 255.0
-  pixels = images.reshape(-1, images.shape[-1])
-  covariance = np.atleast_2d(np.cov(pixels, rowvar=False))
-  eigval, eigvec = np.linalg.eigh(covariance)
+  sample = config.data.get('statistics_images', 0)
+  if sample:
+    indices = np.sort(np.random.default_rng(0).choice(
+        source.length, min(source.length, sample), replace=False))
+  else:
+    indices = np.arange(source.length)
+  image_sum = pixel_sum = outer_sum = None
+  for start in range(0, len(indices), STATISTICS_CHUNK):
+    images = source.get(indices[start:start + STATISTICS_CHUNK])[0].astype(np.float64) / 255.0
+    pixels = images.reshape(-1, images.shape[-1])
+    if image_sum is None:
+      image_sum, pixel_sum, outer_sum = 0.0, 0.0, 0.0
+    image_sum = image_sum + images.sum(0)
+    pixel_sum = pixel_sum + pixels.sum(0)
+    outer_sum = outer_sum + pixels.T @ pixels
+  count = len(indices) * int(np.prod(image_sum.shape[:-1]))
+  channel_mean = pixel_sum / count
+  covariance = (outer_sum - count * np.outer(channel_mean, channel_mean)) / (count - 1)
+  eigval, eigvec = np.linalg.eigh(np.atleast_2d(covariance))
   order = np.argsort(eigval)[::-1]
-  stats = {'channel_mean': pixels.mean(0).tolist(), 'pixel_mean': images.mean(0).tolist(),
-           'eigval': eigval[order].tolist(), 'eigvec': eigvec[:, order].tolist()}
+  stats = {'channel_mean': channel_mean.tolist(), 'pixel_mean': (image_sum / len(indices)).tolist(),
+           'eigval': eigval[order].tolist(), 'eigvec': eigvec[:, order].tolist(),
+           'images': len(indices)}
   try:
     with open(path + '.tmp', 'w') as f:
       json.dump(stats, f)

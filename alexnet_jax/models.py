@@ -147,11 +147,24 @@ ARCHITECTURES = {
 }
 
 POOLING = {'overlapping': (3, 2), 'non_overlapping': (2, 2)}  # (window, stride)
-ACTIVATIONS = {'relu': nn.relu, 'tanh': jnp.tanh}
+ACTIVATIONS = ('relu', 'tanh')
 DTYPES = {'float32': jnp.float32, 'bfloat16': jnp.bfloat16}
 INITS = ('paper', 'he')
 # The ModelSpec fields cuda_convnet.CudaConvnet reads; its layer file fixes the rest.
-CUDA_CONVNET_KNOBS = ('variant', 'num_classes', 'activation', 'pooling', 'lrn')
+CUDA_CONVNET_KNOBS = ('variant', 'num_classes', 'activation', 'tanh_a', 'tanh_b', 'pooling',
+                      'lrn')
+
+
+def activation_function(name: str, tanh_a: float = 1.0, tanh_b: float = 1.0):
+  """The neuron `name` of ACTIVATIONS. `tanh` is cuda-convnet's `tanh[a,b]` neuron,
+  a * tanh(b * x) (`neuron.cuh`): the library has no plain tanh, the layer file names
+  a and b. a = b = 1 is the plain tanh; LeCun et al.'s scaled tanh (1998) is
+  a = 1.7159, b = 2/3. The paper does not say which Figure 1 used (section 3.1)."""
+  if name == 'relu':
+    return nn.relu
+  if tanh_a == 1.0 and tanh_b == 1.0:
+    return jnp.tanh
+  return lambda x: tanh_a * jnp.tanh(tanh_b * x)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -163,6 +176,8 @@ class ModelSpec:
   num_classes: int = 1000
   columns: int = 2
   activation: str = 'relu'
+  tanh_a: float = 1.0
+  tanh_b: float = 1.0
   pooling: str = 'overlapping'
   lrn: bool = True
   lrn_k: float = lrn_lib.LRNParams().k
@@ -286,7 +301,7 @@ class Column(nn.Module):
   def __call__(self, x, stage: int, *, train: bool, dropout_rng=None, example_ids=None,
                column_index=0):
     spec = self.spec
-    activation = ACTIVATIONS[spec.activation]
+    activation = activation_function(spec.activation, spec.tanh_a, spec.tanh_b)
     dtype = DTYPES[spec.dtype]
     for layer in spec.stages[stage]:
       if isinstance(layer, ColumnsLRN):

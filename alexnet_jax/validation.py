@@ -102,17 +102,21 @@ def validate_model(model_config, image_size: int):
   True/False knobs are the `bool` fields of `models.ModelSpec`."""
   _one_of('model.variant', model_config.variant,
           tuple(models.ARCHITECTURES) + tuple(cuda_convnet.NETS))
+  for key in ('tanh_a', 'tanh_b'):
+    value = model_config.get(key, 1.0)
+    require(isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0,
+            f'config.model.{key}={value!r} must be a number > 0 (tanh neuron: a * tanh(b * x))')
   for field in dataclasses.fields(models.ModelSpec):
     if field.type is bool:
       value = model_config.get(field.name, field.default)
       require(isinstance(value, bool),
               f'config.model.{field.name}={value!r} must be True or False')
   if model_config.variant in cuda_convnet.NETS:
-    _one_of('model.activation', model_config.activation, tuple(models.ACTIVATIONS))
+    _one_of('model.activation', model_config.activation, models.ACTIVATIONS)
     _one_of('model.pooling', model_config.pooling, tuple(cuda_convnet.POOL_SIZES))
     validate_cuda_convnet_model(model_config, image_size)
     return
-  _one_of('model.activation', model_config.activation, tuple(models.ACTIVATIONS))
+  _one_of('model.activation', model_config.activation, models.ACTIVATIONS)
   _one_of('model.pooling', model_config.pooling, tuple(models.POOLING))
   _one_of('model.init', model_config.init, models.INITS)
   _one_of('model.dtype', model_config.dtype, tuple(models.DTYPES))
@@ -169,6 +173,10 @@ def validate_data(data):
            f'{data.image_size}')
   require(data.worker_processes >= -1, f'config.data.worker_processes='
           f'{data.worker_processes!r} must be >= 0, or -1 for one per core')
+  sample = data.get('statistics_images', 0)
+  require(isinstance(sample, int) and not isinstance(sample, bool) and sample >= 0,
+          f'config.data.statistics_images={sample!r} must be an integer >= 0 (0: the whole '
+          f'training split)')
 
 
 def validate_lrn_window(model_config):

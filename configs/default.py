@@ -35,6 +35,8 @@ def get_config(arg=None):
   model.width_multiplier = 1.0       # scales the kernels of every conv layer ...
   model.width_exempt = ()            # ... except the conv layers named here
   model.activation = 'relu'          # relu | tanh (paper section 3.1)
+  model.tanh_a = 1.0                 # tanh is a * tanh(b * x), cuda-convnet's tanh[a,b] neuron;
+  model.tanh_b = 1.0                 # a=b=1 plain; LeCun's scaled tanh: 1.7159, 2/3
   model.pooling = 'overlapping'      # overlapping (3x3/2) | non_overlapping (2x2/2)
   model.lrn = True                   # local response normalization (section 3.3)
   model.lrn_k = 2.0
@@ -65,6 +67,8 @@ def get_config(arg=None):
   data.pca_std = 0.0                 # PCA colour noise std (paper: 0.1; needs RGB)
   data.normalization = 'per_channel'  # per_pixel (the paper's mean image) | per_channel | none
                                      # | cuda_convnet (pixels 0-255 minus the mean image's center)
+  data.statistics_images = 0         # mean image and PCA from: 0 the whole training split
+                                     # (cuda-convnet's data_mean); N a seeded sample of N images
   data.ten_views = False             # evaluate on the paper's 10 views, softmax averaged
   data.num_workers = 2               # decoding threads for datasets not held in memory
   data.worker_processes = 0          # N: N processes make training batches (workers.py); -1: per core

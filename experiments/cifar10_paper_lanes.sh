@@ -1,20 +1,21 @@
 #!/usr/bin/env bash
-# The LRN and pooling sweeps of experiments/results/cifar10_paper/ in two single-threaded
-# lanes, one per core: the six LRN runs (lrn / no_lrn, seeds 0-2), then the three
-# non-overlapping pooling runs (the overlapping ones are the LRN sweep's `lrn` runs).
+# The CPU sweeps of experiments/results/cifar10_paper/ in two single-threaded lanes, one per
+# core: Figure 1's rate sweep (eight runs to 25% training error), the LRN sweep (lrn /
+# no_lrn, seeds 0-2), then the three non-overlapping pooling runs (the overlapping ones are
+# the LRN sweep's `lrn` runs).
 #
 #   experiments/cifar10_paper_lanes.sh SWEEP_CLONE RUNS_DIR [RUN ...]   # starts both lanes, returns
 #
 # RUN (optional, any number): only these runs, named EXPERIMENT/VARIANT/seedK, e.g.
-# lrn/no_lrn/seed2 or pooling/non_overlapping/seed0 (a session that can finish two runs
-# starts two); without any, every run not yet finished.
+# lrn/no_lrn/seed2, pooling/non_overlapping/seed0 or rate_sweep/tanh_lr0p002/seed0 (a
+# session that can finish two runs starts two); without any, every run not yet finished.
 #
 # SWEEP_CLONE: a clone of this repository at a fixed commit (record it in the results
 # README), so that changes on main cannot change a sweep halfway. RUNS_DIR gets the
-# workdirs (lrn80/, pooling80/), the lanes' logs and the claims that keep two lanes off one
+# workdirs (one per experiment), the lanes' logs and the claims that keep two lanes off one
 # run. Rerun it to continue after an interruption: finished runs are skipped, unfinished ones
 # resume from their last checkpoint. Runs whose results are committed in the checkout this
-# script lives in (experiments/results/cifar10_paper/*/runs) are skipped too, even when the
+# script lives in (experiments/results/cifar10_paper/.../runs) are skipped too, even when the
 # sweep clone is older than those results. Where the cpu cgroup (v1) is writable, the lanes run in
 # one with three times the default weight, so that they take both cores when nothing else
 # runs and foreground work still gets about a third of a core.
@@ -25,6 +26,11 @@ if [ "$#" -lt 2 ] || [ ! -d "$1/alexnet_jax" ]; then
 fi
 sweep() {  # every run, EXPERIMENT/VARIANT/seedK, in the order the lanes take them
   local seed variant
+  # Figure 1's rate sweep, the longest runs (lowest tanh rates) first.
+  for variant in tanh_lr0p002 tanh_lr0p005 scaled_tanh_lr0p005 scaled_tanh_lr0p01 \
+                 tanh_lr0p02 scaled_tanh_lr0p02 relu_lr0p002 relu_lr0p005; do
+    echo "rate_sweep/$variant/seed0"
+  done
   for seed in 0 1 2; do
     for variant in lrn no_lrn; do echo "lrn/$variant/seed$seed"; done
   done
@@ -45,18 +51,25 @@ runs=$(cd "$2" && pwd)
 rm -rf "$runs/claims"
 mkdir -p "$runs/claims"
 
+experiment_of() {  # EXPERIMENT -> "CONFIG WORKDIR_NAME COMMITTED_RUNS" (relative to results)
+  case "$1" in
+    rate_sweep) echo "configs/ablate_activation.py:cuda_convnet_rate_sweep rate_sweep figure1/rate_sweep/runs" ;;
+    *) echo "configs/ablate_$1.py:cuda_convnet ${1}80 $1/runs" ;;
+  esac
+}
+
 lane() {  # lane CORE: takes each run of the sweep that no other lane has claimed
-  local core=$1 name experiment
+  local core=$1 name config workdir committed
   while read -r name; do
     if [ "$only" != "  " ] && [[ "$only" != *" $name "* ]]; then continue; fi
     mkdir "$runs/claims/${name//\//_}" 2>/dev/null || continue
-    experiment=${name%%/*}  # workdir EXPERIMENT80, config ablate_EXPERIMENT.py, run VARIANT/seedK
-    echo "$(date -u +%FT%TZ) lane $core starts $runs/${experiment}80 ${name#*/}"
+    read -r config workdir committed < <(experiment_of "${name%%/*}")
+    echo "$(date -u +%FT%TZ) lane $core starts $runs/$workdir ${name#*/}"
     (cd "$clone" && PYTHONPATH="$clone" taskset -c "$core" python -m alexnet_jax.main \
-       --config="configs/ablate_$experiment.py:cuda_convnet" --workdir="$runs/${experiment}80" \
-       --config.ablation.only="${name#*/}" --config.ablation.committed_runs="$results/$experiment/runs") \
+       --config="$config" --workdir="$runs/$workdir" \
+       --config.ablation.only="${name#*/}" --config.ablation.committed_runs="$results/$committed") \
        </dev/null || true
-    echo "$(date -u +%FT%TZ) lane $core ends $runs/${experiment}80 ${name#*/}"
+    echo "$(date -u +%FT%TZ) lane $core ends $runs/$workdir ${name#*/}"
   done < <(sweep)
 }
 

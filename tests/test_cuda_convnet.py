@@ -244,3 +244,20 @@ def test_one_epoch_on_the_tiny_dataset(tiny_data_dir, tmp_path, variant):
   result = train.train_and_evaluate(config, str(tmp_path))
   assert result['num_examples'] == 37 and math.isfinite(result['loss'])
   assert (tmp_path / 'metrics.jsonl').exists()
+
+
+@pytest.mark.parametrize('a, b', [(1.0, 1.0), (1.7159, 2 / 3)])
+def test_tanh_neuron_is_a_tanh_bx(a, b):
+  """cuda-convnet's tanh[a,b] neuron (neuron.cuh): every neuron of the net is a*tanh(b*x)."""
+  images = jax.random.normal(jax.random.key(2), (2, 24, 24, 3)) * 50
+  config = _cc_config('cc_13pct', activation='tanh', tanh_a=a, tanh_b=b)
+  model, params = _init(config)
+  _, state = model.apply({'params': params}, images, mutable=['intermediates'])
+  conv1 = models.create_model(_cc_config('cc_13pct', activation='relu').model).apply(
+      {'params': params}, images, mutable=['intermediates'])[1]
+  # conv1's pre-activation is ReLU's output where positive: compare on those positions.
+  pre = np.asarray(conv1['intermediates']['conv1_out'][0])
+  got = np.asarray(state['intermediates']['conv1_out'][0])
+  positive = pre > 0
+  np.testing.assert_allclose(got[positive], a * np.tanh(b * pre[positive]), rtol=1e-5, atol=1e-7)
+  assert np.all(np.abs(got) <= a + 1e-6)

@@ -273,3 +273,21 @@ def test_draft_decoding_of_large_jpegs_keeps_the_picture():
     reference = datasets.resize_and_center_crop(np.asarray(full.convert('RGB')), 16)
   assert drafted.shape == (16, 16, 3)
   assert np.abs(drafted.astype(float) - reference).mean() < 2
+
+
+def test_statistics_cover_the_whole_split_unless_a_sample_is_asked_for(tiny_config):
+  """cuda-convnet's data_mean is the mean of every training image; the sample of N
+  images (the runs before 2026-12-04) stays available."""
+  images = ip.ImageSource(tiny_config, tiny_config.data.train_split).get(
+      np.arange(ip.ImageSource(tiny_config, tiny_config.data.train_split).length))[0] / 255.0
+  stats = ip.dataset_statistics(tiny_config)
+  np.testing.assert_allclose(stats['pixel_mean'], images.mean(0), rtol=1e-12, atol=1e-12)
+  pixels = images.reshape(-1, 3)
+  np.testing.assert_allclose(stats['channel_mean'], pixels.mean(0), rtol=1e-12)
+  eigval = np.sort(np.linalg.eigvalsh(np.cov(pixels, rowvar=False)))[::-1]
+  np.testing.assert_allclose(stats['eigval'], eigval, rtol=1e-9)
+  assert stats['images'] == len(images)
+  tiny_config.data.statistics_images = 5
+  sample = ip.dataset_statistics(tiny_config)
+  assert sample['images'] == 5
+  assert not np.allclose(sample['pixel_mean'], stats['pixel_mean'])

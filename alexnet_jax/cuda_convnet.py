@@ -6,17 +6,28 @@ cuda-convnet's example networks, not with a small AlexNet. This module rebuilds
 them from the layer files of the cuda-convnet repository (svn trunk, mirrored as
 github.com/dnouri/cuda-convnet; file:line below refer to that history):
 
-* `cc_11pct`: `example-layers/layers-conv-local-11pct.cfg` as added in svn r540
-  (git 3878e8f, 2012-03-13, before the paper): conv1 64 5x5 pad 2 ReLU (lines
-  9-20) -> rnorm1 cross-map, size 5, scale 0.001, pow 0.75 (22-29) -> pool1 max
-  3x3/2 (31-39) -> conv2 64 5x5 pad 2 ReLU (41-53) -> rnorm2 (55-62) -> pool2
-  (64-72) -> local3 32 3x3 pad 1 ReLU (74-84) -> local4 32 3x3 pad 1 ReLU (86-96)
-  -> fc10 (98-102). A later revision (git 35d0bc4, 2012-06-08, after the paper's
-  submission) moved the normalization after pool1, widened it to 9 maps and
-  local3 to 64 filters; we follow the paper-era file.
-* `cc_13pct`: `layers-conv-local-13pct.cfg`: the same without rnorm1/rnorm2
-  (`diff` of the two files shows nothing else), so `cc_11pct` with
-  `model.lrn=False` is the same network (a test checks it).
+* `cc_11pct`: `example-layers/layers-conv-local-11pct.cfg` and
+  `layer-params-conv-local-11pct.cfg` as of svn r541 (git a2a6af8, 2012-03-13
+  21:46:37), the file that stood through the paper (HEAD differs only by 35d0bc4,
+  which moved scale/pow into the params file). Layer file lines: conv1 64 5x5 pad 2
+  ReLU, initW 0.0001 (9-20) -> pool1 max 3x3/2 (22-30) -> rnorm1 `type=cmrnorm`
+  size 9, scale 0.001, pow 0.75, on pool1's 12x12 maps (32-38) -> conv2 64 5x5 pad 2
+  ReLU, initW 0.01 (40-51) -> rnorm2 cmrnorm size 9 (53-59) -> pool2 max 3x3/2
+  (61-69) -> local3 64 3x3 pad 1 ReLU, initW 0.04 (71-80) -> local4 32 3x3 pad 1
+  ReLU, 64 input channels, initW 0.04 (82-91) -> fc10 initW 0.01 (93-97). Params
+  file: epsW 0.001, epsB 0.002, mom 0.9 everywhere; wc 0 on conv1 (18) and conv2
+  (25), 0.004 on local3 (32) and local4 (39), 0.01 on fc10 (46).
+* `cc_11pct_no_rnorm`: r541 without rnorm1 and rnorm2, everything else the same
+  (local3 64, fc10 wc 0.01): the LRN ablation on the paper's net. It equals
+  `cc_11pct` with `model.lrn=False` (a test checks it).
+* `cc_11pct_r540`: the draft the paper did not use, svn r540 (git 3878e8f,
+  2012-03-13 21:45:04), replaced 93 seconds later by r541: rnorm1/rnorm2 cross-map
+  size 5 before each pool (`type=rnorm`, `crossMap=1`), local3 32, fc10 wc 0.004.
+  Without its rnorm layers it is `cc_13pct` exactly (`diff` of the files shows
+  nothing else): a clean same-width ablation, but not the paper's comparison.
+* `cc_13pct`: `layers-conv-local-13pct.cfg` (unchanged since 2011-12-18): conv1 64
+  -> pool1 -> conv2 64 -> pool2 -> local3 32 -> local4 32 -> fc10, wc 0.004 on
+  local3, local4 and fc10. Its header: "13% error on CIFAR-10 in 20 minutes".
 * `cc_18pct`: `layers-18pct.cfg` (HEAD): conv1 32 5x5 pad 2 (no neuron) -> pool1
   max 3x3/2 with `neuron=relu` -> rnorm1 `type=rnorm` (no crossMap: the spatial
   kind, a 3x3 window within each map) -> conv2 32 ReLU -> pool2 avg 3x3/2 ->
@@ -25,8 +36,9 @@ github.com/dnouri/cuda-convnet; file:line below refer to that history):
 
 Conventions taken from the source:
 
-* Response normalization (`layer.py` r540, `NormLayerParser.parse`, lines
-  1043-1048): the parser divides `scale` by `size` for cross-map normalization and
+* Response normalization (`layer.py` r541, `NormLayerParser.parse`, lines
+  1047-1053; r540 had the same arithmetic under `crossMap=1`): the parser divides
+  `scale` by `size` for cross-map normalization (`type=cmrnorm`) and
   by `size**2` for the spatial kind; the kernels (`src/cudaconv2/conv_util.cu`,
   `kFCNorm_manyfilter` and `kCNorm2`) compute `x * (1 + scale' * sum x^2)^-pow`
   over maps `i - size/2 .. i - size/2 + size - 1` (cross-map) or pixels
@@ -121,7 +133,23 @@ class Net:
   source: str = ''
 
 
-def _net_11pct(norm: bool, source: str) -> Net:
+def _net_11pct_r541(norm: bool, source: str) -> Net:
+  """r541's layer file (a2a6af8): rnorm after pool1 and after conv2, size 9."""
+  norm1 = (NormLayer('rnorm1', 'cross_map', 9, 0.001),) if norm else ()
+  norm2 = (NormLayer('rnorm2', 'cross_map', 9, 0.001),) if norm else ()
+  return Net(
+      layers=(ConvLayer('conv1', 64, 5, 2, init_std=1e-4, weight_decay=0.0),
+              PoolLayer('pool1', 'max'), *norm1,
+              ConvLayer('conv2', 64, 5, 2, init_std=0.01, weight_decay=0.0), *norm2,
+              PoolLayer('pool2', 'max'),
+              LocalLayer('local3', 64, 3, 1, init_std=0.04, weight_decay=0.004),
+              LocalLayer('local4', 32, 3, 1, init_std=0.04, weight_decay=0.004),
+              DenseLayer('fc10', init_std=0.01, weight_decay=0.01)),
+      source=source)
+
+
+def _net_11pct_r540(norm: bool, source: str) -> Net:
+  """r540's draft (3878e8f), which is also 13pct without its rnorm layers."""
   norm1 = (NormLayer('rnorm1', 'cross_map', 5, 0.001),) if norm else ()
   norm2 = (NormLayer('rnorm2', 'cross_map', 5, 0.001),) if norm else ()
   return Net(
@@ -136,10 +164,13 @@ def _net_11pct(norm: bool, source: str) -> Net:
 
 
 NETS = {
-    'cc_11pct': _net_11pct(True, 'layers-conv-local-11pct.cfg (svn r540) + '
-                           'layer-params-conv-local-11pct.cfg'),
-    'cc_13pct': _net_11pct(False, 'layers-conv-local-13pct.cfg + '
-                           'layer-params-conv-local-13pct.cfg'),
+    'cc_11pct': _net_11pct_r541(True, 'layers-conv-local-11pct.cfg + layer-params-conv-'
+                                'local-11pct.cfg, svn r541 (git a2a6af8)'),
+    'cc_11pct_no_rnorm': _net_11pct_r541(False, 'cc_11pct (r541) without rnorm1, rnorm2'),
+    'cc_11pct_r540': _net_11pct_r540(True, 'layers-conv-local-11pct.cfg + layer-params-conv-'
+                                     'local-11pct.cfg, svn r540 (git 3878e8f), the draft'),
+    'cc_13pct': _net_11pct_r540(False, 'layers-conv-local-13pct.cfg + '
+                                'layer-params-conv-local-13pct.cfg'),
     'cc_18pct': Net(
         layers=(ConvLayer('conv1', 32, 5, 2, init_std=1e-4, weight_decay=0.004, neuron=False),
                 PoolLayer('pool1', 'max', neuron=True),
@@ -251,31 +282,38 @@ def update_rules(variant: str, layer_weight_decay: bool = True) -> tuple:
                 net.bias_lr_multiplier) for layer in weight_layers(variant))
 
 
-def _per_layer_decay_and_rate(rules: tuple) -> optax.GradientTransformation:
-  """g -> (g + wc * w) for kernels, g -> epsB/epsW * g for biases, by layer name."""
+def _per_layer_step(rules: tuple, learning_rate, bias_learning_rate):
+  """g -> -epsW * (g + wc * w) for kernels and -epsB * g for biases, by layer name, with
+  epsB = (epsB/epsW of the file) * bias_learning_rate."""
   by_name = {name: (decay, bias_multiplier) for name, decay, bias_multiplier in rules}
 
   def update_fn(updates, state, params):
     def one(path, g, w):
       layer, kind = path[0].key, path[-1].key
       decay, bias_multiplier = by_name[layer]
-      return bias_multiplier * g if kind == 'bias' else g + decay * w
+      if kind == 'bias':
+        return -(bias_multiplier * bias_learning_rate) * g
+      return -learning_rate * (g + decay * w)
     return jax.tree_util.tree_map_with_path(one, updates, params), state
 
   return optax.GradientTransformation(lambda params: optax.EmptyState(), update_fn)
 
 
-def cuda_convnet_sgd(learning_rate, momentum=0.9, rules: tuple = ()):
+def cuda_convnet_sgd(learning_rate, momentum=0.9, rules: tuple = (), bias_learning_rate=None):
   """cuda-convnet's rule with `learning_rate` as epsW (see the module docstring):
 
       v <- momentum * v - lr_layer * (dL/dw + wc_layer * w);   w <- w + v
 
-  with lr_layer = epsW for weights and epsB = 2 epsW for biases (no decay). Like
+  with lr_layer = epsW for weights and epsB = 2 epsW for biases (no decay), where the
+  biases' epsW is `bias_learning_rate`: the 11pct header's rate drops lower "learning
+  rates (epsW)" only, so a schedule that sets `learning_rate` leaves epsB where it
+  started when `bias_learning_rate` is the starting epsW (None: the biases follow
+  `learning_rate`, as the runs committed before 2026-12-04 did). Like
   `optimizers.paper_sgd`, the velocity keeps the steps taken at an old rate when the
   rate drops, as cuda-convnet's `inc` does."""
   return optax.chain(
-      _per_layer_decay_and_rate(rules),
-      optax.scale_by_learning_rate(learning_rate),
+      _per_layer_step(rules, learning_rate,
+                      learning_rate if bias_learning_rate is None else bias_learning_rate),
       optax.trace(decay=momentum, nesterov=False),
   )
 

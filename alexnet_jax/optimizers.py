@@ -55,8 +55,12 @@ def create_optimizer(optimizer_config, learning_rate=None, model_variant=None):
   if optimizer_config.name == 'cuda_convnet':
     from alexnet_jax import cuda_convnet
     rules = cuda_convnet.update_rules(model_variant, optimizer_config.layer_weight_decay)
+    # The schedule sets `learning_rate` (epsW); epsB keeps its starting value unless
+    # `bias_rate_drops` (cuda_convnet.cuda_convnet_sgd).
+    bias = ({} if optimizer_config.get('bias_rate_drops', False)
+            else {'bias_learning_rate': optimizer_config.learning_rate})
     return optax.inject_hyperparams(cuda_convnet.cuda_convnet_sgd, static_args=('rules',))(
-        learning_rate=lr, momentum=optimizer_config.momentum, rules=rules)
+        learning_rate=lr, momentum=optimizer_config.momentum, rules=rules, **bias)
   if optimizer_config.name == 'adam':
     return optax.inject_hyperparams(optax.adamw)(
         learning_rate=lr, weight_decay=optimizer_config.weight_decay)

@@ -297,6 +297,9 @@ def validate_config(config, *, num_devices=None):
            f'config.eval_batch_size={config.eval_batch_size!r} must be >= 1')
   require(config.optimizer.learning_rate > 0,
            f'config.optimizer.learning_rate={config.optimizer.learning_rate!r} must be > 0')
+  for key in ('layer_weight_decay', 'bias_rate_drops'):
+    value = config.optimizer.get(key, False)
+    require(isinstance(value, bool), f'config.optimizer.{key}={value!r} must be True or False')
   require(config.benchmark.batch_size >= 1,
            f'config.benchmark.batch_size={config.benchmark.batch_size!r} must be >= 1')
   require(config.benchmark.steps >= 2,

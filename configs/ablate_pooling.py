@@ -9,12 +9,15 @@ Default preset (fashion_mnist): 2 variants x 3 seeds, about 20 minutes on a
 points on ImageNet and makes overfitting slightly harder; on small runs expect a
 difference within the seed spread.
 
-`cuda_convnet`: cuda-convnet's `layers-conv-local-11pct.cfg` (cc_11pct) with its
-3x3/2 max pools (`overlapping`) or 2x2/2 (`non_overlapping`; the same map sizes),
-on the schedule of `ablate_lrn.py:cuda_convnet` (80 epochs, 3 seeds; about 2.7 hours
-per run on one core of the 2-core VM). Its `overlapping` runs are that sweep's `lrn`
-runs, the same config and seeds, so only `non_overlapping` needs running
-(`experiments/cifar10_paper_lanes.sh`); results in experiments/results/cifar10_paper/.
+`cuda_convnet`: r540's draft of cuda-convnet's `layers-conv-local-11pct.cfg`
+(cc_11pct_r540; not the paper's r541 net, see alexnet_jax/cuda_convnet.py) with its
+3x3/2 max pools (`overlapping`) or 2x2/2 (`non_overlapping`; the same map sizes), on the
+schedule of `ablate_lrn.py:cuda_convnet_r540` (80 epochs, 3 seeds; about 2.7 hours per run
+on one core of the 2-core VM), as the committed runs were trained. Its `overlapping` runs
+are that sweep's `lrn` runs, the same config and seeds, so only `non_overlapping` needed
+running (`experiments/cifar10_paper_lanes.sh`); results in
+experiments/results/cifar10_paper/pooling/. Pass `--config.model.variant=cc_11pct` for
+the paper's net (no committed runs).
 """
 
 from configs import presets
@@ -29,5 +32,6 @@ def get_config(arg=None):
       baseline='overlapping',
       paper_claims={'non_overlapping': '+0.4 top-1, +0.3 top-5 (ImageNet)'})
   if arg == 'cuda_convnet':  # finished runs committed by earlier sessions are skipped
+    presets.as_before_2026_12_04(config, 'cc_11pct_r540')
     config.ablation.committed_runs = 'experiments/results/cifar10_paper/pooling/runs'
   return config

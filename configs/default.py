@@ -96,6 +96,8 @@ def get_config(arg=None):
   optimizer.momentum = 0.9
   optimizer.weight_decay = 5e-4      # sgd, adam (cuda_convnet: the layer file's per-layer wc)
   optimizer.layer_weight_decay = True  # cuda_convnet: apply the layer file's wc (False: none)
+  optimizer.bias_rate_drops = False  # cuda_convnet: the schedule lowers epsW only, as the 11pct
+                                     # header says (True: epsB too, the runs before 2026-12-04)
 
   # ---- Checkpoints and evaluation (checkpoints.py, evaluate.py) ----------
   config.checkpoint = checkpoint = ml_collections.ConfigDict()

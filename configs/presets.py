@@ -11,10 +11,10 @@
   on one core per run, the setting of the committed CIFAR-10 results
   (`experiments/results/cifar10_ablations/`).
 * `cuda_convnet`: the paper's own CIFAR-10 networks (cuda-convnet's layer files,
-  `alexnet_jax/cuda_convnet.py`): the 11pct net on random 24x24 crops of CIFAR-10
-  with flips, cuda-convnet's mean subtraction and per-layer update rule, the
-  Methodology page's two x0.1 learning-rate drops in the last 20 epochs, and the
-  multiview test (10 views) beside the center crop. About 110 s per epoch on a
+  `alexnet_jax/cuda_convnet.py`): the 11pct net (svn r541) on random 24x24 crops of
+  CIFAR-10 with flips, cuda-convnet's mean subtraction (the whole training split's mean
+  image) and per-layer update rule, the Methodology's two x0.1 drops of epsW (not epsB)
+  in the last 20 epochs, and the multiview test (10 views) beside the center crop. About 110 s per epoch on a
   2-core CPU (two single-threaded runs side by side: see experiments/README.md).
 * `imagenette`: the paper network at 227x227 on the 10-class ImageNet subset
   (`tfds` downloads it); a GPU job.
@@ -70,11 +70,23 @@ def cuda_convnet_config(config, variant='cc_11pct', epochs=CUDA_CONVNET_EPOCHS):
   return config
 
 
-def base_config(preset):
-  """The default config at the scale of `preset` (None: fashion_mnist)."""
+def as_before_2026_12_04(config, variant):
+  """`config` (a cuda_convnet preset) as the cuda-convnet runs committed before
+  2026-12-04 were trained: `variant`, the schedule's drops lowering epsB as well as epsW,
+  and the mean image of a seeded sample of 10,000 training images (in place)."""
+  config.model.variant = variant
+  config.optimizer.bias_rate_drops = True
+  config.data.statistics_images = 10_000
+  return config
+
+
+def base_config(preset, extra_presets=()):
+  """The default config at the scale of `preset` (None: fashion_mnist);
+  `extra_presets`: the calling config's own, named in the error."""
   preset = preset or 'fashion_mnist'
   if preset not in PRESETS:
-    raise ValueError(f'unknown preset {preset!r}; choose one of {", ".join(PRESETS)}')
+    raise ValueError(f'unknown preset {preset!r}; choose one of '
+                     f'{", ".join(PRESETS + tuple(extra_presets))}')
   config = default.get_config('paper' if preset in ('imagenet', 'imagenette') else None)
   if preset == 'cuda_convnet':
     return cuda_convnet_config(config)
@@ -102,7 +114,7 @@ CUDA_CONVNET_ABLATIONS = ('ablate_lrn', 'ablate_pooling', 'ablate_activation')
 
 
 def ablation_config(*, name, preset, variants, baseline, paper_claims, seeds=(0, 1, 2),
-                    target_train_error=0.25, cuda_convnet_ok=False):
+                    target_train_error=0.25, cuda_convnet_ok=False, extra_presets=()):
   """An ablation: `variants` maps a variant name to a partial config tree.
   `cuda_convnet_ok`: the ablation means something on cuda-convnet's nets (they have
   no columns, no dropout and no PCA noise)."""
@@ -110,7 +122,7 @@ def ablation_config(*, name, preset, variants, baseline, paper_claims, seeds=(0,
     raise ValueError(f"preset 'cuda_convnet' does not apply to the {name} ablation: "
                      "cuda-convnet's CIFAR-10 nets have no such knob; it exists for "
                      + ', '.join(f'configs/{c}.py' for c in CUDA_CONVNET_ABLATIONS))
-  config = base_config(preset)
+  config = base_config(preset, extra_presets)
   config.mode = 'ablate'
   config.ablation = ablation = ml_collections.ConfigDict()
   ablation.name = name

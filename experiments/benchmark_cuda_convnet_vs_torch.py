@@ -1,4 +1,4 @@
-"""cuda-convnet's CIFAR-10 nets (cc_11pct, cc_13pct, cc_18pct) at batch 128: the
+"""cuda-convnet's CIFAR-10 nets (cc_11pct, cc_11pct_r540, cc_13pct, cc_18pct) at batch 128: the
 alexnet_jax training step against the same nets in PyTorch, eager and torch.compile
 (experiments.cuda_convnet_torch; tests/test_cuda_convnet_torch.py proves equal logits
 and equal updates), and the input pipeline's batch preparation for the 24x24
@@ -121,7 +121,7 @@ def machine():
 
 def main():
   parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-  parser.add_argument('--variants', default=','.join(cuda_convnet.NETS))
+  parser.add_argument('--variants', default='cc_11pct,cc_11pct_r540,cc_13pct,cc_18pct')
   parser.add_argument('--batch_size', type=int, default=128)
   parser.add_argument('--rounds', type=int, default=7)
   parser.add_argument('--calls', type=int, default=5, help='steps per timed sample (their mean)')

@@ -41,7 +41,7 @@ for py in "${pythons[@]}"; do
   echo "== $py ($version) -> $dir"
   "$py" -m experiments.benchmark_vs_torch --batch_sizes=32 --rounds=2 --steps=5 --warmup=3 --out="$dir/vs_torch_b32"
   "$py" -m experiments.benchmark_vs_torch --batch_sizes=128 --rounds=2 --steps=3 --warmup=3 --out="$dir/vs_torch_b128"
-  for net in cc_11pct cc_13pct cc_18pct; do
+  for net in cc_11pct cc_11pct_r540 cc_13pct cc_18pct; do
     "$py" -m experiments.benchmark_cuda_convnet_vs_torch --variants="$net" --rounds=5 --calls=3 --out="$dir/$net"
   done
 done

@@ -17,6 +17,11 @@ if importlib.util.find_spec('torch') is not None:
   import torch._dynamo  # noqa: F401
 
 
+# cuda-convnet's nets less the twins that test_cuda_convnet proves equal to a net of this
+# list with model.lrn=False (cc_11pct_no_rnorm, cc_13pct): the per-net tests run on these.
+DISTINCT_NETS = ('cc_11pct', 'cc_11pct_r540', 'cc_18pct')
+
+
 @pytest.fixture
 def small_config():
   """The default config (small variant, 28x28x1, 10 classes), unlocked for edits."""

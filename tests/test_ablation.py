@@ -78,3 +78,48 @@ def test_pca_ablation_needs_rgb():
   ablation.validate(ablate_pca.get_config())
   with pytest.raises(ValueError, match='RGB'):
     ablate_pca.get_config('fashion_mnist')
+
+
+@pytest.mark.parametrize('module, preset', [
+    ('ablate_lrn', 'paper_pair'), ('ablate_lrn', 'cuda_convnet_r540'),
+    ('ablate_activation', 'cuda_convnet_lr_search'),
+    ('ablate_activation', 'cuda_convnet_rate_sweep')])
+def test_the_cuda_convnet_ablations_own_presets_are_valid(module, preset):
+  import importlib
+  config = importlib.import_module(f'configs.{module}').get_config(preset)
+  validation.validate_config(config)
+  ablation.validate(config)
+
+
+def _flat(tree, prefix=''):
+  out = {}
+  for key, value in tree.items():
+    out.update(_flat(value, f'{prefix}{key}.') if isinstance(value, dict)
+               else {prefix + key: value})
+  return out
+
+
+@pytest.mark.parametrize('module, preset, experiment', [
+    ('ablate_lrn', 'cuda_convnet_r540', 'lrn'), ('ablate_pooling', 'cuda_convnet', 'pooling')])
+def test_r540_presets_give_the_committed_runs_configs(module, preset, experiment):
+  """The committed r540 runs (relabelled cc_11pct_r540) are what these presets run:
+  every key of their config.json, and the defaults for keys added since."""
+  import importlib
+  import json
+  import os
+  from configs import default
+  runs = os.path.join(os.path.dirname(__file__), '..', 'experiments', 'results',
+                      'cifar10_paper', experiment, 'runs')
+  config = importlib.import_module(f'configs.{module}').get_config(preset)
+  defaults = _flat(json.loads(default.get_config().to_json()))
+  for variant in config.ablation.variants:
+    path = os.path.join(runs, variant, 'seed0', 'config.json')
+    if not os.path.exists(path):
+      pytest.skip(f'{path} is not in this checkout')
+    with open(path) as f:
+      committed = _flat(json.load(f))
+    planned = _flat(json.loads(ablation.run_config(config, variant, 0).to_json()))
+    assert committed['model.variant'] == 'cc_11pct_r540'
+    for key, value in planned.items():
+      assert value == committed.get(key, defaults.get(key)), (variant, key)
+    assert set(committed) <= set(planned)

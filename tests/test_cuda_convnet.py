@@ -11,7 +11,7 @@ from alexnet_jax import (cuda_convnet, input_pipeline, models, optimizers, step_
                          summary, train, validation)
 from alexnet_jax.ops import window_sums
 from configs import presets
-from tests.conftest import TINY_SIZE, make_tiny_config
+from tests.conftest import DISTINCT_NETS, TINY_SIZE, make_tiny_config
 
 
 def _cc_config(variant='cc_11pct', **model):
@@ -27,33 +27,84 @@ def _init(config, size=24):
   return model, models.init_params(model, jax.random.key(0), (size, size, 3))
 
 
-@pytest.mark.parametrize('variant, expected', [('cc_11pct', 1_116_490), ('cc_13pct', 1_116_490),
-                                               ('cc_18pct', 85_098)])
+@pytest.mark.parametrize('variant, expected', [
+    ('cc_11pct', 2_112_970), ('cc_11pct_no_rnorm', 2_112_970), ('cc_11pct_r540', 1_116_490),
+    ('cc_13pct', 1_116_490), ('cc_18pct', 85_098)])
 def test_parameter_counts(variant, expected):
-  # 11pct: conv1 5*5*3*64+64, conv2 5*5*64*64+64, local3 36*(9*64*32+32),
-  # local4 36*(9*32*32+32), fc10 6*6*32*10+10; 18pct: 2432+25632+51264+5770.
+  # r541: conv1 5*5*3*64+64, conv2 5*5*64*64+64, local3 36*(9*64*64+64),
+  # local4 36*(9*64*32+32), fc10 6*6*32*10+10. r540 and 13pct: local3 36*(9*64*32+32),
+  # local4 36*(9*32*32+32). 18pct: 2432+25632+51264+5770.
   _, params = _init(_cc_config(variant))
   assert models.count_params(params) == expected
 
 
-def test_summary_shows_cuda_convnets_map_sizes():
-  table = summary.layer_table(_cc_config('cc_11pct'))
-  shapes = {row['name']: row['output_shape'] for row in table['layers']}
-  assert shapes['pool1'] == [12, 12, 64] and shapes['pool2'] == [6, 6, 64]
-  assert shapes['local4'] == [6, 6, 32] and shapes['fc10'] == [10]
-  assert table['total_params'] == 1_116_490
-  assert [row['name'] for row in table['layers']] == [
-      'conv1', 'rnorm1', 'pool1', 'conv2', 'rnorm2', 'pool2', 'local3', 'local4', 'fc10']
+# layers-conv-local-11pct.cfg and layer-params-conv-local-11pct.cfg at svn r541 (git
+# a2a6af8), written out from the files: (section, type, filters or size, initW or scale,
+# wc); `pool` sizeX=3 stride=2 max. The test below maps every section onto NETS.
+R541 = (
+    ('conv1', 'conv', 64, 0.0001, 0.0), ('pool1', 'pool', 3, None, None),
+    ('rnorm1', 'cmrnorm', 9, 0.001, None), ('conv2', 'conv', 64, 0.01, 0.0),
+    ('rnorm2', 'cmrnorm', 9, 0.001, None), ('pool2', 'pool', 3, None, None),
+    ('local3', 'local', 64, 0.04, 0.004), ('local4', 'local', 32, 0.04, 0.004),
+    ('fc10', 'fc', 10, 0.01, 0.01))
 
 
-def test_13pct_is_11pct_without_response_norm():
+def test_cc_11pct_is_r541_layer_for_layer():
+  net = cuda_convnet.NETS['cc_11pct']
+  assert [layer.name for layer in net.layers] == [section for section, *_ in R541]
+  for layer, (section, kind, size, init_or_scale, wc) in zip(net.layers, R541):
+    if kind in ('conv', 'local'):
+      assert isinstance(layer, cuda_convnet.ConvLayer if kind == 'conv' else
+                        cuda_convnet.LocalLayer), section
+      assert (layer.filters, layer.size, layer.padding, layer.neuron) == (size, 5 if kind == 'conv'
+                                                                          else 3, 2 if kind ==
+                                                                          'conv' else 1, True)
+      assert (layer.init_std, layer.weight_decay) == (init_or_scale, wc), section
+    elif kind == 'pool':
+      assert isinstance(layer, cuda_convnet.PoolLayer) and layer.kind == 'max'
+      assert (layer.size, layer.stride, layer.neuron) == (3, 2, False)
+    elif kind == 'cmrnorm':
+      assert isinstance(layer, cuda_convnet.NormLayer) and layer.kind == 'cross_map'
+      assert (layer.size, layer.scale, layer.power) == (size, init_or_scale, 0.75)
+    else:
+      assert isinstance(layer, cuda_convnet.DenseLayer)
+      assert (layer.init_std, layer.weight_decay) == (init_or_scale, wc)
+  assert (net.learning_rate, net.bias_lr_multiplier, net.momentum) == (0.001, 2.0, 0.9)
+
+
+@pytest.mark.parametrize('variant, shapes, order', [
+    ('cc_11pct', {'conv1': [24, 24, 64], 'pool1': [12, 12, 64], 'rnorm1': [12, 12, 64],
+                  'conv2': [12, 12, 64], 'rnorm2': [12, 12, 64], 'pool2': [6, 6, 64],
+                  'local3': [6, 6, 64], 'local4': [6, 6, 32], 'fc10': [10]},
+     ['conv1', 'pool1', 'rnorm1', 'conv2', 'rnorm2', 'pool2', 'local3', 'local4', 'fc10']),
+    ('cc_11pct_r540', {'rnorm1': [24, 24, 64], 'pool1': [12, 12, 64], 'pool2': [6, 6, 64],
+                       'local3': [6, 6, 32], 'local4': [6, 6, 32], 'fc10': [10]},
+     ['conv1', 'rnorm1', 'pool1', 'conv2', 'rnorm2', 'pool2', 'local3', 'local4', 'fc10'])])
+def test_summary_shows_cuda_convnets_map_sizes(variant, shapes, order):
+  table = summary.layer_table(_cc_config(variant))
+  got = {row['name']: row['output_shape'] for row in table['layers']}
+  assert {name: got[name] for name in shapes} == shapes
+  assert [row['name'] for row in table['layers']] == order
+
+
+@pytest.mark.parametrize('without, with_norm', [('cc_13pct', 'cc_11pct_r540'),
+                                                ('cc_11pct_no_rnorm', 'cc_11pct')])
+def test_the_twin_is_the_net_without_response_norm(without, with_norm):
   images = jax.random.normal(jax.random.key(1), (2, 24, 24, 3)) * 50
-  model13, params13 = _init(_cc_config('cc_13pct'))
-  model11 = models.create_model(_cc_config('cc_11pct', lrn=False).model)
-  assert jax.tree.map(jnp.shape, params13) == jax.tree.map(
-      jnp.shape, models.init_params(model11, jax.random.key(0), (24, 24, 3)))
-  np.testing.assert_allclose(model11.apply({'params': params13}, images),
-                             model13.apply({'params': params13}, images), rtol=1e-6)
+  model_without, params = _init(_cc_config(without))
+  model_off = models.create_model(_cc_config(with_norm, lrn=False).model)
+  assert jax.tree.map(jnp.shape, params) == jax.tree.map(
+      jnp.shape, models.init_params(model_off, jax.random.key(0), (24, 24, 3)))
+  np.testing.assert_allclose(model_off.apply({'params': params}, images),
+                             model_without.apply({'params': params}, images), rtol=1e-6)
+  assert cuda_convnet.update_rules(without) == cuda_convnet.update_rules(with_norm)
+  # ... and the response norms do change the output, once the maps are large enough
+  # (the files' initW 0.0001 leaves conv1's outputs too small for 1 + scale * sum x^2).
+  params = jax.tree.map(lambda p: p + 0.05 * jax.random.normal(jax.random.key(p.size), p.shape),
+                        params)
+  model_on = models.create_model(_cc_config(with_norm).model)
+  assert not np.allclose(model_on.apply({'params': params}, images),
+                         model_without.apply({'params': params}, images), rtol=1e-2)
 
 
 def _cross_map_direct(x, size, scale, power):
@@ -125,19 +176,24 @@ def test_overlapping_and_non_overlapping_pools_give_the_same_sizes():
     assert (sizes['pool1'], sizes['pool2'], sizes['local4']) == (12, 6, 6)
 
 
-def test_update_rule_by_hand_over_two_steps_with_a_rate_drop():
+@pytest.mark.parametrize('bias_rate_drops', [False, True])
+def test_update_rule_by_hand_over_two_steps_with_a_rate_drop(bias_rate_drops):
   """Weights.update: inc = mom*inc - epsW*(g + wc*w); w += inc; biases epsB = 2 epsW,
-  no decay; then epsW drops tenfold and the old increments are kept."""
+  no decay; then epsW drops tenfold and the old increments are kept. The 11pct
+  header lowers epsW only: epsB stays 0.002 (bias_rate_drops=True: it drops too)."""
   rules = cuda_convnet.update_rules('cc_11pct')
-  optimizer = optimizers.create_optimizer(_cc_config().optimizer, model_variant='cc_11pct')
+  config = _cc_config()
+  config.optimizer.bias_rate_drops = bias_rate_drops
+  optimizer = optimizers.create_optimizer(config.optimizer, model_variant='cc_11pct')
   rng = np.random.default_rng(3)
   params = {'conv1': {'kernel': rng.normal(size=(2, 3)), 'bias': rng.normal(size=(3,))},
-            'local3': {'kernel': rng.normal(size=(2, 3)), 'bias': rng.normal(size=(3,))}}
+            'local3': {'kernel': rng.normal(size=(2, 3)), 'bias': rng.normal(size=(3,))},
+            'fc10': {'kernel': rng.normal(size=(2, 3)), 'bias': rng.normal(size=(3,))}}
   params = jax.tree.map(lambda a: jnp.asarray(a, jnp.float32), params)
   grads = [jax.tree.map(lambda a: jnp.asarray(rng.normal(size=a.shape), jnp.float32), params)
            for _ in range(2)]
   decay = {name: wc for name, wc, _ in rules}
-  assert decay['conv1'] == 0.0 and decay['local3'] == 0.004 and decay['fc10'] == 0.004
+  assert decay['conv1'] == 0.0 and decay['local3'] == 0.004 and decay['fc10'] == 0.01
   state = optimizer.init(params)
   expected = jax.tree.map(np.asarray, params)
   inc = jax.tree.map(np.zeros_like, expected)
@@ -145,11 +201,12 @@ def test_update_rule_by_hand_over_two_steps_with_a_rate_drop():
     state = optimizers.with_learning_rate(state, eps)
     updates, state = optimizer.update(grad, state, params)
     params = jax.tree.map(lambda p, u: p + u, params, updates)
+    eps_b = 2 * (eps if bias_rate_drops else 0.001)
     for layer in expected:
       w, b = expected[layer]['kernel'], expected[layer]['bias']
       g_w, g_b = np.asarray(grad[layer]['kernel']), np.asarray(grad[layer]['bias'])
       inc[layer]['kernel'] = 0.9 * inc[layer]['kernel'] - eps * (g_w + decay[layer] * w)
-      inc[layer]['bias'] = 0.9 * inc[layer]['bias'] - 2 * eps * g_b
+      inc[layer]['bias'] = 0.9 * inc[layer]['bias'] - eps_b * g_b
       expected[layer] = {'kernel': w + inc[layer]['kernel'], 'bias': b + inc[layer]['bias']}
     for layer in expected:
       for kind in ('kernel', 'bias'):
@@ -227,7 +284,7 @@ def test_a_crop_larger_than_the_images_is_one_line(tiny_config, ten_views):
     input_pipeline.dataset_info(tiny_config)
 
 
-@pytest.mark.parametrize('variant', list(cuda_convnet.NETS))
+@pytest.mark.parametrize('variant', DISTINCT_NETS)
 def test_one_epoch_on_the_tiny_dataset(tiny_data_dir, tmp_path, variant):
   config = make_tiny_config(tiny_data_dir)
   presets.cuda_convnet_config(config, variant=variant)

@@ -10,6 +10,7 @@ torch = pytest.importorskip('torch')
 from alexnet_jax import cuda_convnet, models, optimizers, step_functions  # noqa: E402
 from configs import presets  # noqa: E402
 from experiments import cuda_convnet_torch  # noqa: E402
+from tests.conftest import DISTINCT_NETS  # noqa: E402
 
 BATCH = 4
 
@@ -47,7 +48,7 @@ def _close(got, expected, what, scale=None):
   np.testing.assert_allclose(np.asarray(got), expected, rtol=1e-4, atol=atol, err_msg=what)
 
 
-@pytest.mark.parametrize('variant', list(cuda_convnet.NETS))
+@pytest.mark.parametrize('variant', DISTINCT_NETS)
 def test_equal_logits(variant):
   _, model, params = _jax_net(variant)
   images = _images()
@@ -59,7 +60,7 @@ def test_equal_logits(variant):
   _close(got.numpy(), expected, f'{variant} logits')
 
 
-@pytest.mark.parametrize('variant', list(cuda_convnet.NETS))
+@pytest.mark.parametrize('variant', DISTINCT_NETS)
 def test_one_training_step_gives_equal_parameters(variant):
   config, model, params = _jax_net(variant)
   images, labels = _images(2), np.arange(BATCH, dtype=np.int32) % 10

@@ -1,14 +1,18 @@
 #!/usr/bin/env bash
 # The CPU sweeps of experiments/results/cifar10_paper/ in two single-threaded lanes, one per
-# core: Figure 1's rate sweep (eight runs to 25% training error), the LRN sweep (lrn /
-# no_lrn, seeds 0-2), then the three non-overlapping pooling runs (the overlapping ones are
-# the LRN sweep's `lrn` runs).
+# core: Figure 1's rate sweep (eight runs to 25% training error), the LRN sweep on the
+# paper's r541 net (lrn_r541: lrn / no_lrn, seeds 0-2), then the committed sweeps on the
+# r540 draft: LRN (lrn) and the three non-overlapping pooling runs (the overlapping ones
+# are that LRN sweep's `lrn` runs).
 #
 #   experiments/cifar10_paper_lanes.sh SWEEP_CLONE RUNS_DIR [RUN ...]   # starts both lanes, returns
 #
 # RUN (optional, any number): only these runs, named EXPERIMENT/VARIANT/seedK, e.g.
-# lrn/no_lrn/seed2, pooling/non_overlapping/seed0 or rate_sweep/tanh_lr0p002/seed0 (a
+# lrn_r541/no_lrn/seed2, pooling/non_overlapping/seed0 or rate_sweep/tanh_lr0p002/seed0 (a
 # session that can finish two runs starts two); without any, every run not yet finished.
+#
+# LANE_CORES (environment, default "0 1"): the cores that get a lane, e.g. LANE_CORES=1 to
+# start one lane on the core another sweep has just left.
 #
 # SWEEP_CLONE: a clone of this repository at a fixed commit (record it in the results
 # README), so that changes on main cannot change a sweep halfway. RUNS_DIR gets the
@@ -30,6 +34,9 @@ sweep() {  # every run, EXPERIMENT/VARIANT/seedK, in the order the lanes take th
   for variant in tanh_lr0p002 tanh_lr0p005 scaled_tanh_lr0p005 scaled_tanh_lr0p01 \
                  tanh_lr0p02 scaled_tanh_lr0p02 relu_lr0p002 relu_lr0p005; do
     echo "rate_sweep/$variant/seed0"
+  done
+  for seed in 0 1 2; do
+    for variant in lrn no_lrn; do echo "lrn_r541/$variant/seed$seed"; done
   done
   for seed in 0 1 2; do
     for variant in lrn no_lrn; do echo "lrn/$variant/seed$seed"; done
@@ -54,6 +61,8 @@ mkdir -p "$runs/claims"
 experiment_of() {  # EXPERIMENT -> "CONFIG WORKDIR_NAME COMMITTED_RUNS" (relative to results)
   case "$1" in
     rate_sweep) echo "configs/ablate_activation.py:cuda_convnet_rate_sweep rate_sweep figure1/rate_sweep/runs" ;;
+    lrn_r541) echo "configs/ablate_lrn.py:cuda_convnet lrn_r541 lrn_r541/runs" ;;
+    lrn) echo "configs/ablate_lrn.py:cuda_convnet_r540 lrn80 lrn/runs" ;;
     *) echo "configs/ablate_$1.py:cuda_convnet ${1}80 $1/runs" ;;
   esac
 }
@@ -79,10 +88,10 @@ if mkdir -p "$cgroup" 2>/dev/null && echo 3072 > "$cgroup/cpu.shares" 2>/dev/nul
 else
   cgroup=""
 fi
-for core in 0 1; do
+for core in ${LANE_CORES:-0 1}; do
   (
     if [ -n "$cgroup" ]; then echo "$BASHPID" > "$cgroup/cgroup.procs"; fi
     lane "$core"
   ) > "$runs/lane$core.log" 2>&1 &
 done
-echo "two lanes started; logs in $runs/lane0.log and $runs/lane1.log"
+echo "lanes started on cores ${LANE_CORES:-0 1}; logs in $runs/lane<core>.log"

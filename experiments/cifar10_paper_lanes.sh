@@ -12,7 +12,9 @@
 # session that can finish two runs starts two); without any, every run not yet finished.
 #
 # LANE_CORES (environment, default "0 1"): the cores that get a lane, e.g. LANE_CORES=1 to
-# start one lane on the core another sweep has just left.
+# start one lane on the core another sweep has just left. Lanes started by several calls
+# with the same RUNS_DIR share its claims: a run is taken once, and a run whose lane has
+# exited is free again.
 #
 # SWEEP_CLONE: a clone of this repository at a fixed commit (record it in the results
 # README), so that changes on main cannot change a sweep halfway. RUNS_DIR gets the
@@ -55,8 +57,18 @@ clone=$(cd "$1" && pwd)
 results=$(cd "$(dirname "$0")" && pwd)/results/cifar10_paper
 mkdir -p "$2"
 runs=$(cd "$2" && pwd)
-rm -rf "$runs/claims"
 mkdir -p "$runs/claims"
+
+claim() {  # claim RUN: true if this lane may take it (unclaimed, or its lane has exited)
+  local dir="$runs/claims/${1//\//_}" tmp pid
+  tmp=$(mktemp -d "$runs/claims/.new.XXXXXX")
+  echo "$BASHPID" > "$tmp/pid"
+  if mv -T "$tmp" "$dir" 2>/dev/null; then return 0; fi  # atomic: fails if claimed
+  rm -rf "$tmp"
+  pid=$(cat "$dir/pid" 2>/dev/null || true)
+  if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then return 1; fi
+  echo "$BASHPID" > "$dir/pid"  # a claim left by a lane that has exited
+}
 
 experiment_of() {  # EXPERIMENT -> "CONFIG WORKDIR_NAME COMMITTED_RUNS" (relative to results)
   case "$1" in
@@ -71,7 +83,7 @@ lane() {  # lane CORE: takes each run of the sweep that no other lane has claime
   local core=$1 name config workdir committed
   while read -r name; do
     if [ "$only" != "  " ] && [[ "$only" != *" $name "* ]]; then continue; fi
-    mkdir "$runs/claims/${name//\//_}" 2>/dev/null || continue
+    claim "$name" || continue
     read -r config workdir committed < <(experiment_of "${name%%/*}")
     echo "$(date -u +%FT%TZ) lane $core starts $runs/$workdir ${name#*/}"
     (cd "$clone" && PYTHONPATH="$clone" taskset -c "$core" python -m alexnet_jax.main \

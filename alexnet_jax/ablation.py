@@ -12,6 +12,12 @@ moves every planned run aside and starts it over. `ablation.only` restricts a
 machine to some runs (e.g. `lrn_off/seed1,lrn_off/seed2`), so several machines
 can share a sweep; `python -m alexnet_jax.report DIR` then builds the report
 from all of them.
+
+`start_from` (variant -> an earlier variant) chains runs, as cuda-convnet's
+Methodology resumed a net with `-f` on other batches: the run `<variant>/seed<k>`
+starts from the weights of the finished `<earlier>/seed<k>` of the same sweep
+(`config.init_from`; the momentum starts again from zero, which cuda-convnet's
+resume would have kept).
 """
 
 import json
@@ -34,15 +40,24 @@ def _merge(base: ml_collections.ConfigDict, overrides, path=''):
       base[key] = value
 
 
-def run_config(config, variant: str, seed: int) -> ml_collections.ConfigDict:
-  """The training config of one run: the base, the variant's overrides, the seed."""
+def run_config(config, variant: str, seed: int, workdir: str = '') -> ml_collections.ConfigDict:
+  """The training config of one run: the base, the variant's overrides, the seed; with
+  `workdir` (the sweep's), a chained run's `init_from` (`start_from`)."""
   run = ml_collections.ConfigDict(config.to_dict())
   del run['ablation']
   run.mode = 'train'
   run.seed = seed
   _merge(run, config.ablation.overrides.get(variant, {}).to_dict()
          if variant in config.ablation.overrides else {})
+  source = _start_from(config).get(variant)
+  if source and workdir:
+    run.init_from = os.path.join(workdir, source, f'seed{seed}')
   return run
+
+
+def _start_from(config) -> dict:
+  start_from = config.ablation.get('start_from', None)
+  return start_from.to_dict() if start_from else {}
 
 
 def planned_runs(config):
@@ -72,6 +87,12 @@ def validate(config):
       raise validation.ConfigError(f'config.ablation.overrides has unknown variant {name!r}')
   if not ablation.seeds:
     raise validation.ConfigError('config.ablation.seeds is empty')
+  order = list(ablation.variants)
+  for variant, source in _start_from(config).items():
+    if variant not in order or source not in order or order.index(source) >= order.index(variant):
+      raise validation.ConfigError(
+          f'config.ablation.start_from.{variant}={source!r}: both must be variants, the '
+          f'source one listed first in {order}')
   for variant, seed in planned_runs(config):
     validation.validate_config(run_config(config, variant, seed))
 
@@ -116,7 +137,7 @@ def run(config, workdir: str):
   runs = planned_runs(config)
   restart = config.get('resume', 'auto') == 'restart'
   for variant, seed in runs:  # a changed sweep is refused before any run starts
-    workdirs.check_resume(run_config(config, variant, seed),
+    workdirs.check_resume(run_config(config, variant, seed, workdir),
                           os.path.join(workdir, variant, f'seed{seed}'))
   results_io.write_json_atomic(os.path.join(workdir, 'ablation.json'), sweep_description(config))
   for index, (variant, seed) in enumerate(runs, start=1):
@@ -129,9 +150,15 @@ def run(config, workdir: str):
     if committed and is_finished(os.path.join(committed, variant, f'seed{seed}')) and not restart:
       print(f'{label}: its results are committed in {committed}, skipped')
       continue
+    this_run = run_config(config, variant, seed, workdir)
+    if this_run.get('init_from') and _start_from(config).get(variant) and not is_finished(
+        this_run.init_from):
+      raise validation.ConfigError(
+          f'{variant}/seed{seed} starts from {this_run.init_from}, which has not finished: run '
+          f'{_start_from(config)[variant]}/seed{seed} first (it is missing from '
+          'config.ablation.only, or it failed)')
     print(f'{label}: training in {run_dir}')
     start = time.time()
-    this_run = run_config(config, variant, seed)
     train.train_and_evaluate(this_run, run_dir)
     if config.ablation.get('ten_views_eval', False):
       _evaluate_ten_views(this_run, run_dir)

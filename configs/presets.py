@@ -138,5 +138,8 @@ def ablation_config(*, name, preset, variants, baseline, paper_claims, seeds=(0,
   # A folder of committed run files (DIR/<variant>/seed<k>/run.json, ...): runs finished
   # there are skipped, so a sweep continues across sessions and machines.
   ablation.committed_runs = ''
+  # variant -> an earlier variant whose finished run (same seed) this one starts from
+  # (alexnet_jax/ablation.py): cuda-convnet's Methodology resumed nets on other batches.
+  ablation.start_from = ml_collections.ConfigDict()
   ablation.ten_views_eval = preset == 'cuda_convnet'  # also the multiview test at the end
   return config

@@ -81,7 +81,7 @@ def test_pca_ablation_needs_rgb():
 
 
 @pytest.mark.parametrize('module, preset', [
-    ('ablate_lrn', 'paper_pair'), ('ablate_lrn', 'cuda_convnet_r540'),
+    ('ablate_lrn', 'paper_pair'), ('ablate_lrn', 'cuda_convnet_r540'), ('ablate_lrn', 'paper_recipe'),
     ('ablate_activation', 'cuda_convnet_lr_search'),
     ('ablate_activation', 'cuda_convnet_rate_sweep')])
 def test_the_cuda_convnet_ablations_own_presets_are_valid(module, preset):
@@ -123,3 +123,43 @@ def test_r540_presets_give_the_committed_runs_configs(module, preset, experiment
     for key, value in planned.items():
       assert value == committed.get(key, defaults.get(key)), (variant, key)
     assert set(committed) <= set(planned)
+
+
+def test_a_chained_run_starts_from_the_earlier_runs_weights(tiny_config, tmp_path, capsys):
+  """start_from: the second stage trains on another split from the first's final weights
+  (cuda-convnet's Methodology: batches 1-4, then all five)."""
+  from alexnet_jax import api
+  config = tiny_ablation(tiny_config)
+  config.ablation.variants = ('hold_out', 'fold_in')
+  config.ablation.baseline = 'fold_in'
+  config.ablation.seeds = (0,)
+  config.ablation.overrides = {
+      'hold_out': {'data': {'train_split': 'train[:160]', 'eval_split': 'train[160:]'}},
+      'fold_in': {'optimizer': {'learning_rate': 1e-9}}}
+  config.ablation.start_from = {'fold_in': 'hold_out'}
+  ablation.validate(config)
+  config.ablation.only = 'fold_in/seed0'
+  with pytest.raises(validation.ConfigError, match='has not finished: run hold_out/seed0'):
+    ablation.run(config, str(tmp_path))
+  config.ablation.only = ''
+  ablation.run(config, str(tmp_path))
+  fold_in = json.loads((tmp_path / 'fold_in' / 'seed0' / 'config.json').read_text())
+  assert fold_in['init_from'] == str(tmp_path / 'hold_out' / 'seed0')
+  assert fold_in['data']['train_split'] == 'train'
+  hold_out = json.loads((tmp_path / 'hold_out' / 'seed0' / 'config.json').read_text())
+  assert hold_out['data']['train_split'] == 'train[:160]' and not hold_out['init_from']
+  # At a rate of 1e-9 the second stage's weights are the first stage's final ones.
+  first, second = api.load(str(tmp_path / 'hold_out' / 'seed0')), api.load(
+      str(tmp_path / 'fold_in' / 'seed0'))
+  import jax
+  import numpy as np
+  for a, b in zip(jax.tree.leaves(first.params), jax.tree.leaves(second.params)):
+    np.testing.assert_allclose(a, b, atol=1e-6)
+  assert 'initialized from' in capsys.readouterr().out
+
+
+def test_start_from_must_name_an_earlier_variant(tiny_config):
+  config = tiny_ablation(tiny_config)
+  config.ablation.start_from = {'lrn': 'no_lrn'}
+  with pytest.raises(validation.ConfigError, match='config.ablation.start_from.lrn'):
+    ablation.validate(config)

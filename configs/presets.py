@@ -27,7 +27,7 @@ import ml_collections
 from configs import default
 
 PRESETS = ('fashion_mnist', 'cifar10', 'cuda_convnet', 'imagenette', 'imagenet')
-# The Methodology page's first phase runs ~450 epochs; 60 keep a run within a few CPU-hours,
+# The 11pct header's first phase runs ~500 epochs (350 + 150); 60 keep a run within a few CPU-hours,
 # and the evaluation every 5 epochs shows whether test error had flattened before the drops.
 # Then 10 epochs at epsW/10 and 10 at epsW/100 (Methodology steps 5-6).
 CUDA_CONVNET_EPOCHS = 60

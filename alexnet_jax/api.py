@@ -17,6 +17,8 @@ import os
 import jax
 import numpy as np
 
+from alexnet_jax.console import quiet_library_logs
+
 
 class Network:
   """A network's parameters with its eval preprocessing, logits and features."""
@@ -51,6 +53,7 @@ class Network:
       self._preprocessor = input_pipeline.Preprocessor(config, stats)
     return self._preprocessor
 
+  @quiet_library_logs
   def preprocess(self, images) -> np.ndarray:
     """uint8 images (one HWC array, an NHWC batch, or a list of HWC arrays of any
     sizes) -> float32 [N, S, S, C] network inputs, as evaluation makes them: the
@@ -83,10 +86,12 @@ class Network:
           f'fully-connected layers fix the input size)')
     return x
 
+  @quiet_library_logs
   def logits(self, x) -> np.ndarray:
     """float32 [N, classes] for a float32 NHWC batch of network inputs."""
     return np.asarray(self._logits(self.params, self._check_inputs(x, 'logits')))
 
+  @quiet_library_logs
   def predict(self, images, k: int = 5):
     """(classes [N, k], probabilities [N, k]): the top-k classes of each uint8 image,
     most probable first."""
@@ -104,6 +109,7 @@ class Network:
     convs = [f'{name}_conv' for name in names if name.startswith('conv')]
     return tuple(names + convs)
 
+  @quiet_library_logs
   def features(self, x, layer: str, joined: bool = True):
     """The activation of `layer` for inputs `x`: one array (the columns'
     maps concatenated, column 0 first, as the layers that see both columns read
@@ -141,6 +147,7 @@ def _locate(path: str):
                    'step directory (DIR/checkpoints/<step>)')
 
 
+@quiet_library_logs
 def load(path: str) -> Network:
   """The network of a run directory, checkpoint step or imported-weights directory."""
   import ml_collections

@@ -10,6 +10,8 @@ C++ logging reads its level once), `buffer()` before anything logs, and
 leaves no log file behind.
 """
 
+import contextlib
+import functools
 import logging
 import logging.handlers
 import os
@@ -18,6 +20,33 @@ import threading
 
 LOG = 'log.txt'
 _buffer = None
+# The Python loggers of the libraries a library call may wake: absl carries Orbax's.
+LIBRARY_LOGGERS = ('absl', 'orbax', 'jax', 'tensorflow')
+
+
+@contextlib.contextmanager
+def _quiet_library_logs():
+  loggers = [logging.getLogger(name) for name in LIBRARY_LOGGERS]
+  levels = [logger.level for logger in loggers]
+  for logger in loggers:
+    logger.setLevel(max(logger.getEffectiveLevel(), logging.ERROR))
+  try:
+    yield
+  finally:
+    for logger, level in zip(loggers, levels):
+      logger.setLevel(level)
+
+
+def quiet_library_logs(function):
+  """`function`, a library call (`alexnet_jax.load`, a network's predictions, the weight
+  importers), prints nothing unless something is wrong: the libraries' INFO and WARNING
+  records (e.g. Orbax's 'Metadata file does not exist' for a checkpoint's params item)
+  are dropped for the call, as `main` sends them to log.txt; errors still show."""
+  @functools.wraps(function)
+  def quiet(*args, **kwargs):
+    with _quiet_library_logs():
+      return function(*args, **kwargs)
+  return quiet
 
 
 def quiet_native_logs():

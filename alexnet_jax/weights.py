@@ -45,6 +45,8 @@ import tempfile
 
 import numpy as np
 
+from alexnet_jax import console
+
 TORCHVISION_CONV = ('features.0', 'features.3', 'features.6', 'features.8', 'features.10')
 TORCHVISION_DENSE = ('classifier.1', 'classifier.4', 'classifier.6')
 CAFFE_LAYERS = ('conv1', 'conv2', 'conv3', 'conv4', 'conv5', 'fc6', 'fc7', 'fc8')
@@ -317,6 +319,7 @@ def _import(src: str, dest: str, source: str, read, to_layers, fc6_order: str,
                                           'sha256': _sha256(src)})
 
 
+@console.quiet_library_logs
 def import_torchvision(src: str, dest: str) -> str:
   """torchvision's AlexNet state_dict in `src` -> the run directory `dest` (fc6's
   inputs flattened as torch does: channel, row, column)."""
@@ -324,6 +327,7 @@ def import_torchvision(src: str, dest: str) -> str:
                  'torchvision')
 
 
+@console.quiet_library_logs
 def import_caffe_npy(src: str, dest: str) -> str:
   """The bvlc_alexnet NumPy export in `src` -> the run directory `dest` (fc6's inputs
   flattened row, column, channel, as the TensorFlow ports store it)."""

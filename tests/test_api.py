@@ -84,3 +84,20 @@ def test_imported_caffe_features_match_torch(caffe_run):
                           (net.features(x, 'conv1_conv'), conv1)]:
     reference = reference.numpy().transpose(0, 2, 3, 1)  # float32 sums of 363 products
     np.testing.assert_allclose(ours, reference, rtol=1e-4, atol=1e-5 * np.abs(reference).max())
+
+
+def test_the_api_prints_nothing_on_success(trained_run):
+  """A library call in a user's notebook: load, preprocess, predict and features print
+  nothing (no Orbax/absl warnings), in a fresh process as a user's would be."""
+  import subprocess
+  import sys
+  workdir, _ = trained_run
+  code = ('import numpy as np, alexnet_jax\n'
+          f'net = alexnet_jax.load({workdir!r})\n'
+          'images = np.zeros((2, 12, 12, 3), np.uint8)\n'
+          'net.predict(images, k=2)\n'
+          'net.features(net.preprocess(images), net.layers[0])\n')
+  done = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True,
+                        cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+  assert done.returncode == 0, done.stderr
+  assert done.stdout == '' and done.stderr == '', (done.stdout, done.stderr)

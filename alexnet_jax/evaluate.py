@@ -13,8 +13,10 @@ from alexnet_jax import (checkpoints, input_pipeline, models, optimizers, parall
 from alexnet_jax.validation import ConfigError
 
 
-def _select(config, workdir):
-  """(manager, steps to try) for `config.eval.checkpoint`: latest | best | <step> | <path>."""
+def select_checkpoint(config, workdir):
+  """(manager, steps to try) for `config.eval.checkpoint`: latest | best | <step> | <path>;
+  ConfigError, before anything is written, when there is none (main checks it for the
+  modes that read a trained run, so that a failed command leaves no log.txt behind)."""
   choice = str(config.eval.checkpoint)
   if choice in ('latest', 'best') or choice.isdigit():
     directory = os.path.join(workdir, 'checkpoints_best' if choice == 'best' else 'checkpoints')
@@ -60,7 +62,7 @@ def restore_params(config, workdir: str):
   """(params, meta, manager) of the checkpoint `config.eval.checkpoint` names, after
   checking that it was trained with this config's model; damaged checkpoints are
   skipped with a warning."""
-  manager, steps = _select(config, workdir)
+  manager, steps = select_checkpoint(config, workdir)
   latest_meta = checkpoints.read_config(manager, max(steps))
   _check_model_config(config, latest_meta)
   model = models.create_model(config.model)

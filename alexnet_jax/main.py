@@ -31,6 +31,9 @@ def _dispatch(mode: str):
 
 # Modes that read the dataset: its splits and classes are checked before they start.
 DATA_MODES = ('train', 'eval', 'ablate')
+# Modes that read a trained run: its checkpoint is found before anything is written, so a
+# missing or empty run leaves the filesystem as it was (no workdir, no log.txt).
+CHECKPOINT_MODES = ('eval', 'kernels', 'export')
 
 
 def parse_flags(argv):
@@ -66,6 +69,9 @@ def main(argv):
       ablation.validate(config)
     if config.mode in DATA_MODES:
       validation.validate_dataset(config)
+    if config.mode in CHECKPOINT_MODES:
+      from alexnet_jax import evaluate
+      evaluate.select_checkpoint(config, workdir_path)
     run = _dispatch(config.mode)
     distributed.initialize(config)
   except validation.UserError as error:

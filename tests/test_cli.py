@@ -88,3 +88,21 @@ def test_verbosity_brings_the_library_logs_back(tmp_path):
                     '--verbosity=0')
   plain = run_main('--config=configs/default.py', f'--workdir={tmp_path}', '--mode=summary')
   assert len(result.stderr.splitlines()) > len(plain.stderr.splitlines())
+
+
+@pytest.mark.parametrize('mode, empty_run', [('eval', False), ('kernels', True),
+                                             ('export', True)])
+def test_read_only_modes_on_a_missing_or_empty_run_write_nothing(tmp_path, mode, empty_run):
+  """A mode that reads a trained run says there is none in one line, and leaves the
+  filesystem as it was: no workdir created, no log.txt in an existing one."""
+  workdir = tmp_path / 'run'
+  if empty_run:
+    (workdir / 'checkpoints').mkdir(parents=True)
+  before = sorted(str(p) for p in tmp_path.rglob('*'))
+  done = subprocess.run([sys.executable, '-m', 'alexnet_jax.main', '--config=configs/default.py',
+                         f'--mode={mode}', f'--workdir={workdir}'], cwd=ROOT,
+                        capture_output=True, text=True, timeout=300)
+  assert done.returncode != 0
+  lines = done.stderr.strip().splitlines()
+  assert len(lines) == 1 and lines[0].startswith('error: no checkpoints in'), done.stderr
+  assert sorted(str(p) for p in tmp_path.rglob('*')) == before

@@ -240,3 +240,24 @@ def abstract(tree):
 
 def config_json(config) -> dict:
   return json.loads(config.to_json_best_effort())
+
+
+# The packages whose versions decide whether a checkpoint can be read back.
+VERSIONED_PACKAGES = ('jax', 'jaxlib', 'flax', 'orbax-checkpoint')
+
+
+def package_versions() -> dict:
+  """{package: version} of VERSIONED_PACKAGES here, stored with every checkpoint."""
+  import importlib.metadata
+  return {name: importlib.metadata.version(name) for name in VERSIONED_PACKAGES}
+
+
+def versions_note(meta: dict) -> str:
+  """'written by jax A (orbax-checkpoint B), read by jax C (orbax-checkpoint D)'; a
+  checkpoint stored before versions were recorded says so."""
+  def describe(versions):
+    return (f"jax {versions.get('jax', '?')} (orbax-checkpoint "
+            f"{versions.get('orbax-checkpoint', '?')})")
+  written = meta.get('versions') if meta else None
+  return (f"written by {describe(written) if written else 'a version that did not record it'}"
+          f", read by {describe(package_versions())}")

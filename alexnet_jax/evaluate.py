@@ -72,7 +72,7 @@ def restore_params(config, workdir: str):
   restored = checkpoints.restore_good(manager, abstract_state, steps, params_only=True)
   if restored is None:
     raise ConfigError(f'no readable checkpoint among steps {sorted(steps)} in '
-                      f'{manager.directory}')
+                      f'{manager.directory} ({checkpoints.versions_note(latest_meta)})')
   items, meta = restored
   return items['params'], meta, manager
 

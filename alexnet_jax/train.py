@@ -182,9 +182,12 @@ def _train(config, workdir, layout, info, primary):
   target = config.get('stop_at_train_error', 0.0)
   stopped = False
 
+  versions = checkpoints.package_versions()
+
   def meta(step):
     return {'step': step, 'seed': config.seed, 'schedule': schedule.state,
-            'config': checkpoints.config_json(config), 'stopped_at_train_error': stopped}
+            'config': checkpoints.config_json(config), 'stopped_at_train_error': stopped,
+            'versions': versions}
 
   def run_eval(step):
     result = step_functions.evaluate(compiled.eval_fn(device_state.params),

@@ -291,7 +291,8 @@ def write_run(config, params, dest: str, source: dict) -> str:
     state = optimizers.create_train_state(jax.tree.map(np.asarray, params), optimizer)
     meta = {'step': 0, 'seed': config.seed,
             'schedule': {'reductions': 0, 'best_error': None, 'evals_since_best': 0},
-            'config': config_json, 'imported_from': source}
+            'config': config_json, 'imported_from': source,
+            'versions': checkpoints.package_versions()}
     checkpointer = checkpoints.Checkpointer(temporary, keep=1, async_save=False)
     try:
       checkpointer.save(state, meta)

@@ -28,7 +28,8 @@ def get_config(arg=None):
 
   # ---- The network (alexnet_jax/models.py) --------------------------------
   config.model = model = ml_collections.ConfigDict()
-  model.variant = 'small'            # paper | owt | small | cc_11pct | cc_13pct | cc_18pct
+  model.variant = 'small'            # paper | owt | small | cc_11pct | cc_11pct_no_rnorm |
+                                     # cc_11pct_r540 | cc_13pct | cc_18pct
                                      # (cc_*: cuda-convnet's CIFAR-10 nets, cuda_convnet.py)
   model.num_classes = 10
   model.columns = 2                  # kernel columns (paper section 3.2): 1 or 2

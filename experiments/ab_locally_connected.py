@@ -5,7 +5,7 @@ then in reverse order) so that the machine's drift hits every formulation alike.
 
     python -m experiments.ab_locally_connected --out=experiments/results/ab_locally_connected
 
-Shapes: cuda-convnet's 11pct net (`layers-conv-local-11pct.cfg`) at batch 128,
+Shapes: the r540 draft of cuda-convnet's 11pct net (`cc_11pct_r540`) at batch 128,
 `[local3]` 6x6x64 -> 32 filters, 3x3, padding 1, and `[local4]` 6x6x32 -> 32, 3x3,
 padding 1 (`LAYERS`). Before timing, every formulation's output and both gradients
 are checked against the module's `locally_connected`. Each sample records the

@@ -141,6 +141,7 @@ def plot(rows, path):
               marker='^', markersize=10, linestyle='', color=line.get_color(),
               markerfacecolor='none')
   ax.set_xscale('log')
+  ax.set_ylim(bottom=0)
   ax.set_xlabel('learning rate (epsW)')
   ax.set_ylabel('epochs to 25% training error')
   ax.set_title('Figure 1 on cc_13pct: epochs to 25% vs rate\n(open triangle: not reached, a lower bound)')

@@ -151,12 +151,11 @@ def run(config, workdir: str):
       print(f'{label}: its results are committed in {committed}, skipped')
       continue
     this_run = run_config(config, variant, seed, workdir)
-    if this_run.get('init_from') and _start_from(config).get(variant) and not is_finished(
-        this_run.init_from):
+    source = _start_from(config).get(variant)
+    if source and not is_finished(this_run.init_from):
       raise validation.ConfigError(
           f'{variant}/seed{seed} starts from {this_run.init_from}, which has not finished: run '
-          f'{_start_from(config)[variant]}/seed{seed} first (it is missing from '
-          'config.ablation.only, or it failed)')
+          f'{source}/seed{seed} first (it is missing from config.ablation.only, or it failed)')
     print(f'{label}: training in {run_dir}')
     start = time.time()
     train.train_and_evaluate(this_run, run_dir)

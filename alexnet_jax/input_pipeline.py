@@ -281,12 +281,10 @@ def dataset_statistics(config, source: ImageSource = None) -> dict:
         source.length, min(source.length, sample), replace=False))
   else:
     indices = np.arange(source.length)
-  image_sum = pixel_sum = outer_sum = None
+  image_sum = pixel_sum = outer_sum = 0.0
   for start in range(0, len(indices), STATISTICS_CHUNK):
     images = source.get(indices[start:start + STATISTICS_CHUNK])[0].astype(np.float64) / 255.0
     pixels = images.reshape(-1, images.shape[-1])
-    if image_sum is None:
-      image_sum, pixel_sum, outer_sum = 0.0, 0.0, 0.0
     image_sum = image_sum + images.sum(0)
     pixel_sum = pixel_sum + pixels.sum(0)
     outer_sum = outer_sum + pixels.T @ pixels

@@ -101,7 +101,7 @@ def _paper_recipe():
   config = presets.ablation_config(
       name='lrn', preset='cuda_convnet', variants=variants, cuda_convnet_ok=True,
       baseline='cc_11pct', paper_claims={'cc_13pct': CLAIM})
-  config.ablation.start_from = {f'{net}': f'{net}_phase1' for net in RECIPES}
+  config.ablation.start_from = {net: f'{net}_phase1' for net in RECIPES}
   config.ablation.committed_runs = f'{COMMITTED}/lrn_paper_recipe/runs'
   return config
 

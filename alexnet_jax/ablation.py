@@ -26,7 +26,8 @@ import time
 
 import ml_collections
 
-from alexnet_jax import report, results_io, validation
+from alexnet_jax import report, validation
+from alexnet_jax.runtime import results_io
 
 
 def _merge(base: ml_collections.ConfigDict, overrides, path=''):
@@ -131,7 +132,7 @@ def _evaluate_ten_views(run_settings, run_dir: str):
 def run(config, workdir: str):
   """Runs the planned variant x seed runs (skipping finished ones), then the report."""
   from alexnet_jax import train  # imported late: JAX starts only once the config is valid
-  from alexnet_jax import workdir as workdirs
+  from alexnet_jax.training import workdir as workdirs
 
   validate(config)
   runs = planned_runs(config)

@@ -17,19 +17,19 @@ import os
 import jax
 import numpy as np
 
-from alexnet_jax.console import quiet_library_logs
+from alexnet_jax.runtime.console import quiet_library_logs
 
 
 class Network:
   """A network's parameters with its eval preprocessing, logits and features."""
 
   def __init__(self, config, params, step: int, checkpoint: str):
-    from alexnet_jax import models
+    from alexnet_jax.models import alexnet
     self.config = config
     self.params = params
     self.step = step
     self.checkpoint = checkpoint
-    self.model = models.create_model(config.model)
+    self.model = alexnet.create_model(config.model)
     self.image_size = int(config.data.image_size)
     self.channels = int(config.data.channels)
     self._logits = jax.jit(lambda p, x: self.model.apply({'params': p}, x, train=False))
@@ -44,7 +44,7 @@ class Network:
     """input_pipeline's eval preprocessing (center crop, the run's normalization);
     the dataset's statistics are read only by normalizations that need them."""
     if self._preprocessor is None:
-      from alexnet_jax import input_pipeline
+      from alexnet_jax.data import input_pipeline
       config = self.config.copy_and_resolve_references()
       config.data.ten_views = False
       mode = config.data.normalization
@@ -152,7 +152,8 @@ def load(path: str) -> Network:
   """The network of a run directory, checkpoint step or imported-weights directory."""
   import ml_collections
 
-  from alexnet_jax import checkpoints, evaluate
+  from alexnet_jax import evaluate
+  from alexnet_jax.training import checkpoints
   workdir, choice = _locate(path)
   directory = os.path.dirname(choice) if choice != 'latest' else os.path.join(workdir,
                                                                               'checkpoints')

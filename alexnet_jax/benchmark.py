@@ -14,8 +14,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from alexnet_jax import models, optimizers, results_io, runtime, step_functions, summary
-from alexnet_jax.timing import time_calls
+from alexnet_jax import summary
+from alexnet_jax.models import alexnet
+from alexnet_jax.runtime import results_io, startup
+from alexnet_jax.runtime.timing import time_calls
+from alexnet_jax.training import optimizers, step_functions
 
 
 def _with_rates(stats: dict, batch_size: int, flops_per_batch: float) -> dict:
@@ -30,7 +33,7 @@ def random_step_inputs(config, placement, compiled):
   initial state, a device batch, a key and the learning rate. Shared by the
   experiments that time or profile the compiled step (experiments/)."""
   size, channels = config.data.image_size, config.data.channels
-  params = models.init_params(models.create_model(config.model), jax.random.key(config.seed),
+  params = alexnet.init_params(alexnet.create_model(config.model), jax.random.key(config.seed),
                               (size, size, channels))
   state = placement.put_tree(optimizers.create_train_state(params, compiled.optimizer))
   batch_size = config.benchmark.batch_size
@@ -43,9 +46,9 @@ def random_step_inputs(config, placement, compiled):
 
 def measure(config) -> dict:
   """Runs the measurement on the configured device layout; returns benchmark.json's content."""
-  from alexnet_jax import parallel
+  from alexnet_jax.devices import parallel
 
-  setup = runtime.setup()  # as main does; the XLA settings count if nothing was compiled yet
+  setup = startup.setup()  # as main does; the XLA settings count if nothing was compiled yet
   bench = config.benchmark
   batch_size = bench.batch_size
   layout = parallel.layout_from_config(config)
@@ -54,7 +57,7 @@ def measure(config) -> dict:
   macs_per_image = summary.layer_table(config)['total_macs']
   compiled = step_functions.CompiledSteps(config, placement)
   rng = jax.random.key(config.seed)
-  params = models.init_params(models.create_model(config.model), rng, image_shape)
+  params = alexnet.init_params(alexnet.create_model(config.model), rng, image_shape)
   state = placement.put_tree(optimizers.create_train_state(params, compiled.optimizer))
   images = jax.random.normal(jax.random.key(1), (batch_size, *image_shape), jnp.float32)
   labels = jax.random.randint(jax.random.key(2), (batch_size,), 0, config.model.num_classes)

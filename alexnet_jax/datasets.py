@@ -304,7 +304,7 @@ def main(argv=None):
   imagenet.add_argument('--quality', type=int, default=JPEG_QUALITY, help='JPEG quality')
   imagenet.add_argument('--processes', type=int, default=None, help='default: one per core')
   args = parser.parse_args(argv)
-  from alexnet_jax import console
+  from alexnet_jax.runtime import console
   console.quiet_native_logs()
   start = time.time()
   try:

@@ -8,8 +8,11 @@ import os
 
 import jax
 
-from alexnet_jax import (checkpoints, input_pipeline, models, optimizers, parallel, results_io,
-                         step_functions)
+from alexnet_jax.data import input_pipeline
+from alexnet_jax.devices import parallel
+from alexnet_jax.models import alexnet
+from alexnet_jax.runtime import results_io
+from alexnet_jax.training import checkpoints, optimizers, step_functions
 from alexnet_jax.validation import ConfigError
 
 
@@ -47,10 +50,10 @@ COMPUTE_ONLY = ('conv_chunk',)
 
 def _check_model_config(config, meta):
   """The checkpoint's network must be this config's. Both are read as `create_model`
-  reads them (models.ModelSpec), so a field added to the code after the run was
+  reads them (alexnet.ModelSpec), so a field added to the code after the run was
   stored counts with its default rather than as a difference."""
-  stored = dataclasses.asdict(models.ModelSpec.from_config(meta['config']['model']))
-  current = dataclasses.asdict(models.ModelSpec.from_config(config.model))
+  stored = dataclasses.asdict(alexnet.ModelSpec.from_config(meta['config']['model']))
+  current = dataclasses.asdict(alexnet.ModelSpec.from_config(config.model))
   differing = sorted(k for k in stored if stored[k] != current[k] and k not in COMPUTE_ONLY)
   if differing:
     key = differing[0]
@@ -65,9 +68,9 @@ def restore_params(config, workdir: str):
   manager, steps = select_checkpoint(config, workdir)
   latest_meta = checkpoints.read_config(manager, max(steps))
   _check_model_config(config, latest_meta)
-  model = models.create_model(config.model)
+  model = alexnet.create_model(config.model)
   image_shape = (config.data.image_size, config.data.image_size, config.data.channels)
-  params = jax.eval_shape(lambda: models.init_params(model, jax.random.key(0), image_shape))
+  params = jax.eval_shape(lambda: alexnet.init_params(model, jax.random.key(0), image_shape))
   abstract_state = optimizers.TrainState(step=None, params=params, opt_state=None)
   restored = checkpoints.restore_good(manager, abstract_state, steps, params_only=True)
   if restored is None:

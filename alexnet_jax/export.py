@@ -42,7 +42,7 @@ def eval_function(net):
       x = x[..., ::-1]
     x = x - mean
     if mode == 'torchvision':
-      from alexnet_jax import input_pipeline
+      from alexnet_jax.data import input_pipeline
       x = x / input_pipeline.IMAGENET_STD
     return net.model.apply({'params': params}, x, train=False)
 

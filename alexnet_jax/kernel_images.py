@@ -82,7 +82,8 @@ def kernel_statistics(params) -> dict:
 
 def run(config, workdir: str) -> dict:
   """`--mode=kernels`: the conv1 grid and colour statistics of a checkpoint."""
-  from alexnet_jax import evaluate, results_io
+  from alexnet_jax import evaluate
+  from alexnet_jax.runtime import results_io
 
   params, meta, manager = evaluate.restore_params(config, workdir)
   step = int(meta['step'])

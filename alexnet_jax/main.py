@@ -10,7 +10,10 @@ import sys
 from absl import app, flags
 from ml_collections import config_flags
 
-from alexnet_jax import console, distributed, runtime, validation, workdir
+from alexnet_jax import validation
+from alexnet_jax.devices import distributed
+from alexnet_jax.runtime import console, startup
+from alexnet_jax.training import workdir
 
 FLAGS = flags.FLAGS
 config_flags.DEFINE_config_file('config', None, 'Config file (configs/*.py[:preset]).',
@@ -52,7 +55,7 @@ def main(argv):
   if len(argv) > 1:
     print(f'error: unexpected arguments: {" ".join(argv[1:])}', file=sys.stderr)
     sys.exit(2)
-  runtime.setup()  # before XLA's threads allocate or anything is compiled
+  startup.setup()  # before XLA's threads allocate or anything is compiled
   console.quiet_native_logs()  # before TensorFlow or XLA load
   console.buffer(verbose=FLAGS['verbosity'].present)
   config = FLAGS.config

@@ -22,7 +22,7 @@ import re
 import statistics
 import sys
 
-from alexnet_jax import results_io
+from alexnet_jax.runtime import results_io
 
 SEED_DIR = re.compile(r'^seed(\d+)$')
 METRICS = ('final_train_loss', 'test_top1_error', 'test_top5_error',

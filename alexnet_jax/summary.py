@@ -12,14 +12,15 @@ import math
 import jax
 import jax.numpy as jnp
 
-from alexnet_jax import cuda_convnet, models, results_io
+from alexnet_jax.models import cuda_convnet, alexnet
+from alexnet_jax.runtime import results_io
 
 
 def _shapes(config):
   """(parameter shapes, intermediate shapes) of `config`'s model, traced."""
-  model = models.create_model(config.model)
+  model = alexnet.create_model(config.model)
   image_shape = (config.data.image_size, config.data.image_size, config.data.channels)
-  params = jax.eval_shape(lambda: models.init_params(model, jax.random.key(0), image_shape))
+  params = jax.eval_shape(lambda: alexnet.init_params(model, jax.random.key(0), image_shape))
   images = jax.ShapeDtypeStruct((1, *image_shape), jnp.float32)
   _, state = jax.eval_shape(
       lambda p, x: model.apply({'params': p}, x, train=False, mutable=['intermediates']),
@@ -68,7 +69,7 @@ def layer_table(config) -> dict:
   if config.model.variant in cuda_convnet.NETS:
     return cuda_convnet_table(config)
   params, intermediates, image_shape = _shapes(config)
-  arch = models.ARCHITECTURES[config.model.variant]
+  arch = alexnet.ARCHITECTURES[config.model.variant]
   columns = [name for name in params if name.startswith('column')]
   rows = []
   for layer in arch.conv + arch.dense:
@@ -76,7 +77,7 @@ def layer_table(config) -> dict:
     layer_params = sum(math.prod(k) + k[-1] for k in kernels)
     outputs = [intermediates[c][f'{layer.name}_out'][0].shape[1:] for c in columns]
     output_shape = (*outputs[0][:-1], sum(o[-1] for o in outputs))
-    if isinstance(layer, models.ConvLayer):
+    if isinstance(layer, alexnet.ConvLayer):
       conv_out = intermediates[columns[0]][f'{layer.name}_conv'][0].shape[1:3]
       macs = sum(math.prod(conv_out) * math.prod(k) for k in kernels)
     else:
@@ -90,7 +91,7 @@ def layer_table(config) -> dict:
         'macs': int(macs),
     })
   fc8 = params['fc8']['kernel'].shape
-  rows.append({'name': 'fc8', 'output_shape': [fc8[1]], 'columns': 1, 'sees': models.BOTH,
+  rows.append({'name': 'fc8', 'output_shape': [fc8[1]], 'columns': 1, 'sees': alexnet.BOTH,
                'params': int(math.prod(fc8) + fc8[1]), 'macs': int(math.prod(fc8))})
   return _table(config, image_shape, rows, config.model.columns)
 

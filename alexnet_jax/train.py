@@ -16,7 +16,7 @@ import time
 import jax
 import jax.numpy as jnp
 
-from alexnet_jax import metric_writers, optimizers, schedules, step_functions
+from alexnet_jax.training import metric_writers, optimizers, schedules, step_functions
 from alexnet_jax.validation import ConfigError, UserError
 
 
@@ -74,8 +74,10 @@ def train_and_evaluate(config, workdir: str) -> dict:
   already there may be resumed with this config (workdir.py); a failed write
   stops it with WriteError or checkpoints.CheckpointWriteError (one line).
   """
-  from alexnet_jax import checkpoints, distributed, parallel, validation
-  from alexnet_jax import workdir as workdirs
+  from alexnet_jax import validation
+  from alexnet_jax.devices import distributed, parallel
+  from alexnet_jax.training import checkpoints
+  from alexnet_jax.training import workdir as workdirs
 
   layout = parallel.layout_from_config(config)  # fails early on a layout that cannot work
   info = validation.validate_dataset(config)  # fails early, with how to get the data
@@ -135,7 +137,11 @@ def initial_params_from(path: str, fresh_params, config):
 def _train(config, workdir, layout, info, primary):
   from tqdm import tqdm
 
-  from alexnet_jax import checkpoints, input_pipeline, models, parallel, results_io
+  from alexnet_jax.data import input_pipeline
+  from alexnet_jax.devices import parallel
+  from alexnet_jax.models import alexnet
+  from alexnet_jax.runtime import results_io
+  from alexnet_jax.training import checkpoints
 
   multi_host = jax.process_count() > 1
   start_time = time.time()
@@ -147,7 +153,7 @@ def _train(config, workdir, layout, info, primary):
   placement = parallel.Placement(layout)
   compiled = step_functions.CompiledSteps(config, placement)
   image_shape = (config.data.image_size, config.data.image_size, config.data.channels)
-  params = models.init_params(models.create_model(config.model), jax.random.key(config.seed),
+  params = alexnet.init_params(alexnet.create_model(config.model), jax.random.key(config.seed),
                               image_shape)
   if config.get('init_from'):
     params = initial_params_from(config.init_from, params, config)

@@ -8,7 +8,8 @@ import dataclasses
 import math
 import os
 
-from alexnet_jax import cuda_convnet, models, optimizers, schedules
+from alexnet_jax.models import cuda_convnet, alexnet
+from alexnet_jax.training import optimizers, schedules
 
 # --mode: the library function that runs each mode, 'module:function' in alexnet_jax
 # (main.py imports it only once the config is valid, so that errors come before JAX).
@@ -52,8 +53,8 @@ def feature_map_sizes(model_config, image_size: int) -> dict:
   Raises ConfigError naming `data.image_size` when a kernel or a pooling window
   no longer fits its input.
   """
-  arch = models.ARCHITECTURES[model_config.variant]
-  window, stride = models.POOLING[model_config.pooling]
+  arch = alexnet.ARCHITECTURES[model_config.variant]
+  window, stride = alexnet.POOLING[model_config.pooling]
   size, sizes = image_size, {}
   for layer in arch.conv:
     padded = size + 2 * layer.padding
@@ -78,11 +79,11 @@ def feature_map_sizes(model_config, image_size: int) -> dict:
 
 def validate_cuda_convnet_model(model_config, image_size: int):
   """cuda-convnet's nets are fixed by their layer files: one column, no dropout, and
-  every other knob but `models.CUDA_CONVNET_KNOBS` at its default (no width knobs,
+  every other knob but `alexnet.CUDA_CONVNET_KNOBS` at its default (no width knobs,
   their own initialization and response-norm constants)."""
   variant = model_config.variant
-  fixed = {field.name: field.default for field in dataclasses.fields(models.ModelSpec)
-           if field.name not in models.CUDA_CONVNET_KNOBS}
+  fixed = {field.name: field.default for field in dataclasses.fields(alexnet.ModelSpec)
+           if field.name not in alexnet.CUDA_CONVNET_KNOBS}
   fixed.update(columns=1, dropout_rate=0.0)
   for key, value in fixed.items():
     given = model_config.get(key, value)
@@ -90,7 +91,7 @@ def validate_cuda_convnet_model(model_config, image_size: int):
     require(given == value,
             f'config.model.{key}={given!r} does not apply to {variant!r}, whose layer file '
             f'fixes it (set it to {value!r}; response-norm constants and initial weights come '
-            'from the file, see alexnet_jax/cuda_convnet.py)')
+            'from the file, see alexnet_jax/models/cuda_convnet.py)')
   try:
     cuda_convnet.feature_map_sizes(variant, image_size, model_config.pooling)
   except ValueError as error:
@@ -99,27 +100,27 @@ def validate_cuda_convnet_model(model_config, image_size: int):
 
 def validate_model(model_config, image_size: int):
   """Checks `config.model` against the variant's layout and the input size; the
-  True/False knobs are the `bool` fields of `models.ModelSpec`."""
+  True/False knobs are the `bool` fields of `alexnet.ModelSpec`."""
   _one_of('model.variant', model_config.variant,
-          tuple(models.ARCHITECTURES) + tuple(cuda_convnet.NETS))
+          tuple(alexnet.ARCHITECTURES) + tuple(cuda_convnet.NETS))
   for key in ('tanh_a', 'tanh_b'):
     value = model_config.get(key, 1.0)
     require(isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0,
             f'config.model.{key}={value!r} must be a number > 0 (tanh neuron: a * tanh(b * x))')
-  for field in dataclasses.fields(models.ModelSpec):
+  for field in dataclasses.fields(alexnet.ModelSpec):
     if field.type is bool:
       value = model_config.get(field.name, field.default)
       require(isinstance(value, bool),
               f'config.model.{field.name}={value!r} must be True or False')
   if model_config.variant in cuda_convnet.NETS:
-    _one_of('model.activation', model_config.activation, models.ACTIVATIONS)
+    _one_of('model.activation', model_config.activation, alexnet.ACTIVATIONS)
     _one_of('model.pooling', model_config.pooling, tuple(cuda_convnet.POOL_SIZES))
     validate_cuda_convnet_model(model_config, image_size)
     return
-  _one_of('model.activation', model_config.activation, models.ACTIVATIONS)
-  _one_of('model.pooling', model_config.pooling, tuple(models.POOLING))
-  _one_of('model.init', model_config.init, models.INITS)
-  _one_of('model.dtype', model_config.dtype, tuple(models.DTYPES))
+  _one_of('model.activation', model_config.activation, alexnet.ACTIVATIONS)
+  _one_of('model.pooling', model_config.pooling, tuple(alexnet.POOLING))
+  _one_of('model.init', model_config.init, alexnet.INITS)
+  _one_of('model.dtype', model_config.dtype, tuple(alexnet.DTYPES))
   _one_of('model.columns', model_config.columns, (1, 2))
   require(isinstance(model_config.num_classes, int) and model_config.num_classes >= 2,
            f'config.model.num_classes={model_config.num_classes!r} must be an integer >= 2')
@@ -137,12 +138,12 @@ def validate_model(model_config, image_size: int):
            f'config.model.lrn_alpha={model_config.lrn_alpha!r} must be >= 0')
   require(model_config.lrn_beta >= 0,
            f'config.model.lrn_beta={model_config.lrn_beta!r} must be >= 0')
-  arch = models.ARCHITECTURES[model_config.variant]
+  arch = alexnet.ARCHITECTURES[model_config.variant]
   conv_names = tuple(layer.name for layer in arch.conv)
   for name in model_config.width_exempt:
     _one_of('model.width_exempt', name, conv_names)
   for layer in arch.conv:
-    features = models.conv_features(layer, model_config.width_multiplier,
+    features = alexnet.conv_features(layer, model_config.width_multiplier,
                                     model_config.width_exempt)
     require(features >= model_config.columns and features % model_config.columns == 0,
              f'config.model.columns={model_config.columns} does not divide the {features} '
@@ -157,7 +158,7 @@ def validate_model(model_config, image_size: int):
 
 def validate_data(data):
   """Checks `config.data`'s augmentation fields."""
-  from alexnet_jax import input_pipeline  # imports this module
+  from alexnet_jax.data import input_pipeline  # imports this module
   _one_of('data.normalization', data.normalization, input_pipeline.NORMALIZATIONS)
   require(data.normalization not in input_pipeline.RGB_NORMALIZATIONS or data.channels == 3,
           f'config.data.normalization={data.normalization!r} is for RGB images, but '
@@ -194,7 +195,7 @@ def validate_dataset(config) -> dict:
   data): the split strings name its splits, and the model has enough classes.
   Returns `input_pipeline.dataset_info`. Reads the dataset's metadata, so it runs
   once the config itself is valid."""
-  from alexnet_jax import input_pipeline
+  from alexnet_jax.data import input_pipeline
   try:
     return input_pipeline.dataset_info(config)
   except input_pipeline.DatasetNotFoundError as error:
@@ -312,7 +313,7 @@ def validate_config(config, *, num_devices=None):
 
 def validate_parallel(config, num_devices=None):
   """Checks the device layout: data x model devices over the available devices."""
-  from alexnet_jax import parallel as parallel_lib  # imports this module
+  from alexnet_jax.devices import parallel as parallel_lib  # imports this module
   parallel = config.parallel
   _one_of('parallel.model_devices', parallel.model_devices, (1, 2))
   _one_of('parallel.backend', parallel.backend, parallel_lib.BACKENDS)

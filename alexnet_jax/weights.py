@@ -29,7 +29,7 @@ directory beside DEST_DIR and renamed when complete. Files that do not match
 (another model's state_dict, missing or extra keys, wrong shapes) are refused
 with one line before anything is written.
 
-Column mapping (models.py): a layer that sees the whole previous layer (conv1,
+Column mapping (alexnet.py): a layer that sees the whole previous layer (conv1,
 conv3, fc6, fc7, and every layer of a one-column net) gives each column its share
 of the output kernels, column 0 first; a grouped layer gives group g to column g;
 fc6's input is the columns' flattened (h, w, channel) maps, column 0 first.
@@ -45,7 +45,7 @@ import tempfile
 
 import numpy as np
 
-from alexnet_jax import console
+from alexnet_jax.runtime import console
 
 TORCHVISION_CONV = ('features.0', 'features.3', 'features.6', 'features.8', 'features.10')
 TORCHVISION_DENSE = ('classifier.1', 'classifier.4', 'classifier.6')
@@ -101,8 +101,8 @@ def to_columns(config, layers: dict, fc6_order: str) -> dict:
   """The model's parameter tree from whole layers {name: (kernel, bias)}: conv
   kernels (h, w, in per group, out), dense kernels (in, out) with fc6's rows in
   `fc6_order`. A grouped layer must have as many groups as the model has columns."""
-  from alexnet_jax import models
-  arch = models.ARCHITECTURES[config.model.variant]
+  from alexnet_jax.models import alexnet
+  arch = alexnet.ARCHITECTURES[config.model.variant]
   columns = config.model.columns
   params = {f'column{c}': {} for c in range(columns)}
   for layer in arch.conv + arch.dense:
@@ -123,8 +123,9 @@ def to_columns(config, layers: dict, fc6_order: str) -> dict:
 def _expected_layers(config, groups: dict) -> dict:
   """{name: (kernel shape, bias shape)} of whole layers in (h, w, in/group, out) /
   (in, out) form for the config's architecture, fc8 excluded."""
-  from alexnet_jax import models, validation
-  arch = models.ARCHITECTURES[config.model.variant]
+  from alexnet_jax import validation
+  from alexnet_jax.models import alexnet
+  arch = alexnet.ARCHITECTURES[config.model.variant]
   shapes, depth = {}, config.data.channels
   for layer in arch.conv:
     shapes[layer.name] = ((layer.kernel, layer.kernel, depth // groups.get(layer.name, 1),
@@ -167,8 +168,8 @@ def read_torchvision(src: str) -> dict:
 
 def torchvision_layers(state: dict, src: str, config) -> dict:
   """{layer: (kernel, bias)} in to_columns' form from torchvision's keys, checked."""
-  from alexnet_jax import models
-  arch = models.ARCHITECTURES[config.model.variant]
+  from alexnet_jax.models import alexnet
+  arch = alexnet.ARCHITECTURES[config.model.variant]
   names = [layer.name for layer in arch.conv + arch.dense] + ['fc8']
   prefixes = dict(zip(names, TORCHVISION_CONV + TORCHVISION_DENSE))
   wanted = [f'{prefix}.{kind}' for prefix in prefixes.values() for kind in ('weight', 'bias')]
@@ -268,11 +269,13 @@ def write_run(config, params, dest: str, source: dict) -> str:
   temporary directory beside it, renamed when complete."""
   import jax
 
-  from alexnet_jax import checkpoints, models, optimizers, results_io
+  from alexnet_jax.models import alexnet
+  from alexnet_jax.runtime import results_io
+  from alexnet_jax.training import checkpoints, optimizers
   _check_dest(dest)
-  model = models.create_model(config.model)
+  model = alexnet.create_model(config.model)
   image_shape = (config.data.image_size, config.data.image_size, config.data.channels)
-  abstract = jax.eval_shape(lambda: models.init_params(model, jax.random.key(0), image_shape))
+  abstract = jax.eval_shape(lambda: alexnet.init_params(model, jax.random.key(0), image_shape))
   got = {jax.tree_util.keystr(p): _shape(v)
          for p, v in jax.tree_util.tree_flatten_with_path(params)[0]}
   want = {jax.tree_util.keystr(p): _shape(v)

@@ -12,7 +12,7 @@ Default preset (fashion_mnist): 2 variants x 3 seeds, about 20 minutes on a
 and a four-layer CIFAR-10 net's test error from 13% to 11%; expect `no_lrn` to
 have a slightly higher test error, by an amount that small runs may not resolve.
 
-The paper's CIFAR-10 claim on cuda-convnet's own nets (alexnet_jax/cuda_convnet.py), each
+The paper's CIFAR-10 claim on cuda-convnet's own nets (alexnet_jax/models/cuda_convnet.py), each
 preset 80 epochs (60 at epsW 0.001, 10 at 0.0001, 10 at 0.00001; only epsW drops, as the
 11pct header says), 24x24 crops and flips, test error every 5 epochs and the 10-view test
 at the end, 3 seeds:

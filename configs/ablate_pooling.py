@@ -10,7 +10,7 @@ points on ImageNet and makes overfitting slightly harder; on small runs expect a
 difference within the seed spread.
 
 `cuda_convnet`: r540's draft of cuda-convnet's `layers-conv-local-11pct.cfg`
-(cc_11pct_r540; not the paper's r541 net, see alexnet_jax/cuda_convnet.py) with its
+(cc_11pct_r540; not the paper's r541 net, see alexnet_jax/models/cuda_convnet.py) with its
 3x3/2 max pools (`overlapping`) or 2x2/2 (`non_overlapping`; the same map sizes), on the
 schedule of `ablate_lrn.py:cuda_convnet_r540` (80 epochs, 3 seeds; about 2.7 hours per run
 on one core of the 2-core VM), as the committed runs were trained. Its `overlapping` runs

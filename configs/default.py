@@ -26,7 +26,7 @@ def get_config(arg=None):
                                      # if its config differs | restart: move that run to
                                      # DIR/previous_runs/<time>/ and start over (README)
 
-  # ---- The network (alexnet_jax/models.py) --------------------------------
+  # ---- The network (alexnet_jax/models/alexnet.py) --------------------------------
   config.model = model = ml_collections.ConfigDict()
   model.variant = 'small'            # paper | owt | small | cc_11pct | cc_11pct_no_rnorm |
                                      # cc_11pct_r540 | cc_13pct | cc_18pct
@@ -52,7 +52,7 @@ def get_config(arg=None):
   model.conv_chunk = 0               # >0: conv layers run over slices of this many images
                                      # (per device; CPU cache blocking, same function)
 
-  # ---- The data (alexnet_jax/input_pipeline.py) ---------------------------
+  # ---- The data (alexnet_jax/data/input_pipeline.py) ---------------------------
   config.data = data = ml_collections.ConfigDict()
   data.name = 'fashion_mnist'
   data.data_dir = ml_collections.config_dict.placeholder(str)
@@ -108,13 +108,13 @@ def get_config(arg=None):
   config.eval = ml_collections.ConfigDict()
   config.eval.checkpoint = 'latest'  # latest | best | <step> | <path to a step directory>
 
-  # ---- Devices (alexnet_jax/parallel.py) ----------------------------------
+  # ---- Devices (alexnet_jax/devices/parallel.py) ----------------------------------
   config.parallel = parallel = ml_collections.ConfigDict()
   parallel.model_devices = 1         # 2 puts one kernel column on each device
   parallel.data_devices = -1         # -1: all remaining devices
   parallel.backend = 'pmap'          # pmap | shard_map
 
-  # ---- Several hosts (alexnet_jax/distributed.py) -------------------------
+  # ---- Several hosts (alexnet_jax/devices/distributed.py) -------------------------
   config.distributed = distributed = ml_collections.ConfigDict()
   distributed.num_processes = 1      # > 1: run the same command on every host
   distributed.process_id = 0         # this host's index; process 0 is the coordinator

@@ -11,7 +11,7 @@
   on one core per run, the setting of the committed CIFAR-10 results
   (`experiments/results/cifar10_ablations/`).
 * `cuda_convnet`: the paper's own CIFAR-10 networks (cuda-convnet's layer files,
-  `alexnet_jax/cuda_convnet.py`): the 11pct net (svn r541) on random 24x24 crops of
+  `alexnet_jax/models/cuda_convnet.py`): the 11pct net (svn r541) on random 24x24 crops of
   CIFAR-10 with flips, cuda-convnet's mean subtraction (the whole training split's mean
   image) and per-layer update rule, the Methodology's two x0.1 drops of epsW (not epsB)
   in the last 20 epochs, and the multiview test (10 views) beside the center crop. About 110 s per epoch on a

@@ -12,7 +12,7 @@ are checked against the module's `locally_connected`. Each sample records the
 wall clock and the process's CPU time (all threads): on a shared machine the CPU
 time moves less with other processes' load, which the JSON records too
 (load averages before and after). The project's XLA:CPU settings
-(alexnet_jax.xla_flags) are applied, as in main.
+(alexnet_jax.runtime.xla_flags) are applied, as in main.
 """
 
 import datetime
@@ -23,9 +23,9 @@ import statistics
 import sys
 import time
 
-from alexnet_jax import runtime
+from alexnet_jax.runtime import startup
 
-runtime.setup()  # before JAX compiles anything
+startup.setup()  # before JAX compiles anything
 
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
@@ -35,7 +35,7 @@ from absl import app, flags  # noqa: E402
 from jax import lax  # noqa: E402
 
 from alexnet_jax.ops import locally_connected as lc  # noqa: E402
-from alexnet_jax import results_io  # noqa: E402
+from alexnet_jax.runtime import results_io  # noqa: E402
 
 # name: (N, H, W, C, F, K, padding)
 LAYERS = {

@@ -6,7 +6,7 @@ alike.
     python -m experiments.ab_xla_options --rounds=6
     python -m experiments.ab_xla_options --config=configs/default.py --config.benchmark.batch_size=128
 
-Settings (`SETTINGS`): `project` (alexnet_jax.xla_flags: YNNPACK for dots only,
+Settings (`SETTINGS`): `project` (alexnet_jax.runtime.xla_flags: YNNPACK for dots only,
 region analysis in copy insertion), `ynn_convolutions` (YNNPACK for dots and
 convolutions, XLA's choice without the project's first flag) and
 `no_region_analysis` (XLA's default copy insertion), `xla_default` (neither); the
@@ -24,8 +24,10 @@ import jax
 from absl import app, flags
 from ml_collections import config_flags
 
-from alexnet_jax import (benchmark, host_memory, parallel, results_io, step_functions,
-                         xla_flags)
+from alexnet_jax import benchmark
+from alexnet_jax.devices import parallel
+from alexnet_jax.runtime import host_memory, results_io, xla_flags
+from alexnet_jax.training import step_functions
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

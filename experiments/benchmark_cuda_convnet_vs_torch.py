@@ -27,17 +27,19 @@ import statistics
 import sys
 import time
 
-from alexnet_jax import runtime
+from alexnet_jax.runtime import startup
 
-XLA_SETTINGS_IN_EFFECT = runtime.setup()['xla_settings_in_effect']  # before JAX compiles
+XLA_SETTINGS_IN_EFFECT = startup.setup()['xla_settings_in_effect']  # before JAX compiles
 
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import jaxlib  # noqa: E402
 import numpy as np  # noqa: E402
 
-from alexnet_jax import (cuda_convnet, input_pipeline, models, optimizers,  # noqa: E402
-                         results_io, step_functions)
+from alexnet_jax.data import input_pipeline
+from alexnet_jax.models import cuda_convnet, alexnet
+from alexnet_jax.runtime import results_io
+from alexnet_jax.training import optimizers, step_functions
 from configs import presets  # noqa: E402
 
 EPOCH_IMAGES = 50_000
@@ -54,10 +56,10 @@ def cuda_convnet_config(variant, batch_size):
 def jax_step(config, images, labels):
   """One training step of the training loop as a no-argument call that blocks."""
   variant = config.model.variant
-  model = models.create_model(config.model)
+  model = alexnet.create_model(config.model)
   optimizer = optimizers.create_optimizer(config.optimizer, model_variant=variant)
   step = jax.jit(step_functions.make_train_step(model, optimizer), donate_argnums=(0,))
-  params = models.init_params(model, jax.random.key(0), images.shape[1:])
+  params = alexnet.init_params(model, jax.random.key(0), images.shape[1:])
   holder = {'state': optimizers.create_train_state(params, optimizer)}
   batch = jax.device_put({'image': images, 'label': labels})
   rng = jax.random.key(1)

@@ -24,7 +24,7 @@ import subprocess
 import sys
 import time
 
-from alexnet_jax.timing import time_calls
+from alexnet_jax.runtime.timing import time_calls
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -98,7 +98,7 @@ def torch_alexnet(num_classes=1000):
 def worker_torch(batch_size, image_size, steps, warmup, compiled):
   import torch
 
-  from alexnet_jax import host_memory
+  from alexnet_jax.runtime import host_memory
   retained = host_memory.retain_freed_memory()  # the same allocator setting as the JAX side
   torch.manual_seed(0)
   model = torch_alexnet().to(memory_format=torch.channels_last)
@@ -266,7 +266,7 @@ def main():
             'image_size': args.image_size, 'dtype': 'float32', 'variant': 'paper',
             'steps': args.steps, 'rounds': args.rounds, 'gemm': gemm, 'batches': batches,
             'command': ' '.join(sys.argv)}
-  from alexnet_jax import results_io
+  from alexnet_jax.runtime import results_io
   os.makedirs(args.out, exist_ok=True)
   results_io.write_json_atomic(os.path.join(args.out, 'benchmark_vs_torch.json'), report)
   table = markdown(report)

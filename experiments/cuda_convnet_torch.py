@@ -1,4 +1,4 @@
-"""cuda-convnet's CIFAR-10 nets (alexnet_jax.cuda_convnet.NETS) in PyTorch, built from the
+"""cuda-convnet's CIFAR-10 nets (alexnet_jax.models.cuda_convnet.NETS) in PyTorch, built from the
 same layer lists, for a like-for-like speed comparison
 (experiments.benchmark_cuda_convnet_vs_torch; tests/test_cuda_convnet_torch.py proves
 equal logits with the JAX parameters copied in).
@@ -28,7 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from alexnet_jax import cuda_convnet
+from alexnet_jax.models import cuda_convnet
 from alexnet_jax.ops import lrn
 
 

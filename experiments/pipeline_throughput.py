@@ -40,7 +40,8 @@ import numpy as np
 # Decode per batch, as ImageNet is, not once into memory (inherited by worker processes).
 os.environ['ALEXNET_JAX_IN_MEMORY_MAX_BYTES'] = '0'
 
-from alexnet_jax import datasets, input_pipeline  # noqa: E402
+from alexnet_jax import datasets
+from alexnet_jax.data import input_pipeline  # noqa: E402
 from configs import default  # noqa: E402
 
 IMAGENET_SIZES = [(375, 500), (500, 375), (333, 500), (500, 333), (500, 500), (300, 400)]

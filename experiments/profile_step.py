@@ -28,7 +28,10 @@ import jax
 from absl import app, flags
 from ml_collections import config_flags
 
-from alexnet_jax import benchmark, parallel, results_io, runtime, step_functions
+from alexnet_jax import benchmark
+from alexnet_jax.devices import parallel
+from alexnet_jax.runtime import results_io, startup
+from alexnet_jax.training import step_functions
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -61,7 +64,7 @@ def layer_of(op_name: str) -> str:
 
 
 def profile(config, steps: int) -> dict:
-  runtime.setup()  # as --mode=benchmark measures
+  startup.setup()  # as --mode=benchmark measures
   placement = parallel.Placement(parallel.layout_from_config(config))
   step_fns = step_functions.CompiledSteps(config, placement)
   state, batch, rng, rate = benchmark.random_step_inputs(config, placement, step_fns)

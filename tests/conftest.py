@@ -4,10 +4,10 @@ import importlib.util
 
 import pytest
 
-from alexnet_jax import runtime
+from alexnet_jax.runtime import startup
 from configs import default
 
-runtime.setup()  # the tests run with the settings main runs with
+startup.setup()  # the tests run with the settings main runs with
 
 # PyTorch (an optional cross-check) imports its compiler stack, torch._dynamo, lazily, from
 # torch.optim and torch.compile; on Python 3.13 with torch 2.13.0+cu130 that import

@@ -17,7 +17,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from alexnet_jax import models, optimizers, parallel, step_functions
+from alexnet_jax.devices import parallel
+from alexnet_jax.models import alexnet
+from alexnet_jax.training import optimizers, step_functions
 from configs import default
 
 
@@ -50,9 +52,9 @@ def main(variant, steps, layout_texts):
   config = make_config(variant)
   size, channels = config.data.image_size, config.data.channels
   batch_size = 8
-  model = models.create_model(config.model)
+  model = alexnet.create_model(config.model)
   optimizer = optimizers.create_optimizer(config.optimizer)
-  params = models.init_params(model, jax.random.key(0), (size, size, channels))
+  params = alexnet.init_params(model, jax.random.key(0), (size, size, channels))
   state = optimizers.create_train_state(params, optimizer)
   rng = jax.random.key(7)
 
@@ -86,7 +88,7 @@ def compare(placement, config, state, rng, steps, batch_for, ref_state, ref_metr
   layout = placement.layout
   optimizer = optimizers.create_optimizer(config.optimizer)
   params = state.params
-  device_model = models.create_model(config.model, collectives=placement.model_collectives)
+  device_model = alexnet.create_model(config.model, collectives=placement.model_collectives)
   p_step = placement.train_step(step_functions.make_train_step(device_model, optimizer,
                                                 collectives=placement.collectives))
   forward = placement.wrap_step(lambda p, b: device_model.apply({'params': p}, b['image']),

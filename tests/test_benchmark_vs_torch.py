@@ -31,7 +31,7 @@ def test_tiny_comparison_writes_json_and_table(tmp_path):
   import jaxlib
   software = report['software']
   assert (software['jax'], software['jaxlib']) == (jax.__version__, jaxlib.__version__)
-  from alexnet_jax import xla_flags
+  from alexnet_jax.runtime import xla_flags
   applied = xla_flags.all_known()
   assert software['xla_cpu_settings_applied'] is applied
   assert all((f'{flag}={value}' in software['xla_flags']) is applied

@@ -12,7 +12,8 @@ import time
 import numpy as np
 import pytest
 
-from alexnet_jax import checkpoints, evaluate, train
+from alexnet_jax import evaluate, train
+from alexnet_jax.training import checkpoints
 from alexnet_jax.validation import ConfigError
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -178,7 +179,7 @@ def test_eval_errors(trained, tmp_path_factory):
 def test_eval_reads_a_stored_model_as_create_model_does(small_config):
   """A run stored before a model field existed (absent: its default) or with another
   conv_chunk (how, not what, the network computes) is the same network."""
-  from alexnet_jax import checkpoints
+  from alexnet_jax.training import checkpoints
   stored = checkpoints.config_json(small_config)
   del stored['model']['lrn_across_columns']
   stored['model']['conv_chunk'] = 7

@@ -7,9 +7,11 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from alexnet_jax import (cuda_convnet, input_pipeline, models, optimizers, step_functions,
-                         summary, train, validation)
+from alexnet_jax import summary, train, validation
+from alexnet_jax.data import input_pipeline
+from alexnet_jax.models import cuda_convnet, alexnet
 from alexnet_jax.ops import window_sums
+from alexnet_jax.training import optimizers, step_functions
 from configs import presets
 from tests.conftest import DISTINCT_NETS, TINY_SIZE, make_tiny_config
 
@@ -23,8 +25,8 @@ def _cc_config(variant='cc_11pct', **model):
 
 
 def _init(config, size=24):
-  model = models.create_model(config.model)
-  return model, models.init_params(model, jax.random.key(0), (size, size, 3))
+  model = alexnet.create_model(config.model)
+  return model, alexnet.init_params(model, jax.random.key(0), (size, size, 3))
 
 
 @pytest.mark.parametrize('variant, expected', [
@@ -35,7 +37,7 @@ def test_parameter_counts(variant, expected):
   # local4 36*(9*64*32+32), fc10 6*6*32*10+10. r540 and 13pct: local3 36*(9*64*32+32),
   # local4 36*(9*32*32+32). 18pct: 2432+25632+51264+5770.
   _, params = _init(_cc_config(variant))
-  assert models.count_params(params) == expected
+  assert alexnet.count_params(params) == expected
 
 
 # layers-conv-local-11pct.cfg and layer-params-conv-local-11pct.cfg at svn r541 (git
@@ -92,9 +94,9 @@ def test_summary_shows_cuda_convnets_map_sizes(variant, shapes, order):
 def test_the_twin_is_the_net_without_response_norm(without, with_norm):
   images = jax.random.normal(jax.random.key(1), (2, 24, 24, 3)) * 50
   model_without, params = _init(_cc_config(without))
-  model_off = models.create_model(_cc_config(with_norm, lrn=False).model)
+  model_off = alexnet.create_model(_cc_config(with_norm, lrn=False).model)
   assert jax.tree.map(jnp.shape, params) == jax.tree.map(
-      jnp.shape, models.init_params(model_off, jax.random.key(0), (24, 24, 3)))
+      jnp.shape, alexnet.init_params(model_off, jax.random.key(0), (24, 24, 3)))
   np.testing.assert_allclose(model_off.apply({'params': params}, images),
                              model_without.apply({'params': params}, images), rtol=1e-6)
   assert cuda_convnet.update_rules(without) == cuda_convnet.update_rules(with_norm)
@@ -102,7 +104,7 @@ def test_the_twin_is_the_net_without_response_norm(without, with_norm):
   # (the files' initW 0.0001 leaves conv1's outputs too small for 1 + scale * sum x^2).
   params = jax.tree.map(lambda p: p + 0.05 * jax.random.normal(jax.random.key(p.size), p.shape),
                         params)
-  model_on = models.create_model(_cc_config(with_norm).model)
+  model_on = alexnet.create_model(_cc_config(with_norm).model)
   assert not np.allclose(model_on.apply({'params': params}, images),
                          model_without.apply({'params': params}, images), rtol=1e-2)
 
@@ -310,7 +312,7 @@ def test_tanh_neuron_is_a_tanh_bx(a, b):
   config = _cc_config('cc_13pct', activation='tanh', tanh_a=a, tanh_b=b)
   model, params = _init(config)
   _, state = model.apply({'params': params}, images, mutable=['intermediates'])
-  conv1 = models.create_model(_cc_config('cc_13pct', activation='relu').model).apply(
+  conv1 = alexnet.create_model(_cc_config('cc_13pct', activation='relu').model).apply(
       {'params': params}, images, mutable=['intermediates'])[1]
   # conv1's pre-activation is ReLU's output where positive: compare on those positions.
   pre = np.asarray(conv1['intermediates']['conv1_out'][0])

@@ -1,5 +1,5 @@
 """The PyTorch cuda-convnet nets of experiments.cuda_convnet_torch compute what
-alexnet_jax.cuda_convnet computes: the speed comparison is like for like."""
+alexnet_jax.models.cuda_convnet computes: the speed comparison is like for like."""
 
 import jax
 import numpy as np
@@ -7,7 +7,8 @@ import pytest
 
 torch = pytest.importorskip('torch')
 
-from alexnet_jax import cuda_convnet, models, optimizers, step_functions  # noqa: E402
+from alexnet_jax.models import cuda_convnet, alexnet
+from alexnet_jax.training import optimizers, step_functions  # noqa: E402
 from configs import presets  # noqa: E402
 from experiments import cuda_convnet_torch  # noqa: E402
 from tests.conftest import DISTINCT_NETS  # noqa: E402
@@ -18,8 +19,8 @@ BATCH = 4
 def _jax_net(variant):
   config = presets.base_config('cuda_convnet')
   config.model.variant = variant
-  model = models.create_model(config.model)
-  params = models.init_params(model, jax.random.key(0), (24, 24, 3))
+  model = alexnet.create_model(config.model)
+  params = alexnet.init_params(model, jax.random.key(0), (24, 24, 3))
   # The files' initW make conv1's outputs tiny; larger weights exercise every layer.
   params = jax.tree.map(lambda p: p + 0.05 * jax.random.normal(jax.random.key(p.size), p.shape),
                         params)

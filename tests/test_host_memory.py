@@ -9,7 +9,7 @@ import textwrap
 
 import pytest
 
-from alexnet_jax import host_memory
+from alexnet_jax.runtime import host_memory
 
 _GLIBC = sys.platform.startswith('linux') and platform.libc_ver()[0] == 'glibc'
 _REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -21,7 +21,7 @@ _REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # fault; the quietest one shows the steady state.
 _FAULTS = textwrap.dedent('''
     import resource, sys
-    from alexnet_jax import host_memory
+    from alexnet_jax.runtime import host_memory
     if sys.argv[1] == 'retain':
         assert host_memory.retain_freed_memory()
     import jax, jax.numpy as jnp

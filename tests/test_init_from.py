@@ -4,7 +4,8 @@ import jax
 import numpy as np
 import pytest
 
-from alexnet_jax import api, models, train, validation
+from alexnet_jax import api, train, validation
+from alexnet_jax.models import alexnet
 
 
 @pytest.fixture(scope='module')
@@ -18,9 +19,9 @@ def trained_run(tmp_path_factory, tiny_data_dir):
 
 
 def _fresh(config):
-  model = models.create_model(config.model)
+  model = alexnet.create_model(config.model)
   shape = (config.data.image_size, config.data.image_size, config.data.channels)
-  return models.init_params(model, jax.random.key(123), shape)
+  return alexnet.init_params(model, jax.random.key(123), shape)
 
 
 def test_every_layer_comes_from_the_source_run(trained_run):

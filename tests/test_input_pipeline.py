@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from alexnet_jax import example_seeds
-from alexnet_jax import input_pipeline as ip
+from alexnet_jax.data import example_seeds
+from alexnet_jax.data import input_pipeline as ip
 
 
 def test_dataset_info(tiny_config):

@@ -6,7 +6,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from alexnet_jax import models, summary
+from alexnet_jax import summary
+from alexnet_jax.models import alexnet
 from alexnet_jax.ops import lrn
 
 
@@ -37,8 +38,8 @@ def test_paper_shapes_and_counts(paper_config):
   assert table['total_params'] == 60_965_224  # Caffe's bvlc_alexnet
   assert table['total_macs'] == pytest.approx(0.724e9, rel=2e-3)
   # conv1 maps before pooling are the 55x55 of Figure 2 (48 per column).
-  model = models.create_model(paper_config.model)
-  params = jax.eval_shape(lambda: models.init_params(model, jax.random.key(0), (227, 227, 3)))
+  model = alexnet.create_model(paper_config.model)
+  params = jax.eval_shape(lambda: alexnet.init_params(model, jax.random.key(0), (227, 227, 3)))
   _, state = jax.eval_shape(lambda p: model.apply(
       {'params': p}, jnp.zeros((1, 227, 227, 3)), mutable=['intermediates']), params)
   assert state['intermediates']['column0']['conv1_conv'][0].shape == (1, 55, 55, 48)
@@ -81,8 +82,8 @@ def small_setup():
   config = default.get_config()
   config.data.image_size, config.data.channels = 32, 3
   config.model.init = 'paper'
-  model = models.create_model(config.model)
-  params = models.init_params(model, jax.random.key(0), (32, 32, 3))
+  model = alexnet.create_model(config.model)
+  params = alexnet.init_params(model, jax.random.key(0), (32, 32, 3))
   images = jax.random.normal(jax.random.key(1), (4, 32, 32, 3))
   return config, model, params, images
 
@@ -116,8 +117,8 @@ def test_init_statistics_paper(small_setup):
 
 def test_init_statistics_he(small_config):
   small_config.model.init = 'he'  # the default for small nets, set explicitly
-  model = models.create_model(small_config.model)
-  params = models.init_params(model, jax.random.key(0), (28, 28, 1))
+  model = alexnet.create_model(small_config.model)
+  params = alexnet.init_params(model, jax.random.key(0), (28, 28, 1))
   fc6 = np.asarray(params['column0']['fc6']['kernel'])
   assert fc6.std() == pytest.approx(np.sqrt(2.0 / fc6.shape[0]), rel=0.03)
   assert all(np.all(np.asarray(b) == 0) for b in jax.tree.leaves(
@@ -171,7 +172,7 @@ def test_columns_equal_grouped_convolution_reference(small_setup, lrn_across_col
   config, _, params, images = small_setup
   config = config.copy_and_resolve_references()
   config.model.lrn_across_columns = lrn_across_columns
-  model = models.create_model(config.model)
+  model = alexnet.create_model(config.model)
   # Rescale the weights so that activations are large enough for LRN to matter.
   params = jax.tree.map(lambda p: p * 5.0, params)
   got = model.apply({'params': params}, images)
@@ -201,8 +202,8 @@ def test_column_private_layers_do_not_see_the_other_column(small_setup):
 
 def test_one_column_has_full_width(small_config):
   small_config.model.columns = 1
-  model = models.create_model(small_config.model)
-  params = models.init_params(model, jax.random.key(0), (28, 28, 1))
+  model = alexnet.create_model(small_config.model)
+  params = alexnet.init_params(model, jax.random.key(0), (28, 28, 1))
   assert set(params) == {'column0', 'fc8'}
   assert params['column0']['conv2']['kernel'].shape == (5, 5, 64, 64)
   assert params['column0']['fc6']['kernel'].shape == (4 * 4 * 64, 256)
@@ -212,15 +213,15 @@ def test_width_multiplier_scales_convs_only(small_config):
   small_config.model.columns = 1
   small_config.model.width_multiplier = 0.5
   small_config.model.width_exempt = ('conv5',)
-  model = models.create_model(small_config.model)
-  params = jax.eval_shape(lambda: models.init_params(model, jax.random.key(0), (28, 28, 1)))
+  model = alexnet.create_model(small_config.model)
+  params = jax.eval_shape(lambda: alexnet.init_params(model, jax.random.key(0), (28, 28, 1)))
   kernels = {k: v['kernel'].shape[-1] for k, v in params['column0'].items()}
   assert kernels == {'conv1': 32, 'conv2': 32, 'conv3': 48, 'conv4': 48, 'conv5': 64,
                      'fc6': 256, 'fc7': 256}
 
 
 def forward(config, params, images, **kwargs):
-  return models.create_model(config.model).apply({'params': params}, images, **kwargs)
+  return alexnet.create_model(config.model).apply({'params': params}, images, **kwargs)
 
 
 @pytest.mark.parametrize('field,value', [('activation', 'tanh'), ('lrn', False),
@@ -230,8 +231,8 @@ def test_knob_changes_outputs_not_parameters(small_setup, field, value):
   config = config.copy_and_resolve_references()
   baseline = forward(config, jax.tree.map(lambda p: p * 5.0, params), images)
   setattr(config.model, field, value)
-  model = models.create_model(config.model)
-  new_params = jax.eval_shape(lambda: models.init_params(model, jax.random.key(0), (32, 32, 3)))
+  model = alexnet.create_model(config.model)
+  new_params = jax.eval_shape(lambda: alexnet.init_params(model, jax.random.key(0), (32, 32, 3)))
   assert jax.tree.map(lambda p: p.shape, new_params) == jax.tree.map(jnp.shape, params)
   changed = forward(config, jax.tree.map(lambda p: p * 5.0, params), images)
   assert not np.allclose(baseline, changed, rtol=1e-3)
@@ -241,7 +242,7 @@ def test_tanh_activation_is_bounded(small_setup):
   config, _, params, images = small_setup
   config = config.copy_and_resolve_references()
   config.model.activation = 'tanh'
-  _, state = models.create_model(config.model).apply(
+  _, state = alexnet.create_model(config.model).apply(
       {'params': params}, images * 100, mutable=['intermediates'])
   assert np.max(np.abs(state['intermediates']['column0']['conv1_conv'][0])) <= 1.0
   assert np.min(state['intermediates']['column0']['conv1_conv'][0]) < 0
@@ -249,8 +250,8 @@ def test_tanh_activation_is_bounded(small_setup):
 
 def test_num_classes_sets_fc8(small_config):
   small_config.model.num_classes = 7
-  model = models.create_model(small_config.model)
-  params = jax.eval_shape(lambda: models.init_params(model, jax.random.key(0), (28, 28, 1)))
+  model = alexnet.create_model(small_config.model)
+  params = jax.eval_shape(lambda: alexnet.init_params(model, jax.random.key(0), (28, 28, 1)))
   assert params['fc8']['kernel'].shape == (256, 7)
 
 
@@ -278,7 +279,7 @@ def test_dropout_masks_do_not_depend_on_the_batch_split(small_setup):
 def test_dropout_keeps_half_the_neurons(small_setup):
   _, model, params, _ = small_setup
   x = jnp.ones((64, 256))
-  dropped = models._dropout(x, 0.5, jax.random.key(0), jnp.arange(64), salt=1)
+  dropped = alexnet._dropout(x, 0.5, jax.random.key(0), jnp.arange(64), salt=1)
   kept = np.asarray(dropped) > 0
   assert kept.mean() == pytest.approx(0.5, abs=0.02)
   assert np.allclose(np.asarray(dropped)[kept], 2.0)
@@ -288,8 +289,8 @@ def test_bfloat16_compute_keeps_float32_params(small_setup):
   config, _, params, images = small_setup
   config = config.copy_and_resolve_references()
   config.model.dtype = 'bfloat16'
-  model = models.create_model(config.model)
-  new_params = models.init_params(model, jax.random.key(0), (32, 32, 3))
+  model = alexnet.create_model(config.model)
+  new_params = alexnet.init_params(model, jax.random.key(0), (32, 32, 3))
   assert all(p.dtype == jnp.float32 for p in jax.tree.leaves(new_params))
   low = model.apply({'params': params}, images)
   high = forward(small_setup[0], params, images)
@@ -304,9 +305,9 @@ def test_conv_chunk_computes_the_same_function(small_setup, conv_chunk, lrn_acro
   config, model, params, images = small_setup
   config = config.copy_and_resolve_references()
   config.model.lrn_across_columns = lrn_across_columns
-  model = models.create_model(config.model)
+  model = alexnet.create_model(config.model)
   config.model.conv_chunk = conv_chunk
-  chunked = models.create_model(config.model)
+  chunked = alexnet.create_model(config.model)
   key = jax.random.key(5)
 
   def loss(model, p):

@@ -13,7 +13,10 @@ import jax
 import numpy as np
 import pytest
 
-from alexnet_jax import models, optimizers, parallel, step_functions, train, validation
+from alexnet_jax import train, validation
+from alexnet_jax.devices import parallel
+from alexnet_jax.models import alexnet
+from alexnet_jax.training import optimizers, step_functions
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 WORKER = os.path.join(ROOT, 'tests', 'parallel_worker.py')
@@ -79,8 +82,8 @@ def test_twenty_sgd_steps_match_one_device():
 
 @pytest.fixture
 def full_state(small_config):
-  model = models.create_model(small_config.model)
-  params = models.init_params(model, jax.random.key(0), (28, 28, 1))
+  model = alexnet.create_model(small_config.model)
+  params = alexnet.init_params(model, jax.random.key(0), (28, 28, 1))
   return optimizers.create_train_state(params, optimizers.create_optimizer(small_config.optimizer))
 
 
@@ -96,10 +99,10 @@ def test_column_shares_round_trip_params_and_optimizer_state(full_state):
 
 
 def test_share_is_about_half_the_model(paper_config):
-  model = models.create_model(paper_config.model)
-  shapes = jax.eval_shape(lambda: models.init_params(model, jax.random.key(0), (227, 227, 3)))
+  model = alexnet.create_model(paper_config.model)
+  shapes = jax.eval_shape(lambda: alexnet.init_params(model, jax.random.key(0), (227, 227, 3)))
   share = parallel.column_share(shapes, 0, 2)
-  fraction = models.count_params(share) / models.count_params(shapes)
+  fraction = alexnet.count_params(share) / alexnet.count_params(shapes)
   assert 0.5 < fraction < 0.54  # half of everything, plus the replicated fc8 (4.1M of 61M)
 
 
@@ -125,7 +128,7 @@ def test_bad_layouts_name_the_key(small_config, key, value, devices, message):
 
 def test_single_device_layout_runs_in_process(small_config, full_state):
   """The 1x1 layout (what this process has) through both backends equals jit."""
-  model = models.create_model(small_config.model)
+  model = alexnet.create_model(small_config.model)
   optimizer = optimizers.create_optimizer(small_config.optimizer)
   batch = {'image': np.random.default_rng(0).normal(size=(4, 28, 28, 1)).astype(np.float32),
            'label': np.arange(4)}
@@ -166,10 +169,10 @@ def train_with_devices(config, workdir, devices):
 
 
 def final_params(config, workdir):
-  from alexnet_jax import checkpoints
-  model = models.create_model(config.model)
+  from alexnet_jax.training import checkpoints
+  model = alexnet.create_model(config.model)
   size = config.data.image_size
-  params = models.init_params(model, jax.random.key(0), (size, size, config.data.channels))
+  params = alexnet.init_params(model, jax.random.key(0), (size, size, config.data.channels))
   state = optimizers.create_train_state(params, optimizers.create_optimizer(config.optimizer))
   checkpointer = checkpoints.Checkpointer(str(workdir))
   items, meta = checkpointer.restore_latest(checkpoints.abstract(state))
@@ -202,7 +205,8 @@ def test_checkpoint_of_a_2x2_run_resumes_on_one_device(tiny_config, tmp_path):
 TRAIN_ONE_PROCESS = '''
 import json, os, sys
 import ml_collections
-from alexnet_jax import distributed, train
+from alexnet_jax import train
+from alexnet_jax.devices import distributed
 config = ml_collections.ConfigDict(json.loads(os.environ['ALEXNET_TEST_CONFIG']))
 config.distributed.process_id = int(sys.argv[2])
 distributed.initialize(config)

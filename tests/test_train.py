@@ -10,8 +10,10 @@ import numpy as np
 import optax
 import pytest
 
-from alexnet_jax import (benchmark, optimizers, parallel, schedules, step_functions, train,
-                         xla_flags)
+from alexnet_jax import benchmark, train
+from alexnet_jax.devices import parallel
+from alexnet_jax.runtime import xla_flags
+from alexnet_jax.training import optimizers, schedules, step_functions
 
 
 def test_paper_update_rule_by_hand():

@@ -6,7 +6,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from alexnet_jax import cuda_convnet
+from alexnet_jax.models import cuda_convnet
 from alexnet_jax.ops import window_sums
 
 

@@ -11,7 +11,8 @@ import sys
 
 import pytest
 
-from alexnet_jax import checkpoints, train, workdir
+from alexnet_jax import train
+from alexnet_jax.training import checkpoints, workdir
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

@@ -8,14 +8,14 @@ import sys
 
 import pytest
 
-from alexnet_jax import xla_flags
+from alexnet_jax.runtime import xla_flags
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 PROGRAM = """
 import jax, jax.numpy as jnp
 from jax import lax
-from alexnet_jax import xla_flags
+from alexnet_jax.runtime import xla_flags
 applied = xla_flags.apply()
 x, w = jnp.ones((2, 27, 27, 48)), jnp.ones((5, 5, 48, 64))  # conv2's shape: YNNPACK takes it by default
 conv = jax.jit(lambda x, w: lax.conv_general_dilated(x, w, (1, 1), 'SAME',

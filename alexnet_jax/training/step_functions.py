@@ -11,7 +11,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from alexnet_jax import optimizers
+from alexnet_jax.training import optimizers
 
 
 def _label_rank(logits, labels):
@@ -163,14 +163,14 @@ class CompiledSteps:
   arrays (what benchmarks time and lower); `train` and `eval_fn` add the
   transfers. `optimizer` is built once here and shared with whoever initializes
   the state. The model here carries the layout's collectives, so parameters are
-  initialized from `models.create_model(config.model)`, the same network without
+  initialized from `alexnet.create_model(config.model)`, the same network without
   them.
   """
 
   def __init__(self, config, placement):
-    from alexnet_jax import models
+    from alexnet_jax.models import alexnet
     self.placement = placement
-    self.model = models.create_model(config.model, collectives=placement.model_collectives)
+    self.model = alexnet.create_model(config.model, collectives=placement.model_collectives)
     self.optimizer = optimizers.create_optimizer(config.optimizer,
                                                  model_variant=config.model.variant)
     self.train_step = placement.train_step(make_train_step(self.model, self.optimizer,

@@ -15,7 +15,7 @@ class JsonlWriter:
   """metrics.jsonl: one JSON object per line, flushed at once (the report reads it)."""
 
   def __init__(self, workdir, resume_step):
-    from alexnet_jax import results_io
+    from alexnet_jax.runtime import results_io
     self.path = os.path.join(workdir, 'metrics.jsonl')
     if os.path.exists(self.path):
       kept = [line for line in open(self.path).read().splitlines()

@@ -224,7 +224,7 @@ class CudaConvnet(nn.Module):
   """One of `NETS`, with the ablation knobs of the AlexNet variants where they apply:
   `activation` replaces the files' ReLU (Figure 1; `tanh` is `tanh_a * tanh(tanh_b * x)`), `lrn=False` drops the rnorm
   layers (section 3.3), `pooling='non_overlapping'` makes every pool 2x2/2
-  (section 3.4; same output sizes). Same call signature as `models.AlexNet`."""
+  (section 3.4; same output sizes). Same call signature as `alexnet.AlexNet`."""
   variant: str = 'cc_11pct'
   num_classes: int = 10
   activation: str = 'relu'
@@ -239,12 +239,12 @@ class CudaConvnet(nn.Module):
 
   @nn.compact
   def __call__(self, images, *, train: bool = False, dropout_rng=None, example_ids=None):
-    from alexnet_jax import models  # its Conv and activations (models imports this module)
-    activation = models.activation_function(self.activation, self.tanh_a, self.tanh_b)
+    from alexnet_jax.models import alexnet  # its Conv and activations (models imports this module)
+    activation = alexnet.activation_function(self.activation, self.tanh_a, self.tanh_b)
     x = images.astype(jnp.float32)
     for layer in self.net.layers:
       if isinstance(layer, ConvLayer):
-        x = models.Conv(layer.filters, layer.size, 1, layer.padding,
+        x = alexnet.Conv(layer.filters, layer.size, 1, layer.padding,
                         kernel_init=nn.initializers.normal(layer.init_std),
                         bias_init=nn.initializers.zeros, dtype=jnp.float32, name=layer.name)(x)
       elif isinstance(layer, LocalLayer):

@@ -50,7 +50,8 @@ import types
 
 import numpy as np
 
-from alexnet_jax import datasets, example_seeds
+from alexnet_jax import datasets
+from alexnet_jax.data import example_seeds
 from alexnet_jax.validation import UserError
 
 # fb.resnet.torch / Caffe's ImageNet RGB statistics for pixels in [0, 1].
@@ -610,7 +611,7 @@ class TrainIterator:
     self.workers = self._batches = None
     processes = worker_process_count(config)
     if processes:
-      from alexnet_jax import workers
+      from alexnet_jax.data import workers
       self.workers = workers.BatchWorkers(config, dataset_statistics(config), processes,
                                           start_step=start_step, **self._shard)
       self.step = start_step

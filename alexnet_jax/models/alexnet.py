@@ -53,8 +53,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from alexnet_jax.models import cuda_convnet
 from alexnet_jax.ops import bias as bias_lib
-from alexnet_jax import cuda_convnet
 from alexnet_jax.ops import lrn as lrn_lib
 from alexnet_jax.ops import pooling
 from alexnet_jax.ops import strided_conv

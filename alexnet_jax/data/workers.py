@@ -39,7 +39,7 @@ import weakref
 
 import numpy as np
 
-from alexnet_jax import input_pipeline
+from alexnet_jax.data import input_pipeline
 from alexnet_jax.validation import UserError
 
 ALIGN = 64  # bytes; each array of a slot starts on a cache line

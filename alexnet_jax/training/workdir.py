@@ -22,7 +22,7 @@ import json
 import os
 import socket
 
-from alexnet_jax.console import LOG
+from alexnet_jax.runtime.console import LOG
 from alexnet_jax.validation import ConfigError, UserError
 
 # Config fields that may differ between a run and its resumption (dotted prefixes).

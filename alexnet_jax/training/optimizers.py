@@ -53,7 +53,7 @@ def create_optimizer(optimizer_config, learning_rate=None, model_variant=None):
         learning_rate=lr, momentum=optimizer_config.momentum,
         weight_decay=optimizer_config.weight_decay)
   if optimizer_config.name == 'cuda_convnet':
-    from alexnet_jax import cuda_convnet
+    from alexnet_jax.models import cuda_convnet
     rules = cuda_convnet.update_rules(model_variant, optimizer_config.layer_weight_decay)
     # The schedule sets `learning_rate` (epsW); epsB keeps its starting value unless
     # `bias_rate_drops` (cuda_convnet.cuda_convnet_sgd).

@@ -14,7 +14,7 @@ settings itself (the flags would bias its baseline), and benchmark_vs_torch.py's
 PyTorch worker needs only the allocator setting.
 """
 
-from alexnet_jax import host_memory, xla_flags
+from alexnet_jax.runtime import host_memory, xla_flags
 
 
 def setup() -> dict:

@@ -26,14 +26,14 @@ import time
 
 import ml_collections
 
-from alexnet_jax import report, validation
+from alexnet_jax import errors, report, validation
 from alexnet_jax.runtime import results_io
 
 
 def _merge(base: ml_collections.ConfigDict, overrides, path=''):
   for key, value in overrides.items():
     if key not in base:
-      raise validation.ConfigError(
+      raise errors.ConfigError(
           f'config.ablation.overrides{path}.{key}: no such field config{path}.{key}')
     if isinstance(value, (dict, ml_collections.ConfigDict)):
       _merge(base[key], value, f'{path}.{key}')
@@ -70,7 +70,7 @@ def planned_runs(config):
     known = {f'{v}/seed{s}' for v, s in runs}
     unknown = sorted(wanted - known)
     if unknown:
-      raise validation.ConfigError(
+      raise errors.ConfigError(
           f'config.ablation.only names unknown runs {unknown}; known: {sorted(known)}')
     runs = [(v, s) for v, s in runs if f'{v}/seed{s}' in wanted]
   return runs
@@ -80,18 +80,18 @@ def validate(config):
   """Checks the sweep and every run's config before anything runs or is written."""
   ablation = config.ablation
   if ablation.baseline not in ablation.variants:
-    raise validation.ConfigError(
+    raise errors.ConfigError(
         f'config.ablation.baseline={ablation.baseline!r} is not one of the variants '
         f'{list(ablation.variants)}')
   for name in ablation.overrides:
     if name not in ablation.variants:
-      raise validation.ConfigError(f'config.ablation.overrides has unknown variant {name!r}')
+      raise errors.ConfigError(f'config.ablation.overrides has unknown variant {name!r}')
   if not ablation.seeds:
-    raise validation.ConfigError('config.ablation.seeds is empty')
+    raise errors.ConfigError('config.ablation.seeds is empty')
   order = list(ablation.variants)
   for variant, source in _start_from(config).items():
     if variant not in order or source not in order or order.index(source) >= order.index(variant):
-      raise validation.ConfigError(
+      raise errors.ConfigError(
           f'config.ablation.start_from.{variant}={source!r}: both must be variants, the '
           f'source one listed first in {order}')
   for variant, seed in planned_runs(config):
@@ -154,7 +154,7 @@ def run(config, workdir: str):
     this_run = run_config(config, variant, seed, workdir)
     source = _start_from(config).get(variant)
     if source and not is_finished(this_run.init_from):
-      raise validation.ConfigError(
+      raise errors.ConfigError(
           f'{variant}/seed{seed} starts from {this_run.init_from}, which has not finished: run '
           f'{source}/seed{seed} first (it is missing from config.ablation.only, or it failed)')
     print(f'{label}: training in {run_dir}')

@@ -10,10 +10,10 @@ import jax
 
 from alexnet_jax.data import input_pipeline
 from alexnet_jax.devices import parallel
+from alexnet_jax.errors import ConfigError
 from alexnet_jax.models import alexnet
 from alexnet_jax.runtime import results_io
 from alexnet_jax.training import checkpoints, optimizers, step_functions
-from alexnet_jax.validation import ConfigError
 
 
 def select_checkpoint(config, workdir):

@@ -103,7 +103,7 @@ def export(net, path: str) -> str:
 
 def _checkpoint_path(config, workdir: str) -> str:
   """The directory `alexnet_jax.load` takes for `config.eval.checkpoint`."""
-  from alexnet_jax.validation import ConfigError
+  from alexnet_jax.errors import ConfigError
   choice = str(config.eval.checkpoint)
   if choice == 'latest':
     return workdir
@@ -121,7 +121,7 @@ def _checkpoint_path(config, workdir: str) -> str:
 def run(config, workdir: str) -> str:
   """`--mode=export`: `DIR/saved_model` from the checkpoint `config.eval.checkpoint` names."""
   from alexnet_jax import api
-  from alexnet_jax.validation import ConfigError
+  from alexnet_jax.errors import ConfigError
   try:
     net = api.load(_checkpoint_path(config, workdir))
   except ValueError as error:

@@ -10,7 +10,7 @@ import sys
 from absl import app, flags
 from ml_collections import config_flags
 
-from alexnet_jax import validation
+from alexnet_jax import errors, validation
 from alexnet_jax.devices import distributed
 from alexnet_jax.runtime import console, startup
 from alexnet_jax.training import workdir
@@ -77,14 +77,14 @@ def main(argv):
       evaluate.select_checkpoint(config, workdir_path)
     run = _dispatch(config.mode)
     distributed.initialize(config)
-  except validation.UserError as error:
+  except errors.UserError as error:
     print(f'error: {error}', file=sys.stderr)
     sys.exit(2)
   try:
     console.to_file(workdir_path)
     print(console.header(config, config_arg, workdir_path, FLAGS.workdir is None), flush=True)
     run(config, workdir_path)
-  except validation.UserError as error:
+  except errors.UserError as error:
     print(f'error: {error}', file=sys.stderr)
     sys.exit(1)
 

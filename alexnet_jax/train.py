@@ -16,16 +16,8 @@ import time
 import jax
 import jax.numpy as jnp
 
+from alexnet_jax.errors import ConfigError, NonFiniteLossError, WriteError
 from alexnet_jax.training import metric_writers, optimizers, schedules, step_functions
-from alexnet_jax.validation import ConfigError, UserError
-
-
-class NonFiniteLossError(UserError, FloatingPointError):
-  pass
-
-
-class WriteError(UserError):
-  """A metrics or result file could not be written (no space, permission denied)."""
 
 
 # Failed writes reported as one line (WriteError) rather than a traceback.
@@ -72,7 +64,7 @@ def train_and_evaluate(config, workdir: str) -> dict:
   events and checkpoints; stops with NonFiniteLossError at a NaN/inf loss.
   Before anything is written it takes the workdir's lock and checks that a run
   already there may be resumed with this config (workdir.py); a failed write
-  stops it with WriteError or checkpoints.CheckpointWriteError (one line).
+  stops it with WriteError or errors.CheckpointWriteError (one line).
   """
   from alexnet_jax import validation
   from alexnet_jax.devices import distributed, parallel

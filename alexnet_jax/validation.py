@@ -8,6 +8,8 @@ import dataclasses
 import math
 import os
 
+from alexnet_jax import errors
+from alexnet_jax.errors import ConfigError, require
 from alexnet_jax.models import cuda_convnet, alexnet
 from alexnet_jax.training import optimizers, schedules
 
@@ -25,20 +27,6 @@ MODES = {
 # config.resume: 'auto' resumes a run whose config matches and refuses one that
 # differs; 'restart' moves the workdir's previous run aside and starts over (workdir.py).
 RESUME = ('auto', 'restart')
-
-
-class UserError(Exception):
-  """A problem the user can fix (a config value, a busy or mismatched workdir, a
-  full disk): `main` prints its message as one line and exits non-zero."""
-
-
-class ConfigError(UserError, ValueError):
-  """A config value that cannot work; the message names the key."""
-
-
-def require(condition: bool, message: str):
-  if not condition:
-    raise ConfigError(message)
 
 
 def _one_of(key: str, value, allowed):
@@ -198,7 +186,7 @@ def validate_dataset(config) -> dict:
   from alexnet_jax.data import input_pipeline
   try:
     return input_pipeline.dataset_info(config)
-  except input_pipeline.DatasetNotFoundError as error:
+  except errors.DatasetNotFoundError as error:
     raise ConfigError(str(error)) from None
   except ConfigError:
     raise  # e.g. an image size the stored images cannot give (check_image_size)

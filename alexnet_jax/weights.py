@@ -36,7 +36,6 @@ fc6's input is the columns' flattened (h, w, channel) maps, column 0 first.
 """
 
 import hashlib
-import json
 import math
 import os
 import shutil
@@ -45,6 +44,7 @@ import tempfile
 
 import numpy as np
 
+from alexnet_jax.errors import WeightsError
 from alexnet_jax.runtime import console
 
 TORCHVISION_CONV = ('features.0', 'features.3', 'features.6', 'features.8', 'features.10')
@@ -52,10 +52,6 @@ TORCHVISION_DENSE = ('classifier.1', 'classifier.4', 'classifier.6')
 CAFFE_LAYERS = ('conv1', 'conv2', 'conv3', 'conv4', 'conv5', 'fc6', 'fc7', 'fc8')
 # Caffe's bvlc_alexnet deploy.prototxt: `group: 2` in conv2, conv4 and conv5.
 CAFFE_GROUPS = {'conv1': 1, 'conv2': 2, 'conv3': 1, 'conv4': 2, 'conv5': 2}
-
-
-class WeightsError(ValueError):
-  """A weights file that cannot be imported; the message says why, in one line."""
 
 
 def _shape(array) -> tuple:

@@ -27,6 +27,7 @@ import statistics
 import sys
 import time
 
+from alexnet_jax import errors
 from alexnet_jax.runtime import startup
 
 XLA_SETTINGS_IN_EFFECT = startup.setup()['xla_settings_in_effect']  # before JAX compiles
@@ -98,7 +99,7 @@ def pipeline_batch(config):
   config.data.prefetch = 0
   try:
     iterator = input_pipeline.TrainIterator(config)
-  except input_pipeline.DatasetNotFoundError as error:
+  except errors.DatasetNotFoundError as error:
     return None, str(error)
   counter = iter(range(10 ** 9))
   return (lambda: iterator.batch(next(counter))), None

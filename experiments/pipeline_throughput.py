@@ -40,7 +40,7 @@ import numpy as np
 # Decode per batch, as ImageNet is, not once into memory (inherited by worker processes).
 os.environ['ALEXNET_JAX_IN_MEMORY_MAX_BYTES'] = '0'
 
-from alexnet_jax import datasets
+from alexnet_jax import datasets, errors
 from alexnet_jax.data import input_pipeline  # noqa: E402
 from configs import default  # noqa: E402
 
@@ -164,7 +164,7 @@ def main():
   input_pipeline.IN_MEMORY_MAX_BYTES = 4 << 30  # CIFAR-10 in memory, as training holds it
   try:
     results['cifar10_32px_in_process'] = measure(cifar, args.batches * 4, warmup=2)
-  except input_pipeline.DatasetNotFoundError as error:
+  except errors.DatasetNotFoundError as error:
     results['cifar10_32px_in_process'] = {'skipped': str(error)}
   input_pipeline.IN_MEMORY_MAX_BYTES = 0
 

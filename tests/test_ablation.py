@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from alexnet_jax import ablation, validation
+from alexnet_jax import ablation, errors, validation
 from configs import ablate_lrn, ablate_pca, presets
 
 
@@ -51,11 +51,11 @@ def test_only_and_bad_sweeps(tiny_config):
   config.ablation.only = 'no_lrn/seed1'
   assert ablation.planned_runs(config) == [('no_lrn', 1)]
   config.ablation.only = 'no_lrn/seed7'
-  with pytest.raises(validation.ConfigError, match='unknown runs'):
+  with pytest.raises(errors.ConfigError, match='unknown runs'):
     ablation.planned_runs(config)
   config.ablation.only = ''
   config.ablation.baseline = 'nope'
-  with pytest.raises(validation.ConfigError, match='config.ablation.baseline'):
+  with pytest.raises(errors.ConfigError, match='config.ablation.baseline'):
     ablation.validate(config)
 
 
@@ -139,7 +139,7 @@ def test_a_chained_run_starts_from_the_earlier_runs_weights(tiny_config, tmp_pat
   config.ablation.start_from = {'fold_in': 'hold_out'}
   ablation.validate(config)
   config.ablation.only = 'fold_in/seed0'
-  with pytest.raises(validation.ConfigError, match='has not finished: run hold_out/seed0'):
+  with pytest.raises(errors.ConfigError, match='has not finished: run hold_out/seed0'):
     ablation.run(config, str(tmp_path))
   config.ablation.only = ''
   ablation.run(config, str(tmp_path))
@@ -161,5 +161,5 @@ def test_a_chained_run_starts_from_the_earlier_runs_weights(tiny_config, tmp_pat
 def test_start_from_must_name_an_earlier_variant(tiny_config):
   config = tiny_ablation(tiny_config)
   config.ablation.start_from = {'lrn': 'no_lrn'}
-  with pytest.raises(validation.ConfigError, match='config.ablation.start_from.lrn'):
+  with pytest.raises(errors.ConfigError, match='config.ablation.start_from.lrn'):
     ablation.validate(config)

@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 
 from alexnet_jax import evaluate, train
+from alexnet_jax.errors import ConfigError
 from alexnet_jax.training import checkpoints
-from alexnet_jax.validation import ConfigError
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

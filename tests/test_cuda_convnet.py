@@ -7,7 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from alexnet_jax import summary, train, validation
+from alexnet_jax import errors, summary, train, validation
 from alexnet_jax.data import input_pipeline
 from alexnet_jax.models import cuda_convnet, alexnet
 from alexnet_jax.ops import window_sums
@@ -261,20 +261,20 @@ def test_cuda_convnet_normalization_is_raw_pixels_minus_the_mean_images_center()
 def test_knobs_the_layer_file_fixes_are_refused(key, value):
   config = _cc_config()
   config.model[key] = value
-  with pytest.raises(validation.ConfigError, match=f'config.model.{key}='):
+  with pytest.raises(errors.ConfigError, match=f'config.model.{key}='):
     validation.validate_config(config)
 
 
 def test_cuda_convnet_optimizer_needs_a_cuda_convnet_net(small_config):
   small_config.optimizer.name = 'cuda_convnet'
-  with pytest.raises(validation.ConfigError, match='optimizer.name'):
+  with pytest.raises(errors.ConfigError, match='optimizer.name'):
     validation.validate_config(small_config)
 
 
 def test_too_small_an_input_is_refused_naming_the_layer():
   config = _cc_config()
   config.data.image_size = 4
-  with pytest.raises(validation.ConfigError, match='image_size=4'):
+  with pytest.raises(errors.ConfigError, match='image_size=4'):
     validation.validate_config(config)
 
 
@@ -282,7 +282,7 @@ def test_too_small_an_input_is_refused_naming_the_layer():
 def test_a_crop_larger_than_the_images_is_one_line(tiny_config, ten_views):
   tiny_config.data.image_size = TINY_SIZE + 2
   tiny_config.data.ten_views = ten_views
-  with pytest.raises(validation.ConfigError, match=f'larger than the {TINY_SIZE}x{TINY_SIZE}'):
+  with pytest.raises(errors.ConfigError, match=f'larger than the {TINY_SIZE}x{TINY_SIZE}'):
     input_pipeline.dataset_info(tiny_config)
 
 

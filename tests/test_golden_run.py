@@ -12,6 +12,8 @@ import pytest
 import alexnet_jax
 from tests import make_golden_run
 
+from alexnet_jax import errors
+
 GOLDEN = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'data', 'golden_run')
 
 
@@ -78,14 +80,14 @@ def test_an_unreadable_checkpoint_names_the_versions_that_wrote_and_read_it(
     golden_copy, tiny_data_dir):
   """What a user sees if a JAX version cannot read the checkpoint: one line saying which
   versions wrote and which read it (simulated by damaging the params' data)."""
-  from alexnet_jax import evaluate, validation
+  from alexnet_jax import evaluate
   params = os.path.join(golden_copy, 'checkpoints', '3', 'params')
   for root, _, files in os.walk(params):
     for name in files:
       if name not in ('_METADATA', 'commit_success.txt', '_sharding'):
         with open(os.path.join(root, name), 'wb') as f:
           f.write(b'not a checkpoint')
-  with pytest.raises(validation.ConfigError) as error:
+  with pytest.raises(errors.ConfigError) as error:
     evaluate.restore_params(make_golden_run.golden_config(tiny_data_dir), golden_copy)
   message = str(error.value)
   assert '\n' not in message and 'read by jax ' in message

@@ -4,7 +4,7 @@ import jax
 import numpy as np
 import pytest
 
-from alexnet_jax import api, train, validation
+from alexnet_jax import api, errors, train, validation
 from alexnet_jax.models import alexnet
 
 
@@ -48,11 +48,11 @@ def test_another_network_is_refused(trained_run):
   config, workdir = trained_run
   other = config.copy_and_resolve_references()
   other.model.columns = 1
-  with pytest.raises(validation.ConfigError, match='columns'):
+  with pytest.raises(errors.ConfigError, match='columns'):
     train.initial_params_from(workdir, _fresh(other), other)
 
 
 def test_a_directory_without_checkpoints_is_one_line(tiny_config, tmp_path):
   tiny_config.init_from = str(tmp_path)
-  with pytest.raises(validation.ConfigError, match='config.init_from='):
+  with pytest.raises(errors.ConfigError, match='config.init_from='):
     validation.validate_config(tiny_config)

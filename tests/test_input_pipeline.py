@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from alexnet_jax import errors
 from alexnet_jax.data import example_seeds
 from alexnet_jax.data import input_pipeline as ip
 
@@ -15,7 +16,7 @@ def test_dataset_info(tiny_config):
 
 def test_missing_dataset_says_how_to_get_it(tiny_config):
   tiny_config.data.name = 'cifar10'
-  with pytest.raises(ip.DatasetNotFoundError, match='import-npz --name=cifar10'):
+  with pytest.raises(errors.DatasetNotFoundError, match='import-npz --name=cifar10'):
     ip.dataset_info(tiny_config)
 
 
@@ -239,7 +240,7 @@ def test_decoded_batches_are_the_augmented_decoded_images(tiny_jpeg_config):
 
 def test_images_of_varying_size_need_a_resize(tiny_jpeg_config):
   import copy
-  from alexnet_jax.validation import ConfigError
+  from alexnet_jax.errors import ConfigError
   config = copy.deepcopy(tiny_jpeg_config)
   config.data.resize_size = 0
   with pytest.raises(ConfigError, match='resize_size'):

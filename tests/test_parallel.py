@@ -13,7 +13,7 @@ import jax
 import numpy as np
 import pytest
 
-from alexnet_jax import train, validation
+from alexnet_jax import errors, train
 from alexnet_jax.devices import parallel
 from alexnet_jax.models import alexnet
 from alexnet_jax.training import optimizers, step_functions
@@ -122,7 +122,7 @@ def test_bad_layouts_name_the_key(small_config, key, value, devices, message):
   small_config.parallel.model_devices = 2
   section, _, name = key.rpartition('.')
   setattr(small_config[section] if section else small_config, name, value)
-  with pytest.raises(validation.ConfigError, match=message):
+  with pytest.raises(errors.ConfigError, match=message):
     parallel.layout_from_config(small_config, devices)
 
 

@@ -10,7 +10,7 @@ import numpy as np
 import optax
 import pytest
 
-from alexnet_jax import benchmark, train
+from alexnet_jax import benchmark, errors, train
 from alexnet_jax.devices import parallel
 from alexnet_jax.runtime import xla_flags
 from alexnet_jax.training import optimizers, schedules, step_functions
@@ -155,7 +155,7 @@ def test_stop_at_train_error_ends_the_run_and_a_rerun_trains_no_further(tiny_con
 def test_non_finite_loss_stops_with_the_step(tiny_config, tmp_path):
   tiny_config.optimizer.learning_rate = 1e12
   tiny_config.checkpoint.every_steps = 1
-  with pytest.raises(train.NonFiniteLossError, match=r'at step \d+') as error:
+  with pytest.raises(errors.NonFiniteLossError, match=r'at step \d+') as error:
     train.train_and_evaluate(tiny_config, str(tmp_path))
   bad_step = int(str(error.value).split('at step ')[1].split(';')[0])
   steps = [int(p.name) for p in (tmp_path / 'checkpoints').iterdir() if p.name.isdigit()]

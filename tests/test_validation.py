@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from alexnet_jax import validation
+from alexnet_jax import errors, validation
 
 CASES = [
     ('stop_at_train_error', 1.0, 'stop_at_train_error'),
@@ -50,7 +50,7 @@ def set_field(config, dotted, value):
 @pytest.mark.parametrize('key,value,expected', CASES)
 def test_bad_value_names_its_key(small_config, key, value, expected):
   set_field(small_config, key, value)
-  with pytest.raises(validation.ConfigError, match=expected.replace('.', r'\.')) as error:
+  with pytest.raises(errors.ConfigError, match=expected.replace('.', r'\.')) as error:
     validation.validate_config(small_config)
   assert '\n' not in str(error.value)
 
@@ -62,20 +62,20 @@ def test_default_configs_are_valid(small_config, paper_config):
 
 def test_paper_input_too_small(paper_config):
   paper_config.data.image_size = 64
-  with pytest.raises(validation.ConfigError, match='conv5|pooling|kernel'):
+  with pytest.raises(errors.ConfigError, match='conv5|pooling|kernel'):
     validation.validate_config(paper_config)
 
 
 def test_columns_must_divide_kernels(small_config):
   small_config.model.width_multiplier = 1.0 / 64  # one kernel per layer
-  with pytest.raises(validation.ConfigError, match='model.columns=2 does not divide'):
+  with pytest.raises(errors.ConfigError, match='model.columns=2 does not divide'):
     validation.validate_config(small_config)
 
 
 def test_two_model_devices_need_two_columns(small_config):
   small_config.model.columns = 1
   small_config.parallel.model_devices = 2
-  with pytest.raises(validation.ConfigError, match='model.columns=2'):
+  with pytest.raises(errors.ConfigError, match='model.columns=2'):
     validation.validate_config(small_config)
 
 
@@ -88,7 +88,7 @@ def test_device_layout(small_config, devices, data_devices, batch, expected):
   small_config.parallel.model_devices = 2
   small_config.parallel.data_devices = data_devices
   small_config.batch_size = batch
-  with pytest.raises(validation.ConfigError, match=expected):
+  with pytest.raises(errors.ConfigError, match=expected):
     validation.validate_config(small_config, num_devices=devices)
 
 

@@ -11,7 +11,7 @@ import jax
 import numpy as np
 import pytest
 
-from alexnet_jax import evaluate, weights
+from alexnet_jax import errors, evaluate, weights
 from alexnet_jax.models import alexnet
 from configs import pretrained
 
@@ -205,7 +205,7 @@ def test_mismatched_state_dicts_are_refused_before_writing(case, tmp_path):
   state, message = _bad_state_dicts()[case]
   src = str(tmp_path / 'bad.pth')
   torch.save(state, src)
-  with pytest.raises(weights.WeightsError, match=re.escape(message)):
+  with pytest.raises(errors.WeightsError, match=re.escape(message)):
     weights.import_torchvision(src, str(tmp_path / 'run'))
   assert sorted(os.listdir(tmp_path)) == ['bad.pth']
 
@@ -230,7 +230,7 @@ def test_mismatched_caffe_exports_are_refused_before_writing(case, tmp_path):
   layers, message = _bad_exports()[case]
   src = str(tmp_path / 'bad.npy')
   np.save(src, layers, allow_pickle=True)
-  with pytest.raises(weights.WeightsError, match=re.escape(message)):
+  with pytest.raises(errors.WeightsError, match=re.escape(message)):
     weights.import_caffe_npy(src, str(tmp_path / 'run'))
   assert sorted(os.listdir(tmp_path)) == ['bad.npy']
 

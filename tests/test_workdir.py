@@ -11,8 +11,8 @@ import sys
 
 import pytest
 
-from alexnet_jax import train
-from alexnet_jax.training import checkpoints, workdir
+from alexnet_jax import errors, train
+from alexnet_jax.training import workdir
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -126,7 +126,7 @@ def test_a_checkpoint_of_another_model_is_refused_not_deleted(trained):
     meta.write_text(json.dumps({'step': int(meta.parent.parent.name)}))
   before = checkpoint_files(run)
   config.model.width_multiplier = 0.5
-  with pytest.raises(checkpoints.CheckpointMismatchError, match='holds parameters of another'):
+  with pytest.raises(errors.CheckpointMismatchError, match='holds parameters of another'):
     train.train_and_evaluate(config, str(run))
   assert checkpoint_files(run) == before
 

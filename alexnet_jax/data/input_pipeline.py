@@ -52,7 +52,7 @@ import numpy as np
 
 from alexnet_jax import datasets
 from alexnet_jax.data import example_seeds
-from alexnet_jax.validation import UserError
+from alexnet_jax.errors import DatasetNotFoundError
 
 # fb.resnet.torch / Caffe's ImageNet RGB statistics for pixels in [0, 1].
 IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], np.float32)
@@ -85,11 +85,6 @@ IMAGENET_NAMES = ('imagenet2012', datasets.IMAGENET_256)
 # Datasets up to this size are decoded once into memory (the environment variable
 # lets experiments/pipeline_throughput.py decode its small stores per batch, as ImageNet is).
 IN_MEMORY_MAX_BYTES = int(os.environ.get('ALEXNET_JAX_IN_MEMORY_MAX_BYTES', 4 << 30))
-
-
-class DatasetNotFoundError(UserError, ValueError):
-  """The dataset is not prepared in the TFDS data_dir; the message says how to get it
-  (a UserError: main prints it as one line)."""
 
 
 def _how_to_get(name):
@@ -133,7 +128,7 @@ def check_image_size(data, stored_shape):
   larger than the images it is cut from: the stored images, or their resized
   `resize_size` square. Evaluation (center crop or the 10 views) crops the stored
   image without padding, so `crop_padding` does not make room."""
-  from alexnet_jax.validation import ConfigError
+  from alexnet_jax.errors import ConfigError
   side = data.resize_size or (min(stored_shape[:2]) if None not in stored_shape[:2] else None)
   if side is None or data.image_size <= side:
     return
@@ -555,7 +550,7 @@ class TrainBatches:
     self.process_index = process_index
     self.source = ImageSource(config, config.data.train_split, threads)
     if self.source.side is None:
-      from alexnet_jax.validation import ConfigError
+      from alexnet_jax.errors import ConfigError
       raise ConfigError(f'the images of {config.data.name!r} vary in size: set '
                         'config.data.resize_size (the paper: 256) to train on them')
     self.preprocessor = Preprocessor(config, stats or dataset_statistics(config, self.source))

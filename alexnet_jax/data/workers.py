@@ -40,7 +40,7 @@ import weakref
 import numpy as np
 
 from alexnet_jax.data import input_pipeline
-from alexnet_jax.validation import UserError
+from alexnet_jax.errors import UserError
 
 ALIGN = 64  # bytes; each array of a slot starts on a cache line
 

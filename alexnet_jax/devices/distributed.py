@@ -21,7 +21,7 @@ import time
 
 import jax
 
-from alexnet_jax.validation import ConfigError, require
+from alexnet_jax.errors import ConfigError, require
 
 
 def validate(config):

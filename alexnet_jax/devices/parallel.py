@@ -43,7 +43,7 @@ import jax
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
-from alexnet_jax import validation
+from alexnet_jax import errors, validation
 
 DATA_AXIS = 'data'
 MODEL_AXIS = 'model'
@@ -71,7 +71,7 @@ class Layout:
 def layout_from_config(config, num_devices: Optional[int] = None) -> Layout:
   """The layout `config.parallel` asks for on `num_devices` (default: all devices).
 
-  Raises validation.ConfigError naming the key when it does not fit.
+  Raises errors.ConfigError naming the key when it does not fit.
   """
   if num_devices is None:
     num_devices = jax.device_count()
@@ -83,11 +83,11 @@ def layout_from_config(config, num_devices: Optional[int] = None) -> Layout:
   layout = Layout(data=data, model=parallel.model_devices, backend=parallel.backend)
   if jax.process_count() > 1:
     local = jax.local_device_count()
-    validation.require(layout.num_devices == num_devices,
+    errors.require(layout.num_devices == num_devices,
                        f'multi-host runs use every device: config.parallel.data_devices='
                        f'{parallel.data_devices} x model_devices={layout.model} is '
                        f'{layout.num_devices}, not the {num_devices} devices of all hosts')
-    validation.require(local % layout.model == 0,
+    errors.require(local % layout.model == 0,
                        f'config.parallel.model_devices={layout.model} does not divide the '
                        f'{local} devices of each host (both columns of a replica must be on '
                        'one host)')
@@ -296,7 +296,7 @@ class Placement:
     """
     local_data = len(self.local_indices) // self.layout.model
     for name, value in batch.items():
-      validation.require(value.shape[0] % local_data == 0,
+      errors.require(value.shape[0] % local_data == 0,
                          f'batch {name!r} of {value.shape[0]} examples does not split over '
                          f'{local_data} data devices')
     if self.layout.backend == 'pmap':

@@ -56,8 +56,7 @@ import jax.numpy as jnp
 from alexnet_jax.models import cuda_convnet
 from alexnet_jax.ops import bias as bias_lib
 from alexnet_jax.ops import lrn as lrn_lib
-from alexnet_jax.ops import pooling
-from alexnet_jax.ops import strided_conv
+from alexnet_jax.ops import pooling, strided_conv
 
 OWN = 'own'    # the layer sees only its own column's maps
 BOTH = 'both'  # the layer sees both columns (an exchange point)

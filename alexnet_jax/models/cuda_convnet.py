@@ -70,8 +70,7 @@ import optax
 
 from alexnet_jax.ops import locally_connected
 from alexnet_jax.ops import lrn as lrn_lib
-from alexnet_jax.ops import pooling
-from alexnet_jax.ops import window_sums
+from alexnet_jax.ops import pooling, window_sums
 
 
 @dataclasses.dataclass(frozen=True)

@@ -84,7 +84,7 @@ def to_file(workdir: str) -> str:
     os.makedirs(workdir, exist_ok=True)
     handler = logging.FileHandler(path)
   except OSError as error:
-    from alexnet_jax.validation import UserError
+    from alexnet_jax.errors import UserError
     raise UserError(f'{path}: {error.strerror}') from None
   handler.setFormatter(logging.Formatter(
       '%(asctime)s %(levelname).1s %(name)s %(filename)s:%(lineno)d] %(message)s'))

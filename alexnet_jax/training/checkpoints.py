@@ -27,15 +27,7 @@ import os
 import jax
 import orbax.checkpoint as ocp
 
-from alexnet_jax.validation import ConfigError, UserError
-
-
-class CheckpointMismatchError(ConfigError):
-  """A checkpoint holds arrays of other shapes than this config's model."""
-
-
-class CheckpointWriteError(UserError):
-  """A checkpoint could not be written (no space, permission denied, ...)."""
+from alexnet_jax.errors import CheckpointMismatchError, CheckpointWriteError, UserError
 
 
 def _cause(error: BaseException) -> str:

@@ -22,8 +22,8 @@ import json
 import os
 import socket
 
+from alexnet_jax.errors import ConfigError, WorkdirBusyError
 from alexnet_jax.runtime.console import LOG
-from alexnet_jax.validation import ConfigError, UserError
 
 # Config fields that may differ between a run and its resumption (dotted prefixes).
 MAY_CHANGE = ('mode', 'resume', 'num_epochs', 'num_train_steps', 'stop_at_train_error',
@@ -34,10 +34,6 @@ MAY_CHANGE = ('mode', 'resume', 'num_epochs', 'num_train_steps', 'stop_at_train_
 PREVIOUS_RUNS = 'previous_runs'
 LOCK = '.lock'
 KEPT_ON_RESTART = (PREVIOUS_RUNS, LOCK, LOG)  # what a restart leaves in place
-
-
-class WorkdirBusyError(UserError):
-  """Another process trains in this workdir."""
 
 
 def default_for(config_arg: str) -> str:

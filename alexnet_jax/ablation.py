@@ -26,8 +26,9 @@ import time
 
 import ml_collections
 
-from alexnet_jax import errors, report, validation
+from alexnet_jax import errors, evaluate, report, train, validation
 from alexnet_jax.runtime import results_io
+from alexnet_jax.training import workdir as workdirs
 
 
 def _merge(base: ml_collections.ConfigDict, overrides, path=''):
@@ -122,7 +123,6 @@ def is_finished(run_dir: str) -> bool:
 def _evaluate_ten_views(run_settings, run_dir: str):
   """The multiview test of the finished run (cuda-convnet's --multiview-test, the
   paper's 10 views): `run_dir/eval_ten_views.json`, which the report reads."""
-  from alexnet_jax import evaluate
   ten_views = ml_collections.ConfigDict(run_settings.to_dict())
   ten_views.data.ten_views = True
   ten_views.eval.checkpoint = 'latest'
@@ -131,8 +131,6 @@ def _evaluate_ten_views(run_settings, run_dir: str):
 
 def run(config, workdir: str):
   """Runs the planned variant x seed runs (skipping finished ones), then the report."""
-  from alexnet_jax import train  # imported late: JAX starts only once the config is valid
-  from alexnet_jax.training import workdir as workdirs
 
   validate(config)
   runs = planned_runs(config)

@@ -16,15 +16,20 @@ import os
 
 import jax
 import numpy as np
+import ml_collections
 
+from alexnet_jax import evaluate, summary
+from alexnet_jax.data import input_pipeline
+from alexnet_jax.data.images import resize_and_center_crop
+from alexnet_jax.models import alexnet
 from alexnet_jax.runtime.console import quiet_library_logs
+from alexnet_jax.training import checkpoints
 
 
 class Network:
   """A network's parameters with its eval preprocessing, logits and features."""
 
   def __init__(self, config, params, step: int, checkpoint: str):
-    from alexnet_jax.models import alexnet
     self.config = config
     self.params = params
     self.step = step
@@ -44,7 +49,6 @@ class Network:
     """input_pipeline's eval preprocessing (center crop, the run's normalization);
     the dataset's statistics are read only by normalizations that need them."""
     if self._preprocessor is None:
-      from alexnet_jax.data import input_pipeline
       config = self.config.copy_and_resolve_references()
       config.data.ten_views = False
       mode = config.data.normalization
@@ -60,7 +64,6 @@ class Network:
     shorter side resized to `data.resize_size` (to `data.image_size` for runs
     without one, e.g. the small datasets' nets) and center-cropped, then the
     central image_size crop normalized as the run's config says."""
-    from alexnet_jax import datasets
     if isinstance(images, np.ndarray) and images.ndim == 3:
       images = [images]
     side = int(self.config.data.resize_size or self.image_size)
@@ -74,7 +77,7 @@ class Network:
                          f'HxWx{self.channels} images')
       if image.dtype != np.uint8:
         raise ValueError(f'preprocess: images of dtype {image.dtype}; give uint8 pixels 0-255')
-      resized.append(datasets.resize_and_center_crop(image, side))
+      resized.append(resize_and_center_crop(image, side))
     return self._eval_preprocessor().eval(np.stack(resized)).astype(np.float32)
 
   def _check_inputs(self, x, what):
@@ -104,7 +107,6 @@ class Network:
     """The names `features` accepts: the layers of the summary table (a layer's
     output as the next layer reads it: after its activation, LRN and pooling), and
     `<conv>_conv` for a conv layer's activation before LRN and pooling."""
-    from alexnet_jax import summary
     names = [row['name'] for row in summary.layer_table(self.config)['layers']]
     convs = [f'{name}_conv' for name in names if name.startswith('conv')]
     return tuple(names + convs)
@@ -150,10 +152,7 @@ def _locate(path: str):
 @quiet_library_logs
 def load(path: str) -> Network:
   """The network of a run directory, checkpoint step or imported-weights directory."""
-  import ml_collections
 
-  from alexnet_jax import evaluate
-  from alexnet_jax.training import checkpoints
   workdir, choice = _locate(path)
   directory = os.path.dirname(choice) if choice != 'latest' else os.path.join(workdir,
                                                                               'checkpoints')

@@ -15,6 +15,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from alexnet_jax import summary
+from alexnet_jax.devices import parallel
 from alexnet_jax.models import alexnet
 from alexnet_jax.runtime import results_io, startup
 from alexnet_jax.runtime.timing import time_calls
@@ -46,7 +47,6 @@ def random_step_inputs(config, placement, compiled):
 
 def measure(config) -> dict:
   """Runs the measurement on the configured device layout; returns benchmark.json's content."""
-  from alexnet_jax.devices import parallel
 
   setup = startup.setup()  # as main does; the XLA settings count if nothing was compiled yet
   bench = config.benchmark

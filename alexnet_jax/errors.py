@@ -24,6 +24,12 @@ def require(condition: bool, message: str):
     raise ConfigError(message)
 
 
+def require_one_of(key: str, value, allowed):
+  """Raises ConfigError naming `config.<key>` unless `value` is one of `allowed`."""
+  require(value in allowed, f'config.{key}={value!r} is not allowed; choose one of: '
+          + ', '.join(repr(a) for a in allowed))
+
+
 class DatasetNotFoundError(UserError, ValueError):
   """The dataset is not prepared in the TFDS data_dir; the message says how to get it."""
 

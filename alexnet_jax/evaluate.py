@@ -8,7 +8,7 @@ import os
 
 import jax
 
-from alexnet_jax.data import input_pipeline
+from alexnet_jax.data import iterators
 from alexnet_jax.devices import parallel
 from alexnet_jax.errors import ConfigError
 from alexnet_jax.models import alexnet
@@ -86,7 +86,7 @@ def run(config, workdir: str, filename: str = 'eval.json') -> dict:
   placement = parallel.Placement(layout)
   compiled = step_functions.CompiledSteps(config, placement)
   result = step_functions.evaluate(compiled.eval_fn(placement.put_tree(params)),
-                                   input_pipeline.create_eval_iterator(config))
+                                   iterators.create_eval_iterator(config))
   record = {'step': int(meta['step']), 'split': config.data.eval_split,
             'views': 10 if config.data.ten_views else 1, 'checkpoint':
             os.path.join(str(manager.directory), str(meta['step'])), **result}

@@ -19,6 +19,10 @@ import tempfile
 import jax.numpy as jnp
 import numpy as np
 
+from alexnet_jax import api
+from alexnet_jax.data import input_pipeline
+from alexnet_jax.errors import ConfigError
+
 
 def serving_side(config) -> int:
   return int(config.data.resize_size or config.data.image_size)
@@ -42,7 +46,6 @@ def eval_function(net):
       x = x[..., ::-1]
     x = x - mean
     if mode == 'torchvision':
-      from alexnet_jax.data import input_pipeline
       x = x / input_pipeline.IMAGENET_STD
     return net.model.apply({'params': params}, x, train=False)
 
@@ -51,7 +54,7 @@ def eval_function(net):
 
 def _loads_in_tensorflow(converted, params, side, channels) -> bool:
   """Whether this TensorFlow can run the converted module (one tiny batch)."""
-  import tensorflow as tf
+  import tensorflow as tf  # deferred: seconds to load; only export needs it
   try:
     converted(params, tf.zeros([1, side, side, channels], tf.uint8))
     return True
@@ -61,8 +64,8 @@ def _loads_in_tensorflow(converted, params, side, channels) -> bool:
 
 def export(net, path: str) -> str:
   """Writes `net`'s SavedModel to `path` (replacing one that is there)."""
-  import tensorflow as tf
-  from jax.experimental import jax2tf
+  import tensorflow as tf  # deferred: seconds to load; only export needs it
+  from jax.experimental import jax2tf  # deferred: it loads TensorFlow
 
   side = serving_side(net.config)
   serve = eval_function(net)
@@ -103,7 +106,6 @@ def export(net, path: str) -> str:
 
 def _checkpoint_path(config, workdir: str) -> str:
   """The directory `alexnet_jax.load` takes for `config.eval.checkpoint`."""
-  from alexnet_jax.errors import ConfigError
   choice = str(config.eval.checkpoint)
   if choice == 'latest':
     return workdir
@@ -120,8 +122,6 @@ def _checkpoint_path(config, workdir: str) -> str:
 
 def run(config, workdir: str) -> str:
   """`--mode=export`: `DIR/saved_model` from the checkpoint `config.eval.checkpoint` names."""
-  from alexnet_jax import api
-  from alexnet_jax.errors import ConfigError
   try:
     net = api.load(_checkpoint_path(config, workdir))
   except ValueError as error:

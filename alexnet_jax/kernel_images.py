@@ -16,6 +16,9 @@ import os
 
 import numpy as np
 
+from alexnet_jax import evaluate
+from alexnet_jax.runtime import results_io
+
 
 def _columns(params) -> dict:
   """{column name: that column's layers}; a one-column net without column
@@ -46,7 +49,7 @@ def kernel_grid(params, per_row: int = 16, gap: int = 1) -> np.ndarray:
 
 
 def save_kernel_grid(params, path: str, title: str = 'conv1 kernels'):
-  import matplotlib
+  import matplotlib  # deferred: only figures need it
   matplotlib.use('Agg')
   import matplotlib.pyplot as plt
 
@@ -82,8 +85,6 @@ def kernel_statistics(params) -> dict:
 
 def run(config, workdir: str) -> dict:
   """`--mode=kernels`: the conv1 grid and colour statistics of a checkpoint."""
-  from alexnet_jax import evaluate
-  from alexnet_jax.runtime import results_io
 
   params, meta, manager = evaluate.restore_params(config, workdir)
   step = int(meta['step'])

@@ -10,7 +10,7 @@ import sys
 from absl import app, flags
 from ml_collections import config_flags
 
-from alexnet_jax import errors, validation
+from alexnet_jax import ablation, errors, evaluate, validation
 from alexnet_jax.devices import distributed
 from alexnet_jax.runtime import console, startup
 from alexnet_jax.training import workdir
@@ -68,12 +68,10 @@ def main(argv):
     validation.validate_config(config)
     distributed.validate(config)
     if 'ablation' in config:
-      from alexnet_jax import ablation
       ablation.validate(config)
     if config.mode in DATA_MODES:
       validation.validate_dataset(config)
     if config.mode in CHECKPOINT_MODES:
-      from alexnet_jax import evaluate
       evaluate.select_checkpoint(config, workdir_path)
     run = _dispatch(config.mode)
     distributed.initialize(config)

@@ -21,6 +21,7 @@ import os
 import re
 import statistics
 import sys
+import argparse
 
 from alexnet_jax.runtime import results_io
 
@@ -352,7 +353,7 @@ def plot(results: dict, workdir: str):
   """Training error vs epochs (linear, Figure 1 style: a line style per variant, the
   target dashed), test error during training where the runs evaluated as they went,
   and test error bars."""
-  import matplotlib
+  import matplotlib  # deferred: only figures need it
   matplotlib.use('Agg')
   import matplotlib.pyplot as plt
 
@@ -425,7 +426,6 @@ def build(workdir: str, out_dir=None, target_train_error=None) -> dict:
 
 
 def main(argv):
-  import argparse
   parser = argparse.ArgumentParser(prog='python -m alexnet_jax.report',
                                    description='Builds an ablation report from its run files.')
   parser.add_argument('ablation_dir')

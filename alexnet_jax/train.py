@@ -15,9 +15,16 @@ import time
 
 import jax
 import jax.numpy as jnp
+from tqdm import tqdm
 
+from alexnet_jax import api, validation
+from alexnet_jax.data import iterators
+from alexnet_jax.devices import distributed, parallel
 from alexnet_jax.errors import ConfigError, NonFiniteLossError, WriteError
-from alexnet_jax.training import metric_writers, optimizers, schedules, step_functions
+from alexnet_jax.models import alexnet
+from alexnet_jax.runtime import results_io
+from alexnet_jax.training import checkpoints, metric_writers, optimizers, schedules, step_functions
+from alexnet_jax.training import workdir as workdirs
 
 
 # Failed writes reported as one line (WriteError) rather than a traceback.
@@ -66,10 +73,6 @@ def train_and_evaluate(config, workdir: str) -> dict:
   already there may be resumed with this config (workdir.py); a failed write
   stops it with WriteError or errors.CheckpointWriteError (one line).
   """
-  from alexnet_jax import validation
-  from alexnet_jax.devices import distributed, parallel
-  from alexnet_jax.training import checkpoints
-  from alexnet_jax.training import workdir as workdirs
 
   layout = parallel.layout_from_config(config)  # fails early on a layout that cannot work
   info = validation.validate_dataset(config)  # fails early, with how to get the data
@@ -99,7 +102,6 @@ def initial_params_from(path: str, fresh_params, config):
   `path` (its latest checkpoint) where the shapes agree; the others (a classifier for
   another number of classes) keep their fresh initialization, and are named. The
   source must be the same network: same variant and columns."""
-  from alexnet_jax import api
   try:
     source = api.load(path)
   except ValueError as error:
@@ -127,13 +129,7 @@ def initial_params_from(path: str, fresh_params, config):
 
 
 def _train(config, workdir, layout, info, primary):
-  from tqdm import tqdm
 
-  from alexnet_jax.data import input_pipeline
-  from alexnet_jax.devices import parallel
-  from alexnet_jax.models import alexnet
-  from alexnet_jax.runtime import results_io
-  from alexnet_jax.training import checkpoints
 
   multi_host = jax.process_count() > 1
   start_time = time.time()
@@ -175,7 +171,7 @@ def _train(config, workdir, layout, info, primary):
   if layout.num_devices > 1:
     print(f'devices: {layout.describe()}', flush=True)
   shard = {'process_index': jax.process_index(), 'process_count': jax.process_count()}
-  train_iter = input_pipeline.create_train_iterator(config, start_step=start_step, **shard)
+  train_iter = iterators.create_train_iterator(config, start_step=start_step, **shard)
   writer = metric_writers.create(workdir, start_step, primary)
   target = config.get('stop_at_train_error', 0.0)
   stopped = False
@@ -189,7 +185,7 @@ def _train(config, workdir, layout, info, primary):
 
   def run_eval(step):
     result = step_functions.evaluate(compiled.eval_fn(device_state.params),
-                            input_pipeline.create_eval_iterator(config, **shard))
+                            iterators.create_eval_iterator(config, **shard))
     record = {'step': step, 'split': 'eval', 'epoch': step / steps_per_epoch, **result}
     writer.write(record)
     best = schedule.observe(result['top1_error'])

@@ -9,8 +9,10 @@ import math
 import os
 
 from alexnet_jax import errors
-from alexnet_jax.errors import ConfigError, require
-from alexnet_jax.models import cuda_convnet, alexnet
+from alexnet_jax.data import input_pipeline
+from alexnet_jax.devices import parallel
+from alexnet_jax.errors import ConfigError, require, require_one_of
+from alexnet_jax.models import alexnet, cuda_convnet, layers
 from alexnet_jax.training import optimizers, schedules
 
 # --mode: the library function that runs each mode, 'module:function' in alexnet_jax
@@ -29,12 +31,6 @@ MODES = {
 RESUME = ('auto', 'restart')
 
 
-def _one_of(key: str, value, allowed):
-  require(value in allowed,
-           f'config.{key}={value!r} is not allowed; choose one of: '
-           + ', '.join(repr(a) for a in allowed))
-
-
 def feature_map_sizes(model_config, image_size: int) -> dict:
   """Spatial size after each conv layer and after its pooling, by shape arithmetic.
 
@@ -42,7 +38,7 @@ def feature_map_sizes(model_config, image_size: int) -> dict:
   no longer fits its input.
   """
   arch = alexnet.ARCHITECTURES[model_config.variant]
-  window, stride = alexnet.POOLING[model_config.pooling]
+  window, stride = layers.POOLING[model_config.pooling]
   size, sizes = image_size, {}
   for layer in arch.conv:
     padded = size + 2 * layer.padding
@@ -89,7 +85,7 @@ def validate_cuda_convnet_model(model_config, image_size: int):
 def validate_model(model_config, image_size: int):
   """Checks `config.model` against the variant's layout and the input size; the
   True/False knobs are the `bool` fields of `alexnet.ModelSpec`."""
-  _one_of('model.variant', model_config.variant,
+  require_one_of('model.variant', model_config.variant,
           tuple(alexnet.ARCHITECTURES) + tuple(cuda_convnet.NETS))
   for key in ('tanh_a', 'tanh_b'):
     value = model_config.get(key, 1.0)
@@ -101,15 +97,15 @@ def validate_model(model_config, image_size: int):
       require(isinstance(value, bool),
               f'config.model.{field.name}={value!r} must be True or False')
   if model_config.variant in cuda_convnet.NETS:
-    _one_of('model.activation', model_config.activation, alexnet.ACTIVATIONS)
-    _one_of('model.pooling', model_config.pooling, tuple(cuda_convnet.POOL_SIZES))
+    require_one_of('model.activation', model_config.activation, layers.ACTIVATIONS)
+    require_one_of('model.pooling', model_config.pooling, tuple(layers.POOLING))
     validate_cuda_convnet_model(model_config, image_size)
     return
-  _one_of('model.activation', model_config.activation, alexnet.ACTIVATIONS)
-  _one_of('model.pooling', model_config.pooling, tuple(alexnet.POOLING))
-  _one_of('model.init', model_config.init, alexnet.INITS)
-  _one_of('model.dtype', model_config.dtype, tuple(alexnet.DTYPES))
-  _one_of('model.columns', model_config.columns, (1, 2))
+  require_one_of('model.activation', model_config.activation, layers.ACTIVATIONS)
+  require_one_of('model.pooling', model_config.pooling, tuple(layers.POOLING))
+  require_one_of('model.init', model_config.init, layers.INITS)
+  require_one_of('model.dtype', model_config.dtype, tuple(layers.DTYPES))
+  require_one_of('model.columns', model_config.columns, (1, 2))
   require(isinstance(model_config.num_classes, int) and model_config.num_classes >= 2,
            f'config.model.num_classes={model_config.num_classes!r} must be an integer >= 2')
   require(0.0 <= model_config.dropout_rate < 1.0,
@@ -129,7 +125,7 @@ def validate_model(model_config, image_size: int):
   arch = alexnet.ARCHITECTURES[model_config.variant]
   conv_names = tuple(layer.name for layer in arch.conv)
   for name in model_config.width_exempt:
-    _one_of('model.width_exempt', name, conv_names)
+    require_one_of('model.width_exempt', name, conv_names)
   for layer in arch.conv:
     features = alexnet.conv_features(layer, model_config.width_multiplier,
                                     model_config.width_exempt)
@@ -146,8 +142,7 @@ def validate_model(model_config, image_size: int):
 
 def validate_data(data):
   """Checks `config.data`'s augmentation fields."""
-  from alexnet_jax.data import input_pipeline  # imports this module
-  _one_of('data.normalization', data.normalization, input_pipeline.NORMALIZATIONS)
+  require_one_of('data.normalization', data.normalization, input_pipeline.NORMALIZATIONS)
   require(data.normalization not in input_pipeline.RGB_NORMALIZATIONS or data.channels == 3,
           f'config.data.normalization={data.normalization!r} is for RGB images, but '
           f'config.data.channels={data.channels}')
@@ -183,7 +178,6 @@ def validate_dataset(config) -> dict:
   data): the split strings name its splits, and the model has enough classes.
   Returns `input_pipeline.dataset_info`. Reads the dataset's metadata, so it runs
   once the config itself is valid."""
-  from alexnet_jax.data import input_pipeline
   try:
     return input_pipeline.dataset_info(config)
   except errors.DatasetNotFoundError as error:
@@ -192,7 +186,7 @@ def validate_dataset(config) -> dict:
     raise  # e.g. an image size the stored images cannot give (check_image_size)
   except (KeyError, ValueError):
     pass  # a split string the dataset does not have: say which key names it
-  import tensorflow_datasets as tfds
+  import tensorflow_datasets as tfds  # deferred: TFDS loads TensorFlow (seconds)
   builder = tfds.builder(config.data.name, data_dir=config.data.data_dir)
   for key in ('train_split', 'eval_split'):
     split = config.data[key]
@@ -215,7 +209,6 @@ def check_num_classes(config, info):
 def flag_error(argv, error: BaseException) -> str:
   """One line for a command line that absl or config_flags could not parse: a missing
   config file, an unknown preset, an unknown `--config.` key, a bad flag value."""
-  import os
   chain, cause = [], error
   while cause is not None and cause not in chain:
     chain.append(cause)
@@ -249,7 +242,7 @@ def _first_line(error) -> str:
 
 def validate_config(config, *, num_devices=None):
   """Validates the whole config; `num_devices` (if known) checks the layout too."""
-  _one_of('mode', config.mode, MODES)
+  require_one_of('mode', config.mode, MODES)
   require(config.data.image_size >= 1,
            f'config.data.image_size={config.data.image_size!r} must be >= 1')
   require(config.data.channels >= 1,
@@ -262,14 +255,14 @@ def validate_config(config, *, num_devices=None):
           '(no checkpoints/ in it) nor a checkpoint step directory')
   validate_model(config.model, config.data.image_size)
   validate_lrn_window(config.model)
-  _one_of('resume', config.get('resume', 'auto'), RESUME)
+  require_one_of('resume', config.get('resume', 'auto'), RESUME)
   require(config.batch_size >= 1, f'config.batch_size={config.batch_size!r} must be >= 1')
-  _one_of('optimizer.name', config.optimizer.name, optimizers.OPTIMIZERS)
+  require_one_of('optimizer.name', config.optimizer.name, optimizers.OPTIMIZERS)
   require(config.optimizer.name != 'cuda_convnet' or config.model.variant in cuda_convnet.NETS,
           f"config.optimizer.name='cuda_convnet' takes its per-layer rates and weight decay "
           f'from a cuda-convnet layer file; config.model.variant={config.model.variant!r} has '
           f'none (choose one of {", ".join(cuda_convnet.NETS)}, or optimizer sgd/adam)')
-  _one_of('schedule.name', config.schedule.name, schedules.SCHEDULES)
+  require_one_of('schedule.name', config.schedule.name, schedules.SCHEDULES)
   require(0 < config.schedule.factor < 1,
            f'config.schedule.factor={config.schedule.factor!r} must be in (0, 1)')
   require(config.num_epochs > 0 or config.num_train_steps > 0,
@@ -296,31 +289,4 @@ def validate_config(config, *, num_devices=None):
   require(config.benchmark.warmup_steps >= 1,
            f'config.benchmark.warmup_steps={config.benchmark.warmup_steps!r} must be >= 1 '
            '(the first step compiles)')
-  validate_parallel(config, num_devices)
-
-
-def validate_parallel(config, num_devices=None):
-  """Checks the device layout: data x model devices over the available devices."""
-  from alexnet_jax.devices import parallel as parallel_lib  # imports this module
-  parallel = config.parallel
-  _one_of('parallel.model_devices', parallel.model_devices, (1, 2))
-  _one_of('parallel.backend', parallel.backend, parallel_lib.BACKENDS)
-  if parallel.model_devices == 2:
-    require(config.model.columns == 2,
-             'config.parallel.model_devices=2 puts one kernel column on each device and needs '
-             f'config.model.columns=2 (got {config.model.columns})')
-  if num_devices is None:
-    return
-  require(num_devices % parallel.model_devices == 0,
-           f'config.parallel.model_devices={parallel.model_devices} does not divide the '
-           f'{num_devices} available devices')
-  data_devices = parallel.data_devices
-  if data_devices == -1:
-    data_devices = num_devices // parallel.model_devices
-  require(data_devices >= 1 and data_devices * parallel.model_devices <= num_devices,
-           f'config.parallel.data_devices={parallel.data_devices} x model_devices='
-           f'{parallel.model_devices} needs more than the {num_devices} available devices')
-  for key in ('batch_size', 'eval_batch_size', 'benchmark.batch_size'):
-    value = config.benchmark.batch_size if key == 'benchmark.batch_size' else config[key]
-    require(value % data_devices == 0,
-             f'config.{key}={value} is not divisible by the {data_devices} data devices')
+  parallel.validate_layout(config, num_devices)

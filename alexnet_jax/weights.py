@@ -43,9 +43,14 @@ import sys
 import tempfile
 
 import numpy as np
+import jax
 
+from alexnet_jax import validation
+from alexnet_jax.config import pretrained
 from alexnet_jax.errors import WeightsError
-from alexnet_jax.runtime import console
+from alexnet_jax.models import alexnet
+from alexnet_jax.runtime import console, results_io
+from alexnet_jax.training import checkpoints, optimizers
 
 TORCHVISION_CONV = ('features.0', 'features.3', 'features.6', 'features.8', 'features.10')
 TORCHVISION_DENSE = ('classifier.1', 'classifier.4', 'classifier.6')
@@ -76,7 +81,6 @@ def _key_difference(missing, extra, wanted: int) -> str:
 
 
 def _config(source: str):
-  from configs import pretrained
   return pretrained.get_config(source)
 
 
@@ -97,7 +101,6 @@ def to_columns(config, layers: dict, fc6_order: str) -> dict:
   """The model's parameter tree from whole layers {name: (kernel, bias)}: conv
   kernels (h, w, in per group, out), dense kernels (in, out) with fc6's rows in
   `fc6_order`. A grouped layer must have as many groups as the model has columns."""
-  from alexnet_jax.models import alexnet
   arch = alexnet.ARCHITECTURES[config.model.variant]
   columns = config.model.columns
   params = {f'column{c}': {} for c in range(columns)}
@@ -119,8 +122,6 @@ def to_columns(config, layers: dict, fc6_order: str) -> dict:
 def _expected_layers(config, groups: dict) -> dict:
   """{name: (kernel shape, bias shape)} of whole layers in (h, w, in/group, out) /
   (in, out) form for the config's architecture, fc8 excluded."""
-  from alexnet_jax import validation
-  from alexnet_jax.models import alexnet
   arch = alexnet.ARCHITECTURES[config.model.variant]
   shapes, depth = {}, config.data.channels
   for layer in arch.conv:
@@ -144,7 +145,7 @@ def _expected_layers(config, groups: dict) -> dict:
 def read_torchvision(src: str) -> dict:
   """The state_dict in `src` as {key: float32 array}; WeightsError if it is not one."""
   try:
-    import torch
+    import torch  # deferred: an optional package, only this importer needs it
   except ImportError:
     raise WeightsError('reading a .pth file needs PyTorch (pip install torch)') from None
   try:
@@ -164,7 +165,6 @@ def read_torchvision(src: str) -> dict:
 
 def torchvision_layers(state: dict, src: str, config) -> dict:
   """{layer: (kernel, bias)} in to_columns' form from torchvision's keys, checked."""
-  from alexnet_jax.models import alexnet
   arch = alexnet.ARCHITECTURES[config.model.variant]
   names = [layer.name for layer in arch.conv + arch.dense] + ['fc8']
   prefixes = dict(zip(names, TORCHVISION_CONV + TORCHVISION_DENSE))
@@ -263,11 +263,7 @@ def _check_dest(dest: str):
 def write_run(config, params, dest: str, source: dict) -> str:
   """Writes the run directory `dest` (config.json, import.json, checkpoints/0) via a
   temporary directory beside it, renamed when complete."""
-  import jax
 
-  from alexnet_jax.models import alexnet
-  from alexnet_jax.runtime import results_io
-  from alexnet_jax.training import checkpoints, optimizers
   _check_dest(dest)
   model = alexnet.create_model(config.model)
   image_shape = (config.data.image_size, config.data.image_size, config.data.channels)

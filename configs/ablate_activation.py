@@ -31,7 +31,7 @@ activation, 3 epochs, 1 seed; the criterion is the paper's: fastest to 25%
 training error, else the lowest training error after 3 epochs).
 """
 
-from configs import presets
+from alexnet_jax.config import presets
 
 # Figure 1's learning rates (epsW) per activation on cc_13pct, from the search
 # (experiments/results/cifar10_paper/figure1/lr_search/).

@@ -9,7 +9,7 @@ preset (fashion_mnist): about 20 minutes on a 2-core CPU. The paper: the two
 columns lower top-1/top-5 error by 1.7/1.2 points on ImageNet.
 """
 
-from configs import presets
+from alexnet_jax.config import presets
 
 
 def get_config(arg=None):

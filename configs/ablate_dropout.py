@@ -8,7 +8,7 @@ dropout roughly doubles the iterations needed to converge. Expect a lower final
 training loss and a larger train/test gap without dropout.
 """
 
-from configs import presets
+from alexnet_jax.config import presets
 
 
 def get_config(arg=None):

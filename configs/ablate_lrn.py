@@ -51,7 +51,7 @@ at the end, 3 seeds:
   training images per seed.
 """
 
-from configs import presets
+from alexnet_jax.config import presets
 
 CUDA_CONVNET_PRESETS = ('cuda_convnet', 'paper_pair', 'cuda_convnet_r540', 'paper_recipe')
 # (epochs on batches 1-4, epochs on batches 1-5 before the drops) per net, from the headers.

@@ -8,7 +8,7 @@ paper: PCA noise lowers ImageNet top-1 error by over 1 point; on CIFAR-10-size
 runs expect a difference within the seed spread.
 """
 
-from configs import presets
+from alexnet_jax.config import presets
 
 
 def get_config(arg=None):

@@ -20,7 +20,7 @@ experiments/results/cifar10_paper/pooling/. Pass `--config.model.variant=cc_11pc
 the paper's net (no committed runs).
 """
 
-from configs import presets
+from alexnet_jax.config import presets
 
 
 def get_config(arg=None):

@@ -12,7 +12,7 @@ Presets: none (CPU) runs the conv layers over slices of 16 images
 docs/performance_log.md); `accelerator` runs them over the whole batch, as a GPU wants.
 """
 
-from configs import default
+from alexnet_jax.config import default
 
 _CONV_CHUNK = {None: 16, 'accelerator': 0}
 

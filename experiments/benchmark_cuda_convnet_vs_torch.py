@@ -14,7 +14,7 @@ same-round ratios. The JAX step is the training loop's: `step_functions.make_tra
 `optimizers.create_optimizer` (cuda_convnet_sgd), jitted with the state donated, the
 project's XLA:CPU settings applied. torch runs NCHW with `torch.set_num_threads` set to
 the machine's cores, as XLA:CPU uses them all. The pipeline figure is
-`input_pipeline.TrainIterator.batch` (decode, random 24x24 crop, flip, mean
+`iterators.TrainIterator.batch` (decode, random 24x24 crop, flip, mean
 subtraction for 128 images) on the prepared cifar10 in the TFDS data_dir; seconds per
 epoch "with the pipeline" add it serially to each step (what a step costs when the
 prefetch thread finds no idle core), "without" is the step alone.
@@ -37,11 +37,11 @@ import jax.numpy as jnp  # noqa: E402
 import jaxlib  # noqa: E402
 import numpy as np  # noqa: E402
 
-from alexnet_jax.data import input_pipeline
+from alexnet_jax.config import presets  # noqa: E402
+from alexnet_jax.data import input_pipeline, iterators
 from alexnet_jax.models import cuda_convnet, alexnet
 from alexnet_jax.runtime import results_io
 from alexnet_jax.training import optimizers, step_functions
-from configs import presets  # noqa: E402
 
 EPOCH_IMAGES = 50_000
 FRAMEWORKS = ('alexnet_jax', 'torch_eager', 'torch_compile')
@@ -98,7 +98,7 @@ def pipeline_batch(config):
   config = cuda_convnet_config(config.model.variant, config.batch_size)
   config.data.prefetch = 0
   try:
-    iterator = input_pipeline.TrainIterator(config)
+    iterator = iterators.TrainIterator(config)
   except errors.DatasetNotFoundError as error:
     return None, str(error)
   counter = iter(range(10 ** 9))
@@ -212,7 +212,7 @@ def main():
                 'other round; medians over rounds; speedups the median of same-round ratios',
       'pipeline': ({'batch_ms': pipeline_s * 1e3,
                     'batch_ms_rounds': [t * 1e3 for t in times['pipeline', 'batch']],
-                    'what': 'input_pipeline.TrainIterator.batch, cifar10 train, 24x24 random '
+                    'what': 'iterators.TrainIterator.batch, cifar10 train, 24x24 random '
                             'crop + flip + cuda_convnet normalization, no prefetch'}
                    if pipeline_s else {'skipped': pipeline_note}),
       'results': results, 'command': ' '.join(sys.argv),

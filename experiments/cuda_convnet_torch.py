@@ -15,7 +15,7 @@ The same arithmetic, in torch's terms:
   cuda_convnet.cross_map_params).
 * spatial rnorm: x * (1 + scale * mean of x^2 over the zero-padded size x size window)^-pow,
   the mean being the sum / size^2 of window_sums.spatial_response_norm.
-* the update rule (cuda_convnet.cuda_convnet_sgd): torch SGD, momentum 0.9, dampening 0,
+* the update rule (optimizers.cuda_convnet_sgd): torch SGD, momentum 0.9, dampening 0,
   one parameter group per layer kind: weights lr=epsW, weight_decay=wc; biases
   lr=epsB=2 epsW, no decay. At a constant rate torch's v <- mu v + g; w <- w - lr v is
   cuda-convnet's inc <- mu inc - lr g; w <- w + inc with inc = -lr v.
@@ -29,6 +29,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from alexnet_jax.models import cuda_convnet
+from alexnet_jax.models.layers import POOLING
 from alexnet_jax.ops import lrn
 
 
@@ -82,7 +83,7 @@ class CudaConvnet(nn.Module):
                                   layer.init_std)
         channels, size = layer.filters, module.out_size
       elif isinstance(layer, cuda_convnet.PoolLayer):
-        window, stride = cuda_convnet.POOL_SIZES['overlapping']
+        window, stride = POOLING['overlapping']
         module = (nn.MaxPool2d(window, stride, ceil_mode=True) if layer.kind == 'max' else
                   nn.AvgPool2d(window, stride, ceil_mode=True, count_include_pad=False))
         size = cuda_convnet.pool_output_size(size, window, stride)

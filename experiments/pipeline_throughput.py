@@ -40,9 +40,10 @@ import numpy as np
 # Decode per batch, as ImageNet is, not once into memory (inherited by worker processes).
 os.environ['ALEXNET_JAX_IN_MEMORY_MAX_BYTES'] = '0'
 
-from alexnet_jax import datasets, errors
-from alexnet_jax.data import input_pipeline  # noqa: E402
-from configs import default  # noqa: E402
+from alexnet_jax import errors
+from alexnet_jax.config import default  # noqa: E402
+from alexnet_jax.data import importers
+from alexnet_jax.data import input_pipeline, iterators  # noqa: E402
 
 IMAGENET_SIZES = [(375, 500), (500, 375), (333, 500), (500, 333), (500, 500), (300, 400)]
 CLASSES = 10
@@ -71,7 +72,7 @@ def best_of(rounds, config, batches, warmup):
 
 
 def measure(config, batches, warmup):
-  iterator = input_pipeline.create_train_iterator(config)
+  iterator = iterators.create_train_iterator(config)
   for _ in range(warmup):
     next(iterator)
   pids = [os.getpid()]
@@ -86,7 +87,7 @@ def measure(config, batches, warmup):
                                   config.data.image_size, 3)
   iterator.close()
   images = batches * config.batch_size
-  processes = input_pipeline.worker_process_count(config)
+  processes = iterators.worker_process_count(config)
   return {'worker_processes': processes, 'batches': batches, 'batch_size': config.batch_size,
           'seconds': round(elapsed, 3), 'images_per_s': round(images / elapsed, 1),
           'images_per_s_per_core': round(images / elapsed / max(1, processes), 1),
@@ -174,20 +175,20 @@ def main():
     results['synthetic_jpegs'] = {'count': args.jpegs, 'sizes': IMAGENET_SIZES,
                                   'mean_kb': round(mean_bytes / 1024, 1)}
     start = time.perf_counter()
-    datasets.prepare_imagenet(manual, data_dir, progress=False)
+    importers.prepare_imagenet(manual, data_dir, progress=False)
     results['prepare_imagenet'] = {
         'processes': os.cpu_count(),
         'images_per_s': round(args.jpegs / (time.perf_counter() - start), 1)}
     # The original bytes, as tfds.builder('imagenet2012') stores them, with ImageNet's
     # published colour statistics (what the pipeline uses for imagenet2012) in its cache.
-    datasets.store_encoded(FULL_SIZE, {'train': items},
+    importers.store_encoded(FULL_SIZE, {'train': items},
                            [f'n{c:08d}' for c in range(CLASSES)], (None, None, 3), data_dir)
     full = paper_config(FULL_SIZE, data_dir, 256, 0)
     with open(input_pipeline._stats_path(full), 'w') as f:
       json.dump(input_pipeline.dataset_statistics(paper_config('imagenet2012', data_dir, 256, 0)),
                 f)
 
-    for store, name, resize_size in (('store_256', datasets.IMAGENET_256, 0),
+    for store, name, resize_size in (('store_256', importers.IMAGENET_256, 0),
                                      ('full_size_jpeg', FULL_SIZE, 256)):
       runs = {}
       for processes in [0] + args.processes:

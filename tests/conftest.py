@@ -4,8 +4,8 @@ import importlib.util
 
 import pytest
 
+from alexnet_jax.config import default
 from alexnet_jax.runtime import startup
-from configs import default
 
 startup.setup()  # the tests run with the settings main runs with
 
@@ -53,9 +53,9 @@ def tiny_arrays(count, seed):
 @pytest.fixture(scope='session')
 def tiny_data_dir(tmp_path_factory):
   """A TFDS dataset 'tiny_quadrants' (200 train, 37 test, 12x12x3, 4 classes)."""
-  from alexnet_jax import datasets
+  from alexnet_jax.data import importers
   data_dir = tmp_path_factory.mktemp('tfds')
-  datasets.store('tiny_quadrants', {'train': tiny_arrays(200, 0), 'test': tiny_arrays(37, 1)},
+  importers.store('tiny_quadrants', {'train': tiny_arrays(200, 0), 'test': tiny_arrays(37, 1)},
                  data_dir=str(data_dir), num_classes=TINY_CLASSES)
   return str(data_dir)
 

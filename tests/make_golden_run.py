@@ -46,11 +46,12 @@ def versions() -> dict:
 
 
 def main(dest):
-  from alexnet_jax import api, datasets, evaluate, train
+  from alexnet_jax import api, evaluate, train
+  from alexnet_jax.data import importers
   if os.path.exists(dest):
     sys.exit(f'error: {dest} exists; remove it to write the golden run again')
   data_dir = tempfile.mkdtemp()
-  datasets.store('tiny_quadrants', {'train': tiny_arrays(200, 0), 'test': tiny_arrays(37, 1)},
+  importers.store('tiny_quadrants', {'train': tiny_arrays(200, 0), 'test': tiny_arrays(37, 1)},
                  data_dir)
   config = golden_config(data_dir)
   work = tempfile.mkdtemp()

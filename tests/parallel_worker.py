@@ -17,10 +17,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from alexnet_jax.config import default
 from alexnet_jax.devices import parallel
 from alexnet_jax.models import alexnet
 from alexnet_jax.training import optimizers, step_functions
-from configs import default
 
 
 def make_config(variant):

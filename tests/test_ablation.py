@@ -6,7 +6,8 @@ import json
 import pytest
 
 from alexnet_jax import ablation, errors, validation
-from configs import ablate_lrn, ablate_pca, presets
+from alexnet_jax.config import presets
+from configs import ablate_lrn, ablate_pca
 
 
 def tiny_ablation(tiny_config):
@@ -107,7 +108,7 @@ def test_r540_presets_give_the_committed_runs_configs(module, preset, experiment
   import importlib
   import json
   import os
-  from configs import default
+  from alexnet_jax.config import default
   runs = os.path.join(os.path.dirname(__file__), '..', 'experiments', 'results',
                       'cifar10_paper', experiment, 'runs')
   config = importlib.import_module(f'configs.{module}').get_config(preset)

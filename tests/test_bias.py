@@ -1,4 +1,4 @@
-"""bias.add_bias and alexnet.Conv: the same values and gradients as the plain
+"""bias.add_bias and layers.Conv: the same values and gradients as the plain
 formulation and as flax.linen.Conv, with the same parameters."""
 
 import flax.linen as nn
@@ -7,7 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from alexnet_jax.models import alexnet
+from alexnet_jax.models import layers
 from alexnet_jax.ops import bias
 
 
@@ -27,7 +27,7 @@ def test_add_bias_gradient_equals_autodiff():
 def test_conv_is_flax_conv(kernel, stride, padding):
   x = jnp.asarray(np.random.default_rng(1).normal(size=(2, 23, 23, 3)), jnp.float32)
   inits = dict(kernel_init=nn.initializers.normal(0.01), bias_init=nn.initializers.constant(1.0))
-  ours = alexnet.Conv(8, kernel, stride, padding, dtype=jnp.float32, **inits)
+  ours = layers.Conv(8, kernel, stride, padding, dtype=jnp.float32, **inits)
   flax_conv = nn.Conv(8, (kernel, kernel), strides=(stride, stride),
                       padding=[(padding, padding)] * 2, **inits)
   params, flax_params = ours.init(jax.random.key(2), x), flax_conv.init(jax.random.key(2), x)
@@ -40,7 +40,7 @@ def test_conv_is_flax_conv(kernel, stride, padding):
 
 
 def test_conv_computes_in_bfloat16_with_float32_parameters():
-  conv = alexnet.Conv(4, 3, 1, 1, kernel_init=nn.initializers.normal(0.1),
+  conv = layers.Conv(4, 3, 1, 1, kernel_init=nn.initializers.normal(0.1),
                      bias_init=nn.initializers.zeros, dtype=jnp.bfloat16)
   params = conv.init(jax.random.key(0), jnp.ones((1, 5, 5, 2)))
   assert all(p.dtype == jnp.float32 for p in jax.tree.leaves(params))

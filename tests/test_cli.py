@@ -56,7 +56,9 @@ def test_benchmark_writes_timings(tmp_path):
 
 
 def test_without_workdir_a_run_goes_to_runs_under_the_current_directory(tmp_path):
-  env = {**os.environ, 'PYTHONPATH': ROOT}  # the ablation configs import configs.presets
+  # From another directory and without PYTHONPATH: the config files import only the
+  # installed package (alexnet_jax/config), never the repository's configs/.
+  env = {k: v for k, v in os.environ.items() if k != 'PYTHONPATH'}
   result = subprocess.run(
       [sys.executable, '-m', 'alexnet_jax.main', f'--config={ROOT}/configs/ablate_lrn.py:cifar10',
        '--mode=summary'], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)

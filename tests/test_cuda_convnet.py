@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 
 from alexnet_jax import errors, summary, train, validation
+from alexnet_jax.config import presets
 from alexnet_jax.data import input_pipeline
-from alexnet_jax.models import cuda_convnet, alexnet
+from alexnet_jax.models import alexnet, cuda_convnet, layers
 from alexnet_jax.ops import window_sums
 from alexnet_jax.training import optimizers, step_functions
-from configs import presets
 from tests.conftest import DISTINCT_NETS, TINY_SIZE, make_tiny_config
 
 
@@ -173,7 +173,7 @@ def test_pooling_counts_windows_like_cuda_convnet(size, window, stride):
 
 
 def test_overlapping_and_non_overlapping_pools_give_the_same_sizes():
-  for name in cuda_convnet.POOL_SIZES:
+  for name in layers.POOLING:
     sizes = dict(cuda_convnet.feature_map_sizes('cc_11pct', 24, name))
     assert (sizes['pool1'], sizes['pool2'], sizes['local4']) == (12, 6, 6)
 

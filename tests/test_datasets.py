@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from alexnet_jax import datasets
+from alexnet_jax.data import images, importers
 
 FASHION_MNIST = '/usr/share/datasets/fashion-mnist'
 SHARED_CIFAR10 = next((p for p in (Path(__file__).resolve().parents[2] / 'shared/data/cifar10',
@@ -36,19 +37,19 @@ def test_missing_files_are_one_clear_line(tmp_path, capsys):
 @pytest.mark.skipif(not os.path.isdir(FASHION_MNIST), reason='dataset-fashion-mnist not installed')
 def test_fashion_mnist_import(tmp_path):
   import tensorflow_datasets as tfds
-  builder = datasets.import_fashion_mnist(FASHION_MNIST, str(tmp_path))
+  builder = importers.import_fashion_mnist(FASHION_MNIST, str(tmp_path))
   assert builder.info.splits['train'].num_examples == 60_000
   assert builder.info.splits['test'].num_examples == 10_000
   loaded = tfds.builder('fashion_mnist', data_dir=str(tmp_path))  # the official name
   assert loaded.is_prepared()
-  labels = datasets.read_idx(f'{FASHION_MNIST}/t10k-labels-idx1-ubyte.gz')
+  labels = importers.read_idx(f'{FASHION_MNIST}/t10k-labels-idx1-ubyte.gz')
   source = tfds.data_source('fashion_mnist', split='test', data_dir=str(tmp_path))
   assert [int(source[i]['label']) for i in range(20)] == labels[:20].tolist()
 
 
 @pytest.mark.skipif(SHARED_CIFAR10 is None, reason='../shared/data/cifar10 not present')
 def test_cifar10_import_counts(tmp_path):
-  builder = datasets.import_npz('cifar10', str(SHARED_CIFAR10 / 'train.npz'),
+  builder = importers.import_npz('cifar10', str(SHARED_CIFAR10 / 'train.npz'),
                                 str(SHARED_CIFAR10 / 'test.npz'), str(tmp_path))
   assert builder.info.splits['train'].num_examples == 50_000
   assert builder.info.splits['test'].num_examples == 10_000
@@ -84,17 +85,17 @@ SHAPES = [(16, 16), (16, 24), (24, 16), (32, 48), (48, 32), (33, 50), (32, 33), 
 def test_resize_and_center_crop_is_the_papers(h, w):
   from PIL import Image
   image = np.random.default_rng(h * 100 + w).integers(0, 256, (h, w, 3), dtype=np.uint8)
-  out = datasets.resize_and_center_crop(image, 16)
+  out = images.resize_and_center_crop(image, 16)
   assert out.shape == (16, 16, 3) and out.dtype == np.uint8
   new_h, new_w, top, left = paper_geometry(h, w, 16)
   resized = np.asarray(Image.fromarray(image).resize((new_w, new_h), Image.BILINEAR))
   np.testing.assert_array_equal(out, resized[top:top + 16, left:left + 16])
   if min(h, w) == 16:  # no resampling at all: exactly the central crop
     np.testing.assert_array_equal(out, image[top:top + 16, left:left + 16])
-  region = np.asarray(datasets.resize_and_center_crop_pil(Image.fromarray(image), 16,
+  region = np.asarray(images.resize_and_center_crop_pil(Image.fromarray(image), 16,
                                                           crop_region_only=True))
   assert np.abs(region.astype(int) - out).max() <= 1  # the training path's shortcut
-  gray = datasets.resize_and_center_crop(image[..., :1], 16)
+  gray = images.resize_and_center_crop(image[..., :1], 16)
   np.testing.assert_array_equal(gray[..., 0], np.asarray(
       Image.fromarray(image[..., 0]).resize((new_w, new_h), Image.BILINEAR))[top:top + 16,
                                                                               left:left + 16])
@@ -106,7 +107,7 @@ def test_resize_and_center_crop_maps_a_ramp_to_the_central_ramp(h, w):
   resampling filter, so each output pixel must hold the ramp's value at the source
   coordinate its center comes from, (i + offset + 0.5) * source / resized - 0.5."""
   axis = 1 if w > h else 0
-  out = datasets.resize_and_center_crop(ramp(h, w, axis), 16).astype(np.float64)
+  out = images.resize_and_center_crop(ramp(h, w, axis), 16).astype(np.float64)
   new_h, new_w, top, left = paper_geometry(h, w, 16)
   offset, source, resized = (left, w, new_w) if axis == 1 else (top, h, new_h)
   expected = 4 * ((np.arange(16) + offset + 0.5) * source / resized - 0.5)
@@ -141,18 +142,18 @@ def test_prepare_imagenet_stores_the_papers_crops(tmp_path):
   data_dir = tmp_path / 'tfds'
   assert datasets.main(['prepare-imagenet', f'--manual_dir={tmp_path / "manual"}',
                         f'--data_dir={data_dir}', '--size=16', '--processes=1']) == 0
-  builder = tfds.builder(datasets.IMAGENET_256, data_dir=str(data_dir))
+  builder = tfds.builder(importers.IMAGENET_256, data_dir=str(data_dir))
   assert builder.info.features['label'].names == ['n01', 'n02']
   assert builder.info.features['image'].shape == (16, 16, 3)
-  assert sorted(os.listdir(data_dir)) == [datasets.IMAGENET_256]  # no scratch folder left
-  train = tfds.data_source(datasets.IMAGENET_256, split='train', data_dir=str(data_dir))
+  assert sorted(os.listdir(data_dir)) == [importers.IMAGENET_256]  # no scratch folder left
+  train = tfds.data_source(importers.IMAGENET_256, split='train', data_dir=str(data_dir))
   # Sorted by class folder, then file name.
   for i, (name, label) in enumerate([('train/n01/a.JPEG', 0), ('train/n01/c.png', 0),
                                      ('train/n02/b.JPEG', 1)]):
     assert int(train[i]['label']) == label
-    expected = datasets.resize_and_center_crop(originals[name], 16).astype(np.float64)
+    expected = images.resize_and_center_crop(originals[name], 16).astype(np.float64)
     assert np.abs(train[i]['image'] - expected).mean() < 2  # JPEG quality 90
-  validation = tfds.data_source(datasets.IMAGENET_256, split='validation', data_dir=str(data_dir))
+  validation = tfds.data_source(importers.IMAGENET_256, split='validation', data_dir=str(data_dir))
   assert len(validation) == 1 and int(validation[0]['label']) == 1
 
 

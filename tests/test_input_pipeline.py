@@ -6,6 +6,7 @@ import pytest
 from alexnet_jax import errors
 from alexnet_jax.data import example_seeds
 from alexnet_jax.data import input_pipeline as ip
+from alexnet_jax.data import iterators
 
 
 def test_dataset_info(tiny_config):
@@ -121,7 +122,7 @@ def test_statistics_are_computed_and_cached(tiny_config):
 
 
 def batches(config, count, **kwargs):
-  iterator = ip.create_train_iterator(config, **kwargs)
+  iterator = iterators.create_train_iterator(config, **kwargs)
   out = [next(iterator) for _ in range(count)]
   iterator.close()
   return out
@@ -152,7 +153,7 @@ def test_resume_continues_with_the_next_batch(tiny_config):
   reference = batches(tiny_config, 6)
   resumed = batches(tiny_config, 2, start_step=4)
   np.testing.assert_array_equal(resumed[0]['image'], reference[4]['image'])
-  iterator = ip.create_train_iterator(tiny_config)
+  iterator = iterators.create_train_iterator(tiny_config)
   next(iterator)
   state = iterator.get_state()
   assert state == {'step': 1}
@@ -166,7 +167,7 @@ def test_eval_sees_every_example_once(tiny_config, tiny_data_dir, ten_views):
   import tensorflow_datasets as tfds
   tiny_config.data.ten_views = ten_views
   tiny_config.data.image_size = 10
-  eval_batches = list(ip.create_eval_iterator(tiny_config))
+  eval_batches = list(iterators.create_eval_iterator(tiny_config))
   assert len(eval_batches) == 4  # 37 examples in batches of 10
   mask = np.concatenate([b['mask'] for b in eval_batches]).astype(bool)
   assert mask.sum() == 37 and mask[:37].all()
@@ -183,7 +184,7 @@ def tiny_jpeg_config(tmp_path_factory):
   with the paper's augmentation: random 12x12 crops, flips, PCA noise."""
   import io
   from PIL import Image
-  from alexnet_jax import datasets
+  from alexnet_jax.data import importers
   from conftest import make_tiny_config
   rng = np.random.default_rng(0)
   encoded = []
@@ -192,7 +193,7 @@ def tiny_jpeg_config(tmp_path_factory):
     Image.fromarray(rng.integers(0, 256, (h, w, 3), dtype=np.uint8)).save(out, 'JPEG')
     encoded.append((out.getvalue(), i % 4))
   data_dir = str(tmp_path_factory.mktemp('tfds_jpeg'))
-  datasets.store_encoded('tiny_jpeg', {'train': encoded, 'test': encoded[:5]},
+  importers.store_encoded('tiny_jpeg', {'train': encoded, 'test': encoded[:5]},
                          [f'n{i}' for i in range(4)], (None, None, 3), data_dir)
   config = make_tiny_config(data_dir)
   config.data.name, config.data.resize_size = 'tiny_jpeg', 16
@@ -205,7 +206,7 @@ def test_worker_processes_serve_the_in_process_batches(tiny_jpeg_config):
   """Same seed, same steps, across a resume (start_step) and a seek (set_state)."""
   reference = batches(tiny_jpeg_config, 9)
   tiny_jpeg_config.data.worker_processes = 2
-  iterator = ip.create_train_iterator(tiny_jpeg_config, start_step=2)
+  iterator = iterators.create_train_iterator(tiny_jpeg_config, start_step=2)
   served = {2: next(iterator), 3: next(iterator), 4: next(iterator)}
   iterator.set_state({'step': 7})
   served.update({7: next(iterator), 8: next(iterator)})
@@ -250,7 +251,7 @@ def test_images_of_varying_size_need_a_resize(tiny_jpeg_config):
 def test_a_failing_worker_is_raised_in_the_main_process(tiny_jpeg_config):
   tiny_jpeg_config.data.worker_processes = 1
   tiny_jpeg_config.data.image_size = 20  # larger than the 16x16 images
-  iterator = ip.create_train_iterator(tiny_jpeg_config)
+  iterator = iterators.create_train_iterator(tiny_jpeg_config)
   with pytest.raises(RuntimeError, match='in a worker process'):
     next(iterator)
   iterator.close()
@@ -261,7 +262,7 @@ def test_draft_decoding_of_large_jpegs_keeps_the_picture():
   differs from decoding all pixels by resampling noise only."""
   import io
   from PIL import Image
-  from alexnet_jax import datasets
+  from alexnet_jax.data import images
   y, x = np.mgrid[0:64, 0:96]
   smooth = np.stack([2 * x, 3 * y, 150 + 40 * np.sin(x / 9)], axis=-1).clip(0, 255)
   out = io.BytesIO()
@@ -271,7 +272,7 @@ def test_draft_decoding_of_large_jpegs_keeps_the_picture():
     probe.draft('RGB', (24, 16))
     assert probe.size == (24, 16)  # libjpeg scales this one by 1/4
   with Image.open(io.BytesIO(out.getvalue())) as full:
-    reference = datasets.resize_and_center_crop(np.asarray(full.convert('RGB')), 16)
+    reference = images.resize_and_center_crop(np.asarray(full.convert('RGB')), 16)
   assert drafted.shape == (16, 16, 3)
   assert np.abs(drafted.astype(float) - reference).mean() < 2
 

@@ -78,7 +78,7 @@ def test_non_overlapping_pooling_gives_the_same_sizes(paper_config, small_config
 
 @pytest.fixture(scope='module')
 def small_setup():
-  from configs import default
+  from alexnet_jax.config import default
   config = default.get_config()
   config.data.image_size, config.data.channels = 32, 3
   config.model.init = 'paper'

@@ -59,7 +59,7 @@ def test_training_step_updates_parameters_without_copying_them():
   """The compiled step of the small net writes the new parameters and momentum in
   place: no parameter-sized buffer is copied. Without step_functions.apply_optimizer and
   xla_flags' region analysis it copied 39 of them (jax 0.10.2)."""
-  from configs import default
+  from alexnet_jax.config import default
   config = default.get_config()
   config.benchmark.batch_size = 8
   placement = parallel.Placement(parallel.layout_from_config(config))

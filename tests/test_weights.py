@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 from alexnet_jax import errors, evaluate, weights
+from alexnet_jax.config import pretrained
 from alexnet_jax.models import alexnet
-from configs import pretrained
 
 torch = pytest.importorskip('torch')
 nn = torch.nn

@@ -58,10 +58,10 @@ def checkpoint_files(directory):
 
 def assert_one_line_error(result, *fragments):
   assert result.returncode != 0
-  errors = [line for line in result.stderr.splitlines() if line.startswith('error: ')]
-  assert len(errors) == 1, result.stderr[-3000:]
+  lines = [line for line in result.stderr.splitlines() if line.startswith('error: ')]
+  assert len(lines) == 1, result.stderr[-3000:]
   for fragment in fragments:
-    assert fragment in errors[0], errors[0]
+    assert fragment in lines[0], lines[0]
   output = result.stdout + result.stderr
   assert 'Traceback' not in output and 'never retrieved' not in output, output[-3000:]
 

@@ -17,7 +17,8 @@ random crops, flips and PCA colour noise come from a generator seeded with
   datasets (Fashion-MNIST, CIFAR-10) are decoded once into memory, large ones
   per batch: by a thread pool and a background thread that prefetches batches,
   or, with `data.worker_processes`, by worker processes that scale with the
-  host's cores (workers.py), which serve exactly the same batches.
+  host's cores (workers.py), which serve exactly the same batches (iterators.py
+  chooses).
 
 ImageNet: `python -m alexnet_jax.datasets prepare-imagenet` stores it as the paper
 did, 256x256 (`imagenet2012_256`; train with `resize_size=0`); the full-size
@@ -44,15 +45,14 @@ import io
 import json
 import math
 import os
-import queue
-import threading
 import types
 
 import numpy as np
+from PIL import Image
 
-from alexnet_jax import datasets
-from alexnet_jax.data import example_seeds
-from alexnet_jax.errors import DatasetNotFoundError
+from alexnet_jax.data import example_seeds, importers
+from alexnet_jax.data.images import resize_and_center_crop_pil
+from alexnet_jax.errors import ConfigError, DatasetNotFoundError
 
 # fb.resnet.torch / Caffe's ImageNet RGB statistics for pixels in [0, 1].
 IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], np.float32)
@@ -73,15 +73,15 @@ HOW_TO_GET = {
                '--train=../shared/data/cifar10/train.npz --test=../shared/data/cifar10/test.npz '
                '(or, with network access, python -c "import tensorflow_datasets as tfds; '
                "tfds.builder('cifar10').download_and_prepare(file_format='array_record')\")",
-    datasets.IMAGENET_256: 'python -m alexnet_jax.datasets prepare-imagenet --manual_dir=DIR '
-                           '(DIR/train/<wnid>/*.JPEG, DIR/val/<wnid>/*.JPEG; datasets.py)',
+    importers.IMAGENET_256: 'python -m alexnet_jax.datasets prepare-imagenet --manual_dir=DIR '
+                           '(DIR/train/<wnid>/*.JPEG, DIR/val/<wnid>/*.JPEG; importers.py)',
     'imagenet2012': 'download ILSVRC2012_img_train.tar and ILSVRC2012_img_val.tar from '
                     'image-net.org into <data_dir>/downloads/manual/, then python -c "import '
                     "tensorflow_datasets as tfds; tfds.builder('imagenet2012').download_and_prepare("
                     "file_format='array_record')\"",
 }
 # Datasets that use ImageNet's published colour statistics (dataset_statistics).
-IMAGENET_NAMES = ('imagenet2012', datasets.IMAGENET_256)
+IMAGENET_NAMES = ('imagenet2012', importers.IMAGENET_256)
 # Datasets up to this size are decoded once into memory (the environment variable
 # lets experiments/pipeline_throughput.py decode its small stores per batch, as ImageNet is).
 IN_MEMORY_MAX_BYTES = int(os.environ.get('ALEXNET_JAX_IN_MEMORY_MAX_BYTES', 4 << 30))
@@ -94,7 +94,7 @@ def _how_to_get(name):
 
 
 def _builder(config):
-  import tensorflow_datasets as tfds
+  import tensorflow_datasets as tfds  # deferred: TFDS loads TensorFlow (seconds)
   name, data_dir = config.data.name, config.data.data_dir
   try:
     builder = tfds.builder(name, data_dir=data_dir)
@@ -128,7 +128,6 @@ def check_image_size(data, stored_shape):
   larger than the images it is cut from: the stored images, or their resized
   `resize_size` square. Evaluation (center crop or the 10 views) crops the stored
   image without padding, so `crop_padding` does not make room."""
-  from alexnet_jax.errors import ConfigError
   side = data.resize_size or (min(stored_shape[:2]) if None not in stored_shape[:2] else None)
   if side is None or data.image_size <= side:
     return
@@ -148,14 +147,13 @@ def decode_pil(encoded: bytes, channels: int, resize_size: int = 0):
   """The PIL image (mode RGB or L) of stored PNG or JPEG bytes, decoded by Pillow.
 
   With `resize_size`, the paper's shorter-side resize and center crop
-  (`datasets.resize_and_center_crop`, section 2; resampling only the crop's
+  (`images.resize_and_center_crop`, section 2; resampling only the crop's
   region, within 1 of the exact operation, as the 256x256 store holds it). A JPEG whose shorter side is at
   least twice `resize_size` is first decoded at 1/2, 1/4 or 1/8 scale by libjpeg's
   DCT scaling (`Image.draft`, shorter side still >= resize_size): most of the
   decoding work of a large original is skipped, and the resize starts closer.
   The image is returned as Pillow holds it, so that training crops and flips it
   before any pixel is copied into NumPy (`Preprocessor.train_image`)."""
-  from PIL import Image
   mode = 'RGB' if channels == 3 else 'L'
   pil = Image.open(io.BytesIO(encoded))
   if resize_size:
@@ -164,7 +162,7 @@ def decode_pil(encoded: bytes, channels: int, resize_size: int = 0):
     pil.draft(mode, (math.ceil(w * scale), math.ceil(h * scale)))
   image = pil if pil.mode == mode else pil.convert(mode)
   if resize_size:
-    image = datasets.resize_and_center_crop_pil(image, resize_size, crop_region_only=True)
+    image = resize_and_center_crop_pil(image, resize_size, crop_region_only=True)
   image.load()
   return image
 
@@ -174,7 +172,7 @@ class ImageSource:
   otherwise decoded per request by `threads` threads (default `data.num_workers`)."""
 
   def __init__(self, config, split, threads=None):
-    import tensorflow_datasets as tfds
+    import tensorflow_datasets as tfds  # deferred: TFDS loads TensorFlow (seconds)
     builder = _builder(config)
     self.resize_size = config.data.resize_size or 0
     # Serialized tf.train.Example records, parsed in `examples`: TFDS's decoding
@@ -225,7 +223,7 @@ class ImageSource:
   def examples(self, indices):
     """[(encoded image bytes, label)] of the records at `indices`: the features
     'image' (the stored PNG or JPEG) and 'label', as TFDS serializes them."""
-    from tensorflow_datasets.proto import tf_example_pb2
+    from tensorflow_datasets.proto import tf_example_pb2  # deferred: TFDS loads TensorFlow (seconds)
     examples = []
     for record in self.records.__getitems__([int(i) for i in indices]):
       feature = tf_example_pb2.Example.FromString(record).features.feature
@@ -316,7 +314,6 @@ def crop_and_flip(image, offset, side, flip):
   mirrored left-right if `flip`."""
   top, left = offset
   if not isinstance(image, np.ndarray):
-    from PIL import Image
     image = image.crop((left, top, left + side, top + side))
     if flip:
       image = image.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
@@ -550,7 +547,6 @@ class TrainBatches:
     self.process_index = process_index
     self.source = ImageSource(config, config.data.train_split, threads)
     if self.source.side is None:
-      from alexnet_jax.errors import ConfigError
       raise ConfigError(f'the images of {config.data.name!r} vary in size: set '
                         'config.data.resize_size (the paper: 256) to train on them')
     self.preprocessor = Preprocessor(config, stats or dataset_statistics(config, self.source))
@@ -580,123 +576,3 @@ class TrainBatches:
     out['label'][:] = labels
     out['example_id'][:] = positions[lo:hi]
     return out
-
-
-def worker_process_count(config) -> int:
-  """`data.worker_processes`: 0 makes batches in this process, -1 one process per core."""
-  count = config.data.get('worker_processes', 0)  # absent from configs stored before it
-  if count == -1:
-    return len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else os.cpu_count()
-  return count
-
-
-class TrainIterator:
-  """Endless iterator of this process's slice of each global training batch.
-
-  Its state is the next step (`get_state()` -> {'step': int}, JSON-serialisable);
-  `set_state` jumps there. Batches are prefetched by a background thread, or made
-  ahead by `data.worker_processes` worker processes (workers.py).
-  """
-
-  def __init__(self, config, *, process_index=0, process_count=1, start_step=0):
-    local_batch_size(config, process_count)
-    self.config = config
-    self._shard = {'process_index': process_index, 'process_count': process_count}
-    self.prefetch = max(0, config.data.prefetch)
-    self.workers = self._batches = None
-    processes = worker_process_count(config)
-    if processes:
-      from alexnet_jax.data import workers
-      self.workers = workers.BatchWorkers(config, dataset_statistics(config), processes,
-                                          start_step=start_step, **self._shard)
-      self.step = start_step
-    else:
-      self._batches = TrainBatches(config, **self._shard)
-      self._start(start_step)
-
-  def batch(self, step):
-    """The local batch of step `step` (deterministic), made in this process."""
-    if self._batches is None:
-      self._batches = TrainBatches(self.config, **self._shard)
-    return self._batches(step)
-
-  def _start(self, step):
-    self.step = step
-    self._queue = queue.Queue(maxsize=max(1, self.prefetch))
-    self._stop = threading.Event()
-    if self.prefetch:
-      self._thread = threading.Thread(target=self._fill, args=(step, self._stop, self._queue),
-                                      daemon=True)
-      self._thread.start()
-
-  def _fill(self, step, stop, out):
-    while not stop.is_set():
-      try:
-        item = self.batch(step)
-      except Exception as error:  # surfaced in __next__
-        item = error
-      while not stop.is_set():
-        try:
-          out.put(item, timeout=0.1)
-          break
-        except queue.Full:
-          continue
-      step += 1
-
-  def __iter__(self):
-    return self
-
-  def __next__(self):
-    if self.workers is not None:
-      item = next(self.workers)
-    elif self.prefetch:
-      item = self._queue.get()
-      if isinstance(item, Exception):
-        raise item
-    else:
-      item = self.batch(self.step)
-    self.step += 1
-    return item
-
-  def get_state(self):
-    return {'step': int(self.step)}
-
-  def set_state(self, state):
-    if self.workers is not None:
-      self.workers.seek(int(state['step']))
-      self.step = int(state['step'])
-      return
-    self.close()
-    self._start(int(state['step']))
-
-  def close(self):
-    if self.workers is not None:
-      self.workers.close()
-    else:
-      self._stop.set()
-
-
-def create_train_iterator(config, *, process_index=0, process_count=1, start_step=0):
-  return TrainIterator(config, process_index=process_index, process_count=process_count,
-                       start_step=start_step)
-
-
-def create_eval_iterator(config, *, process_index=0, process_count=1, split=None):
-  """Every eval example exactly once: fixed-size batches, the last one padded,
-  with 'mask' 1 for real examples and 0 for padding (cf. flax#263)."""
-  split = split or config.data.eval_split
-  source = ImageSource(config, split)
-  preprocessor = Preprocessor(config, dataset_statistics(config))
-  batch_size = config.eval_batch_size
-  if batch_size % process_count:
-    raise ValueError(f'config.eval_batch_size={batch_size} is not divisible by the '
-                     f'{process_count} processes')
-  local = batch_size // process_count
-  for start in range(0, source.length, batch_size):
-    positions = np.arange(start, start + batch_size)[process_index * local:
-                                                     (process_index + 1) * local]
-    mask = positions < source.length
-    indices = np.where(mask, positions, 0)
-    images, labels = source.get(indices)
-    yield {'image': preprocessor.eval(images), 'label': labels.astype(np.int32),
-           'mask': mask.astype(np.float32)}

@@ -43,12 +43,12 @@ import jax
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
-from alexnet_jax import errors, validation
+from alexnet_jax import errors
 
 DATA_AXIS = 'data'
 MODEL_AXIS = 'model'
 DEVICE_AXIS = 'devices'  # pmap's single axis over data x model devices
-BACKENDS = ('pmap', 'shard_map')  # config.parallel.backend (validation reads them)
+BACKENDS = ('pmap', 'shard_map')  # config.parallel.backend
 
 
 @dataclasses.dataclass(frozen=True)
@@ -68,6 +68,32 @@ class Layout:
     return {'data': self.data, 'model': self.model, 'backend': self.backend}
 
 
+def validate_layout(config, num_devices=None):
+  """Checks the device layout: data x model devices over the available devices."""
+  parallel = config.parallel
+  errors.require_one_of('parallel.model_devices', parallel.model_devices, (1, 2))
+  errors.require_one_of('parallel.backend', parallel.backend, BACKENDS)
+  if parallel.model_devices == 2:
+    errors.require(config.model.columns == 2,
+                   'config.parallel.model_devices=2 puts one kernel column on each device '
+                   f'and needs config.model.columns=2 (got {config.model.columns})')
+  if num_devices is None:
+    return
+  errors.require(num_devices % parallel.model_devices == 0,
+                 f'config.parallel.model_devices={parallel.model_devices} does not divide the '
+                 f'{num_devices} available devices')
+  data_devices = parallel.data_devices
+  if data_devices == -1:
+    data_devices = num_devices // parallel.model_devices
+  errors.require(data_devices >= 1 and data_devices * parallel.model_devices <= num_devices,
+                 f'config.parallel.data_devices={parallel.data_devices} x model_devices='
+                 f'{parallel.model_devices} needs more than the {num_devices} available devices')
+  for key in ('batch_size', 'eval_batch_size', 'benchmark.batch_size'):
+    value = config.benchmark.batch_size if key == 'benchmark.batch_size' else config[key]
+    errors.require(value % data_devices == 0,
+                   f'config.{key}={value} is not divisible by the {data_devices} data devices')
+
+
 def layout_from_config(config, num_devices: Optional[int] = None) -> Layout:
   """The layout `config.parallel` asks for on `num_devices` (default: all devices).
 
@@ -75,7 +101,7 @@ def layout_from_config(config, num_devices: Optional[int] = None) -> Layout:
   """
   if num_devices is None:
     num_devices = jax.device_count()
-  validation.validate_parallel(config, num_devices)
+  validate_layout(config, num_devices)
   parallel = config.parallel
   data = parallel.data_devices
   if data == -1:

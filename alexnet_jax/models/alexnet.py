@@ -17,10 +17,7 @@ devices an `all_gather` over the model axis (`collectives.gather_columns`).
 
 Columns are separate convolutions, not `feature_group_count=2`: XLA:CPU runs a
 grouped convolution several times slower (docs/performance_log.md).
-Convolutions are `Conv` below: flax.linen.Conv's parameters and arithmetic, with
-strided ones (conv1) through `strided_conv` (the same convolution after a
-space-to-depth rearrangement, which XLA:CPU runs faster) and the bias gradient as
-a matrix product (`bias`).
+Convolutions, neurons and the pooling table are `layers`' (shared with cuda_convnet).
 
 Variants (`ARCHITECTURES`):
 * `paper`: the paper's network, 227x227 input. The paper says 224x224, but
@@ -40,7 +37,7 @@ Variants (`ARCHITECTURES`):
 
 The knobs of `config.model` reach the modules as one frozen `ModelSpec`, shared
 by `AlexNet` and its `Column`s: a new knob is a config default
-(configs/default.py), its check (validation.py; True/False knobs are checked
+(config/default.py), its check (validation.py; True/False knobs are checked
 from their type here) and a `ModelSpec` field where the network uses it.
 """
 
@@ -53,10 +50,9 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from alexnet_jax.models import cuda_convnet
-from alexnet_jax.ops import bias as bias_lib
+from alexnet_jax.models import cuda_convnet, layers
 from alexnet_jax.ops import lrn as lrn_lib
-from alexnet_jax.ops import pooling, strided_conv
+from alexnet_jax.ops import pooling
 
 OWN = 'own'    # the layer sees only its own column's maps
 BOTH = 'both'  # the layer sees both columns (an exchange point)
@@ -145,25 +141,9 @@ ARCHITECTURES = {
     ),
 }
 
-POOLING = {'overlapping': (3, 2), 'non_overlapping': (2, 2)}  # (window, stride)
-ACTIVATIONS = ('relu', 'tanh')
-DTYPES = {'float32': jnp.float32, 'bfloat16': jnp.bfloat16}
-INITS = ('paper', 'he')
 # The ModelSpec fields cuda_convnet.CudaConvnet reads; its layer file fixes the rest.
 CUDA_CONVNET_KNOBS = ('variant', 'num_classes', 'activation', 'tanh_a', 'tanh_b', 'pooling',
                       'lrn')
-
-
-def activation_function(name: str, tanh_a: float = 1.0, tanh_b: float = 1.0):
-  """The neuron `name` of ACTIVATIONS. `tanh` is cuda-convnet's `tanh[a,b]` neuron,
-  a * tanh(b * x) (`neuron.cuh`): the library has no plain tanh, the layer file names
-  a and b. a = b = 1 is the plain tanh; LeCun et al.'s scaled tanh (1998) is
-  a = 1.7159, b = 2/3. The paper does not say which Figure 1 used (section 3.1)."""
-  if name == 'relu':
-    return nn.relu
-  if tanh_a == 1.0 and tanh_b == 1.0:
-    return jnp.tanh
-  return lambda x: tanh_a * jnp.tanh(tanh_b * x)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -223,16 +203,6 @@ def conv_features(layer: ConvLayer, width_multiplier: float,
   return int(round(layer.features * width_multiplier))
 
 
-def _initializers(init: str, bias_one: bool):
-  """Paper section 5: weights N(0, 0.01); biases 1 in conv2, conv4, conv5 and the
-  hidden fully-connected layers, 0 elsewhere. `he` is the modern alternative
-  (He et al. 2015 fan-in normal, zero biases), which trains small nets from
-  scratch without the paper's careful learning-rate tuning."""
-  if init == 'paper':
-    return nn.initializers.normal(0.01), nn.initializers.constant(1.0 if bias_one else 0.0)
-  return nn.initializers.variance_scaling(2.0, 'fan_in', 'normal'), nn.initializers.zeros
-
-
 def _dropout(x, rate, rng, example_ids, salt):
   """Inverted dropout with one key per example: the key of example e is
   fold_in(fold_in(rng, salt), e), so the mask of an example does not depend on
@@ -245,36 +215,6 @@ def _dropout(x, rate, rng, example_ids, salt):
 
   mask = jax.vmap(one_mask)(example_ids)
   return jnp.where(mask, x / keep, 0.0).astype(x.dtype)
-
-
-class Conv(nn.Module):
-  """`flax.linen.Conv` for square kernels with symmetric padding: the same
-  parameters ('kernel' (k, k, in, out) and 'bias', float32, promoted to `dtype`),
-  initializers and arithmetic, arranged for XLA:CPU. Strided convolutions go
-  through `strided_conv`, and the bias through `bias.add_bias`, whose gradient is
-  a matrix product rather than a slow reduction (a small gain at batch 32, within
-  noise at 128: docs/performance_log.md); tests/test_bias.py pins the equality
-  with flax.linen.Conv."""
-  features: int
-  kernel_size: int
-  stride: int
-  padding: int
-  kernel_init: Any
-  bias_init: Any
-  dtype: Any
-
-  @nn.compact
-  def __call__(self, x):
-    kernel = self.param('kernel', self.kernel_init,
-                        (self.kernel_size, self.kernel_size, x.shape[-1], self.features),
-                        jnp.float32)
-    bias = self.param('bias', self.bias_init, (self.features,), jnp.float32)
-    x, kernel, bias = nn.dtypes.promote_dtype(x, kernel, bias, dtype=self.dtype)
-    numbers = jax.lax.conv_dimension_numbers(x.shape, kernel.shape, ('NHWC', 'HWIO', 'NHWC'))
-    y = strided_conv.conv_general_dilated(x, kernel, (self.stride, self.stride),
-                                          [(self.padding, self.padding)] * 2,
-                                          dimension_numbers=numbers)
-    return bias_lib.add_bias(y, bias)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -300,8 +240,8 @@ class Column(nn.Module):
   def __call__(self, x, stage: int, *, train: bool, dropout_rng=None, example_ids=None,
                column_index=0):
     spec = self.spec
-    activation = activation_function(spec.activation, spec.tanh_a, spec.tanh_b)
-    dtype = DTYPES[spec.dtype]
+    activation = layers.activation_function(spec.activation, spec.tanh_a, spec.tanh_b)
+    dtype = layers.DTYPES[spec.dtype]
     for layer in spec.stages[stage]:
       if isinstance(layer, ColumnsLRN):
         maps = x.shape[-1] // spec.columns
@@ -309,9 +249,9 @@ class Column(nn.Module):
         x = jax.lax.dynamic_slice_in_dim(x, column_index * maps, maps, axis=-1)
         x = self._pool_and_sow(x, layer.layer)
       elif isinstance(layer, ConvLayer):
-        kernel_init, bias_init = _initializers(spec.init, layer.bias_one)
+        kernel_init, bias_init = layers.initializers(spec.init, layer.bias_one)
         features = conv_features(layer, spec.width_multiplier, spec.width_exempt)
-        x = Conv(features // spec.columns, layer.kernel, layer.stride, layer.padding,
+        x = layers.Conv(features // spec.columns, layer.kernel, layer.stride, layer.padding,
                  kernel_init=kernel_init, bias_init=bias_init, dtype=dtype,
                  name=layer.name)(x)
         x = activation(x)
@@ -325,7 +265,7 @@ class Column(nn.Module):
         if layer.dropout_input and train and spec.dropout_rate > 0:
           x = _dropout(x, spec.dropout_rate, dropout_rng, example_ids,
                        salt=_salt(layer.name, column_index, layer.sees))
-        kernel_init, bias_init = _initializers(spec.init, layer.bias_one)
+        kernel_init, bias_init = layers.initializers(spec.init, layer.bias_one)
         x = nn.Dense(layer.features // spec.columns, kernel_init=kernel_init,
                      bias_init=bias_init, dtype=dtype, name=layer.name)(x)
         x = activation(x)
@@ -334,7 +274,7 @@ class Column(nn.Module):
 
   def _pool_and_sow(self, x, layer: ConvLayer):
     if layer.pool:
-      window, stride = POOLING[self.spec.pooling]
+      window, stride = layers.POOLING[self.spec.pooling]
       x = pooling.max_pool(x, window, stride, self.spec.arch.pool_padding)
     self.sow('intermediates', f'{layer.name}_out', x)
     if layer is self.spec.arch.conv[-1]:
@@ -424,7 +364,7 @@ class AlexNet(nn.Module):
     else:
       columns = [Column(spec, name='column')]
       column_indices = [self.collectives.model_index()]
-    x = images.astype(DTYPES[spec.dtype])
+    x = images.astype(layers.DTYPES[spec.dtype])
 
     def run_stages(xs, stage_range, ids):
       for stage in stage_range:
@@ -454,9 +394,9 @@ class AlexNet(nn.Module):
     x = self._exchange(xs)[0]
     if spec.arch.dropout_on_classifier_input and train and spec.dropout_rate > 0:
       x = _dropout(x, spec.dropout_rate, dropout_rng, example_ids, salt=_salt('fc8', 0, BOTH))
-    kernel_init, bias_init = _initializers(spec.init, bias_one=False)
+    kernel_init, bias_init = layers.initializers(spec.init, bias_one=False)
     logits = nn.Dense(spec.num_classes, kernel_init=kernel_init, bias_init=bias_init,
-                      dtype=DTYPES[spec.dtype], name='fc8')(x)
+                      dtype=layers.DTYPES[spec.dtype], name='fc8')(x)
     return logits.astype(jnp.float32)
 
 

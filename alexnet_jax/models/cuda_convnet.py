@@ -56,18 +56,17 @@ Conventions taken from the source:
   `inc <- momW * inc - epsW * mean_n dL_n/dw - wc * epsW * w; w <- w + inc`,
   biases with `epsB` and no decay (`src/layer.cu` line 310: `new Weights(...,
   epsB, 0, momB, true)`). That is the paper's section-5 rule with per-layer
-  rates and decay: `cuda_convnet_sgd`.
+  rates and decay: `training/optimizers.py`'s `cuda_convnet_sgd`.
 """
 
 import dataclasses
 import functools
 
 import flax.linen as nn
-import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 
+from alexnet_jax.models import layers
 from alexnet_jax.ops import locally_connected
 from alexnet_jax.ops import lrn as lrn_lib
 from alexnet_jax.ops import pooling, window_sums
@@ -182,7 +181,6 @@ NETS = {
                 DenseLayer('fc10', init_std=0.01, weight_decay=1.0)),
         source='layers-18pct.cfg + layer-params-18pct.cfg'),
 }
-POOL_SIZES = {'overlapping': (3, 2), 'non_overlapping': (2, 2)}  # (sizeX, stride)
 
 
 def pool_output_size(size: int, window: int, stride: int) -> int:
@@ -238,12 +236,11 @@ class CudaConvnet(nn.Module):
 
   @nn.compact
   def __call__(self, images, *, train: bool = False, dropout_rng=None, example_ids=None):
-    from alexnet_jax.models import alexnet  # its Conv and activations (models imports this module)
-    activation = alexnet.activation_function(self.activation, self.tanh_a, self.tanh_b)
+    activation = layers.activation_function(self.activation, self.tanh_a, self.tanh_b)
     x = images.astype(jnp.float32)
     for layer in self.net.layers:
       if isinstance(layer, ConvLayer):
-        x = alexnet.Conv(layer.filters, layer.size, 1, layer.padding,
+        x = layers.Conv(layer.filters, layer.size, 1, layer.padding,
                         kernel_init=nn.initializers.normal(layer.init_std),
                         bias_init=nn.initializers.zeros, dtype=jnp.float32, name=layer.name)(x)
       elif isinstance(layer, LocalLayer):
@@ -251,7 +248,7 @@ class CudaConvnet(nn.Module):
             layer.filters, layer.size, layer.padding,
             kernel_init=nn.initializers.normal(layer.init_std), name=layer.name)(x)
       elif isinstance(layer, PoolLayer):
-        window, stride = POOL_SIZES[self.pooling]
+        window, stride = layers.POOLING[self.pooling]
         x = (max_pool if layer.kind == 'max' else avg_pool)(x, window, stride)
       elif isinstance(layer, NormLayer):
         if not self.lrn:
@@ -281,47 +278,11 @@ def update_rules(variant: str, layer_weight_decay: bool = True) -> tuple:
                 net.bias_lr_multiplier) for layer in weight_layers(variant))
 
 
-def _per_layer_step(rules: tuple, learning_rate, bias_learning_rate):
-  """g -> -epsW * (g + wc * w) for kernels and -epsB * g for biases, by layer name, with
-  epsB = (epsB/epsW of the file) * bias_learning_rate."""
-  by_name = {name: (decay, bias_multiplier) for name, decay, bias_multiplier in rules}
-
-  def update_fn(updates, state, params):
-    def one(path, g, w):
-      layer, kind = path[0].key, path[-1].key
-      decay, bias_multiplier = by_name[layer]
-      if kind == 'bias':
-        return -(bias_multiplier * bias_learning_rate) * g
-      return -learning_rate * (g + decay * w)
-    return jax.tree_util.tree_map_with_path(one, updates, params), state
-
-  return optax.GradientTransformation(lambda params: optax.EmptyState(), update_fn)
-
-
-def cuda_convnet_sgd(learning_rate, momentum=0.9, rules: tuple = (), bias_learning_rate=None):
-  """cuda-convnet's rule with `learning_rate` as epsW (see the module docstring):
-
-      v <- momentum * v - lr_layer * (dL/dw + wc_layer * w);   w <- w + v
-
-  with lr_layer = epsW for weights and epsB = 2 epsW for biases (no decay), where the
-  biases' epsW is `bias_learning_rate`: the 11pct header's rate drops lower "learning
-  rates (epsW)" only, so a schedule that sets `learning_rate` leaves epsB where it
-  started when `bias_learning_rate` is the starting epsW (None: the biases follow
-  `learning_rate`, as the runs committed before 2026-12-04 did). Like
-  `optimizers.paper_sgd`, the velocity keeps the steps taken at an old rate when the
-  rate drops, as cuda-convnet's `inc` does."""
-  return optax.chain(
-      _per_layer_step(rules, learning_rate,
-                      learning_rate if bias_learning_rate is None else bias_learning_rate),
-      optax.trace(decay=momentum, nesterov=False),
-  )
-
-
 @functools.cache
 def feature_map_sizes(variant: str, image_size: int, pooling_name: str) -> tuple:
   """((layer name, output side), ...) by cuda-convnet's arithmetic; raises ValueError
   naming the layer when a kernel or window no longer fits."""
-  window, stride = POOL_SIZES[pooling_name]
+  window, stride = layers.POOLING[pooling_name]
   size, sizes = image_size, []
   for layer in NETS[variant].layers:
     if isinstance(layer, (ConvLayer, LocalLayer)):

@@ -17,6 +17,9 @@ import logging.handlers
 import os
 import sys
 import threading
+from absl import logging as absl_logging
+
+from alexnet_jax.errors import UserError
 
 LOG = 'log.txt'
 _buffer = None
@@ -63,7 +66,6 @@ def buffer(verbose: bool):
   """Holds Python and absl logging in memory until `to_file`; with `verbose`, the
   console keeps it too."""
   global _buffer
-  from absl import logging as absl_logging
   root = logging.getLogger()
   if not verbose:
     root.removeHandler(absl_logging.get_absl_handler())
@@ -84,7 +86,6 @@ def to_file(workdir: str) -> str:
     os.makedirs(workdir, exist_ok=True)
     handler = logging.FileHandler(path)
   except OSError as error:
-    from alexnet_jax.errors import UserError
     raise UserError(f'{path}: {error.strerror}') from None
   handler.setFormatter(logging.Formatter(
       '%(asctime)s %(levelname).1s %(name)s %(filename)s:%(lineno)d] %(message)s'))
@@ -117,7 +118,7 @@ def _log_unraisable(unraisable):
 
 def header(config, config_arg: str, workdir: str, default_workdir: bool) -> str:
   """The first line of a run: what runs, where it writes, on what."""
-  import jax
+  import jax  # deferred: the console module must not start JAX
   devices = jax.devices()
   kinds = sorted({d.device_kind for d in devices})
   parts = [f'{config_arg} ({config.mode})',

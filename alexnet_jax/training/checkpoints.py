@@ -26,6 +26,7 @@ import os
 
 import jax
 import orbax.checkpoint as ocp
+import importlib.metadata
 
 from alexnet_jax.errors import CheckpointMismatchError, CheckpointWriteError, UserError
 
@@ -240,7 +241,6 @@ VERSIONED_PACKAGES = ('jax', 'jaxlib', 'flax', 'orbax-checkpoint')
 
 def package_versions() -> dict:
   """{package: version} of VERSIONED_PACKAGES here, stored with every checkpoint."""
-  import importlib.metadata
   return {name: importlib.metadata.version(name) for name in VERSIONED_PACKAGES}
 
 

@@ -10,12 +10,13 @@ held once.
 import json
 import os
 
+from alexnet_jax.runtime import results_io
+
 
 class JsonlWriter:
   """metrics.jsonl: one JSON object per line, flushed at once (the report reads it)."""
 
   def __init__(self, workdir, resume_step):
-    from alexnet_jax.runtime import results_io
     self.path = os.path.join(workdir, 'metrics.jsonl')
     if os.path.exists(self.path):
       kept = [line for line in open(self.path).read().splitlines()
@@ -42,7 +43,7 @@ class TensorBoardWriter:
   through TFDS)."""
 
   def __init__(self, workdir, resume_step):
-    import tensorflow as tf
+    import tensorflow as tf  # deferred: seconds to load; only TensorBoard needs it
     self.tf = tf
     directory = os.path.join(workdir, 'tensorboard')
     purge_events(directory, resume_step)
@@ -100,7 +101,7 @@ def purge_events(tensorboard_dir, resume_step):
   """Drops the TensorBoard events of steps after `resume_step` (a killed run logged
   them; the resumed run logs them again), so that each step is held once, as in
   metrics.jsonl. Each event file is rewritten whole, or left as it is."""
-  import tensorflow as tf
+  import tensorflow as tf  # deferred: seconds to load; only TensorBoard needs it
   if not os.path.isdir(tensorboard_dir):
     return
   for name in sorted(os.listdir(tensorboard_dir)):

@@ -11,6 +11,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from alexnet_jax.models import alexnet
 from alexnet_jax.training import optimizers
 
 
@@ -168,7 +169,6 @@ class CompiledSteps:
   """
 
   def __init__(self, config, placement):
-    from alexnet_jax.models import alexnet
     self.placement = placement
     self.model = alexnet.create_model(config.model, collectives=placement.model_collectives)
     self.optimizer = optimizers.create_optimizer(config.optimizer,

@@ -22,6 +22,7 @@ import json
 import os
 import socket
 
+from alexnet_jax.config import default
 from alexnet_jax.errors import ConfigError, WorkdirBusyError
 from alexnet_jax.runtime.console import LOG
 
@@ -105,9 +106,8 @@ def may_change(key: str) -> bool:
 
 
 def _neutral_defaults() -> dict:
-  """configs/default.py's values: a field added to the code after a run was stored
+  """alexnet_jax/config/default.py's values: a field added to the code after a run was stored
   (absent from its config.json) changes nothing when it holds its default."""
-  from configs import default
   return _flatten(json.loads(default.get_config().to_json_best_effort()))
 
 

@@ -24,7 +24,7 @@
 
 import ml_collections
 
-from configs import default
+from alexnet_jax.config import default
 
 PRESETS = ('fashion_mnist', 'cifar10', 'cuda_convnet', 'imagenette', 'imagenet')
 # The 11pct header's first phase runs ~500 epochs (350 + 150); 60 keep a run within a few CPU-hours,

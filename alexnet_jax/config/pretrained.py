@@ -1,14 +1,5 @@
-"""The configs of imported weights (alexnet_jax/weights.py): `:torchvision` and `:caffe`.
-
-Import once, then evaluate, summarize, draw or fine-tune the run directory:
-
-    python -m alexnet_jax.weights import-torchvision alexnet-owt-7be5be79.pth runs/torchvision
-    python -m alexnet_jax.main --config=configs/pretrained.py:torchvision \\
-        --workdir=runs/torchvision --mode=eval
-
-    python -m alexnet_jax.weights import-caffe-npy bvlc_alexnet.npy runs/caffe
-    python -m alexnet_jax.main --config=configs/pretrained.py:caffe \\
-        --workdir=runs/caffe --mode=eval
+"""The configs of imported weights (alexnet_jax/weights.py): `:torchvision` and `:caffe`;
+the commands that import and evaluate them are in configs/pretrained.py.
 
 The sources report 56.522% / 79.066% (torchvision) and 57.1% / 80.2% (Caffe)
 top-1 / top-5 accuracy on ILSVRC-2012 validation; neither is measured here (no

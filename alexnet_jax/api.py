@@ -12,18 +12,16 @@ from the config stored in the checkpoint, so nothing else needs to be passed.
 """
 
 import functools
-import os
 
 import jax
 import numpy as np
-import ml_collections
 
-from alexnet_jax import evaluate, summary
+from alexnet_jax import summary
 from alexnet_jax.data import input_pipeline
 from alexnet_jax.data.images import resize_and_center_crop
 from alexnet_jax.models import alexnet
 from alexnet_jax.runtime.console import quiet_library_logs
-from alexnet_jax.training import checkpoints
+from alexnet_jax.training import restore
 
 
 class Network:
@@ -137,32 +135,9 @@ class Network:
     return np.concatenate(parts, axis=-1) if joined else parts
 
 
-def _locate(path: str):
-  """(workdir, config.eval.checkpoint choice) for a run or checkpoint step directory."""
-  path = os.path.abspath(path)
-  name = os.path.basename(path)
-  if name.isdigit() and os.path.basename(os.path.dirname(path)).startswith('checkpoints'):
-    return os.path.dirname(os.path.dirname(path)), path
-  if os.path.isdir(os.path.join(path, 'checkpoints')):
-    return path, 'latest'
-  raise ValueError(f'{path}: not a run directory (no checkpoints/ in it) nor a checkpoint '
-                   'step directory (DIR/checkpoints/<step>)')
-
-
 @quiet_library_logs
 def load(path: str) -> Network:
   """The network of a run directory, checkpoint step or imported-weights directory."""
 
-  workdir, choice = _locate(path)
-  directory = os.path.dirname(choice) if choice != 'latest' else os.path.join(workdir,
-                                                                              'checkpoints')
-  manager = checkpoints.manager_for(directory)
-  steps = manager.all_steps()
-  if not steps:
-    raise ValueError(f'{directory}: no checkpoints')
-  step = int(os.path.basename(choice)) if choice != 'latest' else max(steps)
-  config = ml_collections.ConfigDict(checkpoints.read_config(manager, step)['config'])
-  config.eval.checkpoint = choice
-  params, meta, manager = evaluate.restore_params(config, workdir)
-  return Network(config, params, int(meta['step']),
-                 os.path.join(str(manager.directory), str(meta['step'])))
+  config, params, step, checkpoint = restore.trained_run(path)
+  return Network(config, params, step, checkpoint)

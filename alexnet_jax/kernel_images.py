@@ -16,8 +16,8 @@ import os
 
 import numpy as np
 
-from alexnet_jax import evaluate
 from alexnet_jax.runtime import results_io
+from alexnet_jax.training import restore
 
 
 def _columns(params) -> dict:
@@ -86,7 +86,7 @@ def kernel_statistics(params) -> dict:
 def run(config, workdir: str) -> dict:
   """`--mode=kernels`: the conv1 grid and colour statistics of a checkpoint."""
 
-  params, meta, manager = evaluate.restore_params(config, workdir)
+  params, meta, manager = restore.restore_params(config, workdir)
   step = int(meta['step'])
   png = os.path.join(workdir, 'conv1_kernels.png')
   save_kernel_grid(params, png, title=f'conv1 kernels at step {step}')

@@ -10,10 +10,10 @@ import sys
 from absl import app, flags
 from ml_collections import config_flags
 
-from alexnet_jax import ablation, errors, evaluate, validation
+from alexnet_jax import ablation, errors, validation
 from alexnet_jax.devices import distributed
 from alexnet_jax.runtime import console, startup
-from alexnet_jax.training import workdir
+from alexnet_jax.training import restore, workdir
 
 FLAGS = flags.FLAGS
 config_flags.DEFINE_config_file('config', None, 'Config file (configs/*.py[:preset]).',
@@ -72,7 +72,7 @@ def main(argv):
     if config.mode in DATA_MODES:
       validation.validate_dataset(config)
     if config.mode in CHECKPOINT_MODES:
-      evaluate.select_checkpoint(config, workdir_path)
+      restore.select_checkpoint(config, workdir_path)
     run = _dispatch(config.mode)
     distributed.initialize(config)
   except errors.UserError as error:

@@ -17,13 +17,14 @@ import jax
 import jax.numpy as jnp
 from tqdm import tqdm
 
-from alexnet_jax import api, validation
+from alexnet_jax import validation
 from alexnet_jax.data import iterators
 from alexnet_jax.devices import distributed, parallel
 from alexnet_jax.errors import ConfigError, NonFiniteLossError, WriteError
 from alexnet_jax.models import alexnet
 from alexnet_jax.runtime import results_io
 from alexnet_jax.training import checkpoints, metric_writers, optimizers, schedules, step_functions
+from alexnet_jax.training import restore
 from alexnet_jax.training import workdir as workdirs
 
 
@@ -103,15 +104,15 @@ def initial_params_from(path: str, fresh_params, config):
   another number of classes) keep their fresh initialization, and are named. The
   source must be the same network: same variant and columns."""
   try:
-    source = api.load(path)
+    source_config, source_params, _, source_checkpoint = restore.trained_run(path)
   except ValueError as error:
     raise ConfigError(f'config.init_from={path!r}: {error}') from None
   for key in ('variant', 'columns'):
-    if source.config.model[key] != config.model[key]:
-      raise ConfigError(f'config.init_from={path!r} holds a {key} {source.config.model[key]!r} '
+    if source_config.model[key] != config.model[key]:
+      raise ConfigError(f'config.init_from={path!r} holds a {key} {source_config.model[key]!r} '
                         f'network, this config a {config.model[key]!r} one')
   loaded = {jax.tree_util.keystr(p): v
-            for p, v in jax.tree_util.tree_leaves_with_path(source.params)}
+            for p, v in jax.tree_util.tree_leaves_with_path(source_params)}
   kept_fresh = []
 
   def pick(path, fresh):
@@ -123,7 +124,7 @@ def initial_params_from(path: str, fresh_params, config):
     return jnp.asarray(value, fresh.dtype)
 
   params = jax.tree_util.tree_map_with_path(pick, fresh_params)
-  print(f'initialized from {source.checkpoint}'
+  print(f'initialized from {source_checkpoint}'
         + (f'; fresh: {", ".join(kept_fresh)}' if kept_fresh else ''), flush=True)
   return params
 

@@ -14,7 +14,7 @@ import pytest
 
 from alexnet_jax import evaluate, train
 from alexnet_jax.errors import ConfigError
-from alexnet_jax.training import checkpoints
+from alexnet_jax.training import checkpoints, restore
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -183,7 +183,7 @@ def test_eval_reads_a_stored_model_as_create_model_does(small_config):
   stored = checkpoints.config_json(small_config)
   del stored['model']['lrn_across_columns']
   stored['model']['conv_chunk'] = 7
-  evaluate._check_model_config(small_config, {'config': stored})
+  restore.check_model_config(small_config, {'config': stored})
   stored['model']['activation'] = 'tanh'
   with pytest.raises(ConfigError, match=r"config.model.activation='tanh'"):
-    evaluate._check_model_config(small_config, {'config': stored})
+    restore.check_model_config(small_config, {'config': stored})

@@ -80,7 +80,7 @@ def test_an_unreadable_checkpoint_names_the_versions_that_wrote_and_read_it(
     golden_copy, tiny_data_dir):
   """What a user sees if a JAX version cannot read the checkpoint: one line saying which
   versions wrote and which read it (simulated by damaging the params' data)."""
-  from alexnet_jax import evaluate
+  from alexnet_jax.training import restore
   params = os.path.join(golden_copy, 'checkpoints', '3', 'params')
   for root, _, files in os.walk(params):
     for name in files:
@@ -88,7 +88,7 @@ def test_an_unreadable_checkpoint_names_the_versions_that_wrote_and_read_it(
         with open(os.path.join(root, name), 'wb') as f:
           f.write(b'not a checkpoint')
   with pytest.raises(errors.ConfigError) as error:
-    evaluate.restore_params(make_golden_run.golden_config(tiny_data_dir), golden_copy)
+    restore.restore_params(make_golden_run.golden_config(tiny_data_dir), golden_copy)
   message = str(error.value)
   assert '\n' not in message and 'read by jax ' in message
   assert 'written by jax 0.10.2 (orbax-checkpoint ' in message

@@ -11,9 +11,10 @@ import jax
 import numpy as np
 import pytest
 
-from alexnet_jax import errors, evaluate, weights
+from alexnet_jax import errors, weights
 from alexnet_jax.config import pretrained
 from alexnet_jax.models import alexnet
+from alexnet_jax.training import restore
 
 torch = pytest.importorskip('torch')
 nn = torch.nn
@@ -98,7 +99,7 @@ def _random_torch(cls, seed):
 
 
 def _logits_jax(config, workdir, images_nhwc):
-  params, meta, _ = evaluate.restore_params(config, workdir)
+  params, meta, _ = restore.restore_params(config, workdir)
   model = alexnet.create_model(config.model)
   return np.asarray(jax.jit(lambda p, x: model.apply({'params': p}, x))(params, images_nhwc)), meta
 
@@ -168,7 +169,7 @@ def test_caffe_import_reproduces_grouped_torch_logits(caffe_run, lrn_across_colu
   assert np.abs(whole_blob - per_group).max() > 10 * 1e-4 * np.abs(whole_blob).max()
   reference = whole_blob if lrn_across_columns else per_group
   config.model.lrn_across_columns = lrn_across_columns
-  params, _, _ = evaluate.restore_params(pretrained.get_config('caffe'), dest)
+  params, _, _ = restore.restore_params(pretrained.get_config('caffe'), dest)
   jax_model = alexnet.create_model(config.model)
   ours = np.asarray(jax.jit(lambda p, x: jax_model.apply({'params': p}, x))(params, images))
   _assert_logits_close(ours, reference)

@@ -100,7 +100,7 @@ def get_config(arg=None):
   optimizer.bias_rate_drops = False  # cuda_convnet: the schedule lowers epsW only, as the 11pct
                                      # header says (True: epsB too, the runs before 2026-12-04)
 
-  # ---- Checkpoints and evaluation (checkpoints.py, evaluate.py) ----------
+  # ---- Checkpoints and evaluation (training/checkpoints.py, evaluate.py) -
   config.checkpoint = checkpoint = ml_collections.ConfigDict()
   checkpoint.every_steps = 500
   checkpoint.keep = 3

@@ -54,5 +54,6 @@ class NonFiniteLossError(UserError, FloatingPointError):
   """The training loss became NaN or infinite (a learning rate too high for the net)."""
 
 
-class WeightsError(UserError, ValueError):
-  """A weights file that cannot be imported; the message says why."""
+class WeightsError(ConfigError):
+  """A weights file that cannot be imported (found before anything is written); the
+  message says why."""

@@ -12,7 +12,7 @@ from ml_collections import config_flags
 
 from alexnet_jax import ablation, errors, validation
 from alexnet_jax.devices import distributed
-from alexnet_jax.runtime import console, startup
+from alexnet_jax.runtime import cli, console, startup
 from alexnet_jax.training import restore, workdir
 
 FLAGS = flags.FLAGS
@@ -41,20 +41,21 @@ CHECKPOINT_MODES = ('eval', 'kernels', 'export')
 
 def parse_flags(argv):
   """absl's flag parsing, with every error (a missing config file, an unknown preset
-  or `--config.` key, a bad flag value) as one line instead of a traceback."""
+  or `--config.` key, a bad flag value) as one line instead of a traceback. `--help`
+  exits 0, as in the package's other command lines (absl's own exits 1)."""
+  if any(arg in cli.HELP_FLAGS for arg in argv[1:]):
+    app.usage(shorthelp='--helpfull' not in argv, writeto_stdout=True, exitcode=0)
   try:
     args = FLAGS(argv)
     FLAGS.config.get('mode')  # a config file that failed to load raises only when read
     return args
   except Exception as error:  # SystemExit (--help) passes
-    print(f'error: {validation.flag_error(argv, error)}', file=sys.stderr)
-    sys.exit(2)
+    sys.exit(cli.usage_error(validation.flag_error(argv, error)))
 
 
 def main(argv):
   if len(argv) > 1:
-    print(f'error: unexpected arguments: {" ".join(argv[1:])}', file=sys.stderr)
-    sys.exit(2)
+    sys.exit(cli.usage_error(f'unexpected arguments: {" ".join(argv[1:])}'))
   startup.setup()  # before XLA's threads allocate or anything is compiled
   console.quiet_native_logs()  # before TensorFlow or XLA load
   console.buffer(verbose=FLAGS['verbosity'].present)
@@ -75,16 +76,14 @@ def main(argv):
       restore.select_checkpoint(config, workdir_path)
     run = _dispatch(config.mode)
     distributed.initialize(config)
-  except errors.UserError as error:
-    print(f'error: {error}', file=sys.stderr)
-    sys.exit(2)
+  except errors.UserError as error:  # every check before the run is a usage error
+    sys.exit(cli.usage_error(str(error)))
   try:
     console.to_file(workdir_path)
     print(console.header(config, config_arg, workdir_path, FLAGS.workdir is None), flush=True)
     run(config, workdir_path)
   except errors.UserError as error:
-    print(f'error: {error}', file=sys.stderr)
-    sys.exit(1)
+    sys.exit(cli.fail(error))
 
 
 if __name__ == '__main__':

@@ -21,9 +21,19 @@ import os
 import re
 import statistics
 import sys
-import argparse
 
-from alexnet_jax.runtime import results_io
+from absl import flags
+
+from alexnet_jax.runtime import cli, results_io
+
+FLAGS = flags.FlagValues()
+flags.DEFINE_string('out', None, 'write the report here (default: the sweep directory)',
+                    flag_values=FLAGS)
+flags.DEFINE_float('target_train_error', None, "training error for the epochs-to-target "
+                   "column (default: the sweep's)", flag_values=FLAGS)
+flags.register_validator('target_train_error', lambda value: value is None or 0 < value < 1,
+                         message='must be in (0, 1)', flag_values=FLAGS)
+USAGE = 'usage: python -m alexnet_jax.report ABLATION_DIR [--out=DIR] [--target_train_error=E]'
 
 SEED_DIR = re.compile(r'^seed(\d+)$')
 METRICS = ('final_train_loss', 'test_top1_error', 'test_top5_error',
@@ -425,23 +435,17 @@ def build(workdir: str, out_dir=None, target_train_error=None) -> dict:
   return results
 
 
-def main(argv):
-  parser = argparse.ArgumentParser(prog='python -m alexnet_jax.report',
-                                   description='Builds an ablation report from its run files.')
-  parser.add_argument('ablation_dir')
-  parser.add_argument('--out', default=None, help='write the report here (default: the sweep dir)')
-  parser.add_argument('--target_train_error', type=float, default=None,
-                      help="training error for the epochs-to-target column (default: the sweep's)")
-  args = parser.parse_args(argv[1:])
-  if args.target_train_error is not None and not 0 < args.target_train_error < 1:
-    parser.error(f'--target_train_error={args.target_train_error} must be in (0, 1)')
+def main(argv) -> int:
+  """`argv`: the arguments after the program name; returns the exit code."""
+  args = cli.parse(FLAGS, argv, USAGE)
+  if len(args) != 1:
+    return cli.usage_error(f'expected one ablation directory; got {" ".join(args) or "none"}')
   try:
-    build(args.ablation_dir, args.out, args.target_train_error)
+    build(args[0], FLAGS.out, FLAGS.target_train_error)
   except FileNotFoundError as error:
-    print(f'error: {error}', file=sys.stderr)
-    return 1
+    return cli.fail(error)
   return 0
 
 
 if __name__ == '__main__':
-  sys.exit(main(sys.argv))
+  sys.exit(main(sys.argv[1:]))

@@ -42,14 +42,15 @@ import shutil
 import sys
 import tempfile
 
-import numpy as np
 import jax
+import numpy as np
+from absl import flags
 
 from alexnet_jax import validation
 from alexnet_jax.config import pretrained
 from alexnet_jax.errors import WeightsError
 from alexnet_jax.models import alexnet
-from alexnet_jax.runtime import console, results_io
+from alexnet_jax.runtime import cli, console, results_io
 from alexnet_jax.training import checkpoints, optimizers
 
 TORCHVISION_CONV = ('features.0', 'features.3', 'features.6', 'features.8', 'features.10')
@@ -333,18 +334,20 @@ def import_caffe_npy(src: str, dest: str) -> str:
 COMMANDS = {'import-torchvision': import_torchvision, 'import-caffe-npy': import_caffe_npy}
 USAGE = ('usage: python -m alexnet_jax.weights import-torchvision SRC.pth DEST_DIR\n'
          '       python -m alexnet_jax.weights import-caffe-npy SRC.npy DEST_DIR')
+FLAGS = flags.FlagValues()  # no flags: `--help` and a stray flag are handled as elsewhere
 
 
 def main(argv) -> int:
-  if len(argv) != 3 or argv[0] not in COMMANDS:
-    print(USAGE, file=sys.stderr)
-    return 2
-  command, src, dest = argv
+  """`argv`: the arguments after the program name; returns the exit code."""
+  args = cli.parse(FLAGS, argv, USAGE)
+  if len(args) != 3 or args[0] not in COMMANDS:
+    return cli.usage_error(f'expected COMMAND SRC DEST_DIR with COMMAND one of '
+                           f'{", ".join(COMMANDS)}; got {" ".join(args) or "nothing"}')
+  command, src, dest = args
   try:
     path = COMMANDS[command](src, dest)
   except WeightsError as error:
-    print(f'error: {error}', file=sys.stderr)
-    return 2
+    return cli.fail(error)
   print(f'wrote {path} (config.json, checkpoints/0); next: python -m alexnet_jax.main '
         f'--config=configs/pretrained.py:{"torchvision" if "torch" in command else "caffe"} '
         f'--workdir={path} --mode=eval')

@@ -108,3 +108,30 @@ def test_read_only_modes_on_a_missing_or_empty_run_write_nothing(tmp_path, mode,
   lines = done.stderr.strip().splitlines()
   assert len(lines) == 1 and lines[0].startswith('error: no checkpoints in'), done.stderr
   assert sorted(str(p) for p in tmp_path.rglob('*')) == before
+
+
+CLIS = {  # module -> (a command line that is wrong before any work, a phrase of its error)
+    'main': (['--config=configs/default.py', '--config.batch_size=0'], 'batch_size'),
+    'datasets': (['import-npz', '--name=x'], 'needs --train, --test'),
+    'report': (['--target_train_error=0.5'], 'expected one ablation directory'),
+    'weights': (['import-torchvision', 'only-src'], 'expected COMMAND SRC DEST_DIR'),
+}
+
+
+@pytest.mark.parametrize('module', sorted(CLIS))
+def test_every_command_line_has_help_and_one_exit_code_rule(module, tmp_path):
+  """The package's four command lines: `--help` exits 0 and names its flags or usage; a
+  usage error is one `error:` line and exit 2 (runtime/cli.py), with nothing written."""
+  command = [sys.executable, '-m', f'alexnet_jax.{module}']
+  shown = subprocess.run(command + ['--help'], cwd=ROOT, capture_output=True, text=True,
+                         timeout=300)
+  assert shown.returncode == 0, shown.stderr[-2000:]
+  assert 'usage' in shown.stdout.lower() or '--config' in shown.stdout
+  argv, phrase = CLIS[module]
+  failed = subprocess.run(command + argv + ([f'--workdir={tmp_path / "run"}']
+                                            if module == 'main' else []),
+                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+  assert failed.returncode == 2
+  lines = failed.stderr.strip().splitlines()
+  assert len(lines) == 1 and lines[0].startswith('error: ') and phrase in lines[0], lines
+  assert not (tmp_path / 'run').exists()

@@ -30,7 +30,7 @@ def test_npz_import_round_trips(tmp_path):
 
 
 def test_missing_files_are_one_clear_line(tmp_path, capsys):
-  assert datasets.main(['import-fashion-mnist', f'--source={tmp_path}']) == 1
+  assert datasets.main(['import-fashion-mnist', f'--source={tmp_path}']) == 2  # bad input
   assert 'apt-get install dataset-fashion-mnist' in capsys.readouterr().err
 
 

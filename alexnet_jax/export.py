@@ -22,6 +22,7 @@ import numpy as np
 from alexnet_jax import api
 from alexnet_jax.data import input_pipeline
 from alexnet_jax.errors import ConfigError
+from alexnet_jax.training import restore
 
 
 def serving_side(config) -> int:
@@ -106,18 +107,10 @@ def export(net, path: str) -> str:
 
 def _checkpoint_path(config, workdir: str) -> str:
   """The directory `alexnet_jax.load` takes for `config.eval.checkpoint`."""
-  choice = str(config.eval.checkpoint)
-  if choice == 'latest':
-    return workdir
-  if choice.isdigit():
-    return os.path.join(workdir, 'checkpoints', choice)
-  if choice == 'best':
-    directory = os.path.join(workdir, 'checkpoints_best')
-    steps = [int(n) for n in os.listdir(directory) if n.isdigit()] if os.path.isdir(directory) else []
-    if not steps:
-      raise ConfigError(f'no checkpoints in {directory}: train first (--mode=train)')
-    return os.path.join(directory, str(max(steps)))
-  return choice
+  if str(config.eval.checkpoint) == 'latest':
+    return workdir  # load falls back past a damaged latest checkpoint, as eval does
+  manager, steps = restore.select_checkpoint(config, workdir)
+  return os.path.join(str(manager.directory), str(max(steps)))
 
 
 def run(config, workdir: str) -> str:

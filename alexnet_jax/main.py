@@ -26,17 +26,10 @@ flags.mark_flags_as_required(['config'])
 
 
 def _dispatch(mode: str):
-  """The library function of a (validated) mode, `validation.MODES`, imported only
-  now so that a bad config is reported before JAX starts."""
+  """The library function of a (validated) mode, `validation.MODES`: only the asked
+  mode's module is imported (export's TensorFlow path, say, stays unloaded)."""
   module, function = validation.MODES[mode].split(':')
   return getattr(importlib.import_module(f'alexnet_jax.{module}'), function)
-
-
-# Modes that read the dataset: its splits and classes are checked before they start.
-DATA_MODES = ('train', 'eval', 'ablate')
-# Modes that read a trained run: its checkpoint is found before anything is written, so a
-# missing or empty run leaves the filesystem as it was (no workdir, no log.txt).
-CHECKPOINT_MODES = ('eval', 'kernels', 'export')
 
 
 def parse_flags(argv):
@@ -70,9 +63,9 @@ def main(argv):
     distributed.validate(config)
     if 'ablation' in config:
       ablation.validate(config)
-    if config.mode in DATA_MODES:
+    if config.mode in validation.DATA_MODES:
       validation.validate_dataset(config)
-    if config.mode in CHECKPOINT_MODES:
+    if config.mode in validation.CHECKPOINT_MODES:
       restore.select_checkpoint(config, workdir_path)
     run = _dispatch(config.mode)
     distributed.initialize(config)
@@ -80,7 +73,9 @@ def main(argv):
     sys.exit(cli.usage_error(str(error)))
   try:
     console.to_file(workdir_path)
-    print(console.header(config, config_arg, workdir_path, FLAGS.workdir is None), flush=True)
+    dataset = config.data.name if config.mode in validation.DATA_MODES else None
+    print(console.header(config, config_arg, workdir_path, FLAGS.workdir is None, dataset),
+          flush=True)
     run(config, workdir_path)
   except errors.UserError as error:
     sys.exit(cli.fail(error))

@@ -25,6 +25,7 @@ import sys
 from absl import flags
 
 from alexnet_jax.runtime import cli, results_io
+from alexnet_jax.training import run_files
 
 FLAGS = flags.FlagValues()
 flags.DEFINE_string('out', None, 'write the report here (default: the sweep directory)',
@@ -65,7 +66,7 @@ def _read_json(path):
 
 def summarize_run(run_dir: str, target_train_error: float) -> dict:
   """The numbers of one run, from its metrics.jsonl (and eval.json, run.json)."""
-  records = read_jsonl(os.path.join(run_dir, 'metrics.jsonl'))
+  records = read_jsonl(os.path.join(run_dir, run_files.METRICS))
   train = sorted((r for r in records if r.get('split') == 'train'), key=lambda r: r['step'])
   evals = sorted((r for r in records if r.get('split') == 'eval'), key=lambda r: r['step'])
   final_eval = _read_json(os.path.join(run_dir, 'eval.json')) or (evals[-1] if evals else {})
@@ -185,7 +186,7 @@ def collect(workdir: str, target_train_error=None) -> dict:
       for name in sorted(os.listdir(variant_dir)):
         match = SEED_DIR.match(name)
         run_dir = os.path.join(variant_dir, name)
-        if match and os.path.exists(os.path.join(run_dir, 'metrics.jsonl')):
+        if match and os.path.exists(os.path.join(run_dir, run_files.METRICS)):
           run = summarize_run(run_dir, target)
           run['seed'] = int(match.group(1))
           runs.append(run)

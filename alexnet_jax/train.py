@@ -23,8 +23,8 @@ from alexnet_jax.devices import distributed, parallel
 from alexnet_jax.errors import ConfigError, NonFiniteLossError, WriteError
 from alexnet_jax.models import alexnet
 from alexnet_jax.runtime import results_io
-from alexnet_jax.training import checkpoints, metric_writers, optimizers, schedules, step_functions
-from alexnet_jax.training import restore
+from alexnet_jax.training import checkpoints, metric_writers, optimizers, restore, run_files
+from alexnet_jax.training import schedules, step_functions
 from alexnet_jax.training import workdir as workdirs
 
 
@@ -135,7 +135,7 @@ def _train(config, workdir, layout, info, primary):
   multi_host = jax.process_count() > 1
   start_time = time.time()
   if primary:
-    results_io.write_json_atomic(os.path.join(workdir, 'config.json'),
+    results_io.write_json_atomic(os.path.join(workdir, run_files.CONFIG),
                                  checkpoints.config_json(config))
 
   steps_per_epoch, total_steps = steps_for(config, info['num_train_examples'])

@@ -5,7 +5,6 @@ bad value and what is allowed; `main.py` prints that line and exits non-zero.
 """
 
 import dataclasses
-import math
 import os
 
 from alexnet_jax import errors
@@ -13,10 +12,10 @@ from alexnet_jax.data import input_pipeline
 from alexnet_jax.devices import parallel
 from alexnet_jax.errors import ConfigError, require, require_one_of
 from alexnet_jax.models import alexnet, cuda_convnet, layers
-from alexnet_jax.training import optimizers, schedules
+from alexnet_jax.training import optimizers, restore, schedules
 
 # --mode: the library function that runs each mode, 'module:function' in alexnet_jax
-# (main.py imports it only once the config is valid, so that errors come before JAX).
+# (main.py imports only the module of the mode asked for, once the config is valid).
 MODES = {
     'train': 'train:train_and_evaluate',
     'eval': 'evaluate:run',
@@ -26,39 +25,14 @@ MODES = {
     'kernels': 'kernel_images:run',
     'export': 'export:run',
 }
+# Modes that read the dataset: its splits and classes are checked before they start.
+DATA_MODES = ('train', 'eval', 'ablate')
+# Modes that read a trained run: its checkpoint is found before anything is written, so a
+# missing or empty run leaves the filesystem as it was (no workdir, no log.txt).
+CHECKPOINT_MODES = ('eval', 'kernels', 'export')
 # config.resume: 'auto' resumes a run whose config matches and refuses one that
 # differs; 'restart' moves the workdir's previous run aside and starts over (workdir.py).
 RESUME = ('auto', 'restart')
-
-
-def feature_map_sizes(model_config, image_size: int) -> dict:
-  """Spatial size after each conv layer and after its pooling, by shape arithmetic.
-
-  Raises ConfigError naming `data.image_size` when a kernel or a pooling window
-  no longer fits its input.
-  """
-  arch = alexnet.ARCHITECTURES[model_config.variant]
-  window, stride = layers.POOLING[model_config.pooling]
-  size, sizes = image_size, {}
-  for layer in arch.conv:
-    padded = size + 2 * layer.padding
-    require(layer.kernel <= padded,
-             f'config.data.image_size={image_size} is too small for {model_config.variant!r}: '
-             f'{layer.name} has a {layer.kernel}x{layer.kernel} kernel but its input is '
-             f'{size}x{size} (padding {layer.padding}); the variant expects {arch.image_size}')
-    size = (padded - layer.kernel) // layer.stride + 1
-    conv_size = size
-    if layer.pool:
-      require(window <= size,
-               f'config.data.image_size={image_size} is too small for {model_config.variant!r}:'
-               f' the {window}x{window} pooling after {layer.name} sees a {size}x{size} map;'
-               f' the variant expects {arch.image_size}')
-      if arch.pool_padding == 'VALID':
-        size = (size - window) // stride + 1
-      else:
-        size = math.ceil(size / stride)
-    sizes[layer.name] = (conv_size, size)
-  return sizes
 
 
 def validate_cuda_convnet_model(model_config, image_size: int):
@@ -137,7 +111,10 @@ def validate_model(model_config, image_size: int):
     require(layer.features % model_config.columns == 0,
              f'config.model.columns={model_config.columns} does not divide the '
              f'{layer.features} neurons of {layer.name}')
-  feature_map_sizes(model_config, image_size)
+  try:
+    alexnet.feature_map_sizes(model_config.variant, image_size, model_config.pooling)
+  except ValueError as error:
+    raise ConfigError(f'config.data.image_size={image_size} is too small: {error}') from None
 
 
 def validate_data(data):
@@ -157,6 +134,9 @@ def validate_data(data):
            f'{data.image_size}')
   require(data.worker_processes >= -1, f'config.data.worker_processes='
           f'{data.worker_processes!r} must be >= 0, or -1 for one per core')
+  limit = data.get('in_memory_max_bytes', 0)
+  require(isinstance(limit, int) and not isinstance(limit, bool) and limit >= 0,
+          f'config.data.in_memory_max_bytes={limit!r} must be an integer >= 0')
   sample = data.get('statistics_images', 0)
   require(isinstance(sample, int) and not isinstance(sample, bool) and sample >= 0,
           f'config.data.statistics_images={sample!r} must be an integer >= 0 (0: the whole '
@@ -248,11 +228,11 @@ def validate_config(config, *, num_devices=None):
   require(config.data.channels >= 1,
            f'config.data.channels={config.data.channels!r} must be >= 1')
   validate_data(config.data)
-  init_from = config.get('init_from', '')
-  require(not init_from or os.path.isdir(os.path.join(init_from, 'checkpoints'))
-          or os.path.basename(os.path.dirname(os.path.abspath(init_from))).startswith('checkpoints'),
-          f'config.init_from={init_from!r} is not a run or imported-weights directory '
-          '(no checkpoints/ in it) nor a checkpoint step directory')
+  if config.get('init_from', ''):
+    try:
+      restore.locate(config.init_from)
+    except ValueError as error:
+      raise ConfigError(f'config.init_from={config.init_from!r}: {error}') from None
   validate_model(config.model, config.data.image_size)
   validate_lrn_window(config.model)
   require_one_of('resume', config.get('resume', 'auto'), RESUME)

@@ -46,12 +46,11 @@ import jax
 import numpy as np
 from absl import flags
 
-from alexnet_jax import validation
 from alexnet_jax.config import pretrained
 from alexnet_jax.errors import WeightsError
 from alexnet_jax.models import alexnet
 from alexnet_jax.runtime import cli, console, results_io
-from alexnet_jax.training import checkpoints, optimizers
+from alexnet_jax.training import checkpoints, optimizers, run_files
 
 TORCHVISION_CONV = ('features.0', 'features.3', 'features.6', 'features.8', 'features.10')
 TORCHVISION_DENSE = ('classifier.1', 'classifier.4', 'classifier.6')
@@ -129,8 +128,9 @@ def _expected_layers(config, groups: dict) -> dict:
     shapes[layer.name] = ((layer.kernel, layer.kernel, depth // groups.get(layer.name, 1),
                            layer.features), (layer.features,))
     depth = layer.features
-  sizes = validation.feature_map_sizes(config.model, config.data.image_size)
-  side = sizes[arch.conv[-1].name][1]  # after its pooling
+  sizes = alexnet.feature_map_sizes(config.model.variant, config.data.image_size,
+                                   config.model.pooling)
+  side = list(sizes.values())[-1]  # after the last conv layer's pooling
   width = side * side * depth
   for layer in arch.dense:
     shapes[layer.name] = ((width, layer.features), (layer.features,))
@@ -281,7 +281,7 @@ def write_run(config, params, dest: str, source: dict) -> str:
                                dir=parent)
   try:
     config_json = checkpoints.config_json(config)
-    results_io.write_json_atomic(os.path.join(temporary, 'config.json'), config_json)
+    results_io.write_json_atomic(os.path.join(temporary, run_files.CONFIG), config_json)
     results_io.write_json_atomic(os.path.join(temporary, 'import.json'), source)
     optimizer = optimizers.create_optimizer(config.optimizer, model_variant=config.model.variant)
     state = optimizers.create_train_state(jax.tree.map(np.asarray, params), optimizer)

@@ -37,13 +37,10 @@ import time
 
 import numpy as np
 
-# Decode per batch, as ImageNet is, not once into memory (inherited by worker processes).
-os.environ['ALEXNET_JAX_IN_MEMORY_MAX_BYTES'] = '0'
-
 from alexnet_jax import errors
-from alexnet_jax.config import default  # noqa: E402
+from alexnet_jax.config import default
 from alexnet_jax.data import importers
-from alexnet_jax.data import input_pipeline, iterators  # noqa: E402
+from alexnet_jax.data import input_pipeline, iterators
 
 IMAGENET_SIZES = [(375, 500), (500, 375), (333, 500), (500, 333), (500, 500), (300, 400)]
 CLASSES = 10
@@ -119,6 +116,7 @@ def synthetic_imagenet(root, count, quality=90):
 def paper_config(name, data_dir, resize_size, worker_processes):
   config = default.get_config('paper')
   config.data.name, config.data.data_dir = name, data_dir
+  config.data.in_memory_max_bytes = 0  # decode per batch, as ImageNet is
   config.data.train_split = 'train'
   config.data.resize_size = resize_size
   config.data.worker_processes = worker_processes
@@ -162,12 +160,10 @@ def main():
   cifar = default.get_config()
   cifar.data.name, cifar.data.image_size, cifar.data.channels = 'cifar10', 32, 3
   cifar.data.crop_padding, cifar.data.pca_std = 4, 0.1
-  input_pipeline.IN_MEMORY_MAX_BYTES = 4 << 30  # CIFAR-10 in memory, as training holds it
   try:
     results['cifar10_32px_in_process'] = measure(cifar, args.batches * 4, warmup=2)
   except errors.DatasetNotFoundError as error:
     results['cifar10_32px_in_process'] = {'skipped': str(error)}
-  input_pipeline.IN_MEMORY_MAX_BYTES = 0
 
   with tempfile.TemporaryDirectory() as scratch:
     manual, data_dir = os.path.join(scratch, 'manual'), os.path.join(scratch, 'tfds')

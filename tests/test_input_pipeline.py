@@ -293,3 +293,15 @@ def test_statistics_cover_the_whole_split_unless_a_sample_is_asked_for(tiny_conf
   sample = ip.dataset_statistics(tiny_config)
   assert sample['images'] == 5
   assert not np.allclose(sample['pixel_mean'], stats['pixel_mean'])
+
+
+def test_in_memory_max_bytes_decides_where_images_are_decoded(tiny_config):
+  """`data.in_memory_max_bytes`: a small dataset is decoded once into memory, or per
+  batch with the limit at 0 (as ImageNet is); both serve the same images."""
+  in_memory = ip.ImageSource(tiny_config, tiny_config.data.train_split)
+  tiny_config.data.in_memory_max_bytes = 0
+  per_batch = ip.ImageSource(tiny_config, tiny_config.data.train_split)
+  assert in_memory.images is not None and per_batch.images is None
+  indices = np.array([5, 0, 3])
+  np.testing.assert_array_equal(in_memory.get(indices)[0], per_batch.get(indices)[0])
+  np.testing.assert_array_equal(in_memory.get(indices)[1], per_batch.get(indices)[1])

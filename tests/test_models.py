@@ -324,3 +324,13 @@ def test_conv_chunk_computes_the_same_function(small_setup, conv_chunk, lrn_acro
   np.testing.assert_allclose(
       chunked.apply({'params': params}, images), model.apply({'params': params}, images),
       rtol=1e-5, atol=1e-6)
+
+
+def test_feature_map_sizes_are_figure_2s():
+  """Figure 2's maps: 55 after conv1 (from 227: see the module docstring), 27 and 13 after
+  the two first poolings, 6x6x256 into fc6."""
+  assert alexnet.feature_map_sizes('paper', 227, 'overlapping') == {
+      'conv1': 55, 'pool1': 27, 'conv2': 27, 'pool2': 13, 'conv3': 13, 'conv4': 13,
+      'conv5': 13, 'pool5': 6}
+  with pytest.raises(ValueError, match='pooling after conv5'):
+    alexnet.feature_map_sizes('paper', 40, 'overlapping')

@@ -74,6 +74,9 @@ def get_config(arg=None):
   data.num_workers = 2               # decoding threads for datasets not held in memory
   data.worker_processes = 0          # N: N processes make training batches (workers.py); -1: per core
   data.prefetch = 2                  # batches prepared ahead by a background thread
+  # Datasets of fixed-size images up to this many bytes are decoded once into memory;
+  # larger ones (ImageNet) per batch. 0: always per batch (pipeline_throughput.py).
+  data.in_memory_max_bytes = 4 << 30
 
   # ---- Optimization (alexnet_jax/train.py) --------------------------------
   config.batch_size = 128            # global batch, split over the data devices

@@ -82,9 +82,8 @@ HOW_TO_GET = {
 }
 # Datasets that use ImageNet's published colour statistics (dataset_statistics).
 IMAGENET_NAMES = ('imagenet2012', importers.IMAGENET_256)
-# Datasets up to this size are decoded once into memory (the environment variable
-# lets experiments/pipeline_throughput.py decode its small stores per batch, as ImageNet is).
-IN_MEMORY_MAX_BYTES = int(os.environ.get('ALEXNET_JAX_IN_MEMORY_MAX_BYTES', 4 << 30))
+# config.data.in_memory_max_bytes for configs stored before the field existed.
+IN_MEMORY_MAX_BYTES = 4 << 30
 
 
 def _how_to_get(name):
@@ -189,7 +188,8 @@ class ImageSource:
     threads = max(1, config.data.num_workers if threads is None else threads)
     self.pool = concurrent.futures.ThreadPoolExecutor(threads) if threads > 1 else None
     self.images = self.labels = None
-    if self.fixed_shape and self.length * int(np.prod(shape)) <= IN_MEMORY_MAX_BYTES:
+    in_memory_max_bytes = config.data.get('in_memory_max_bytes', IN_MEMORY_MAX_BYTES)
+    if self.fixed_shape and self.length * int(np.prod(shape)) <= in_memory_max_bytes:
       self.images, self.labels = self.get(np.arange(self.length))
 
   def map(self, indices, fn):

@@ -400,6 +400,34 @@ class AlexNet(nn.Module):
     return logits.astype(jnp.float32)
 
 
+def feature_map_sizes(variant: str, image_size: int, pooling: str) -> dict:
+  """{layer: output side} of the conv layers and their poolings ('pool1' after conv1,
+  ...), by the network's arithmetic; ValueError naming the layer when a kernel or a
+  pooling window no longer fits its input. The last entry is the side fc6 sees."""
+  arch = ARCHITECTURES[variant]
+  window, stride = layers.POOLING[pooling]
+  size, sizes = image_size, {}
+  for layer in arch.conv:
+    padded = size + 2 * layer.padding
+    if layer.kernel > padded:
+      raise ValueError(f'{layer.name} of {variant!r} has a {layer.kernel}x{layer.kernel} kernel '
+                       f'but its input is {size}x{size} (padding {layer.padding}); the variant '
+                       f'expects {arch.image_size}x{arch.image_size}')
+    size = sizes[layer.name] = (padded - layer.kernel) // layer.stride + 1
+    if layer.pool:
+      pool_name = 'pool' + layer.name.removeprefix('conv')
+      if window > size:
+        raise ValueError(f'the {window}x{window} pooling after {layer.name} of {variant!r} sees '
+                         f'a {size}x{size} map; the variant expects '
+                         f'{arch.image_size}x{arch.image_size}')
+      if arch.pool_padding == 'VALID':
+        size = (size - window) // stride + 1
+      else:
+        size = math.ceil(size / stride)
+      sizes[pool_name] = size
+  return sizes
+
+
 def create_model(model_config, *, collectives=None):
   """Builds the network from `config.model` (validated beforehand by validation.py):
   an `AlexNet`, or one of cuda-convnet's CIFAR-10 nets (`cuda_convnet.NETS`), which

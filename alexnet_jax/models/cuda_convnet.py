@@ -60,7 +60,6 @@ Conventions taken from the source:
 """
 
 import dataclasses
-import functools
 
 import flax.linen as nn
 import jax.numpy as jnp
@@ -278,12 +277,11 @@ def update_rules(variant: str, layer_weight_decay: bool = True) -> tuple:
                 net.bias_lr_multiplier) for layer in weight_layers(variant))
 
 
-@functools.cache
-def feature_map_sizes(variant: str, image_size: int, pooling_name: str) -> tuple:
-  """((layer name, output side), ...) by cuda-convnet's arithmetic; raises ValueError
-  naming the layer when a kernel or window no longer fits."""
+def feature_map_sizes(variant: str, image_size: int, pooling_name: str) -> dict:
+  """{layer: output side} by cuda-convnet's arithmetic, as alexnet.feature_map_sizes;
+  ValueError naming the layer when a kernel or window no longer fits."""
   window, stride = layers.POOLING[pooling_name]
-  size, sizes = image_size, []
+  size, sizes = image_size, {}
   for layer in NETS[variant].layers:
     if isinstance(layer, (ConvLayer, LocalLayer)):
       size = size + 2 * layer.padding - layer.size + 1
@@ -296,5 +294,5 @@ def feature_map_sizes(variant: str, image_size: int, pooling_name: str) -> tuple
       raise ValueError(f'{layer.name} of {variant!r} gets no output from a {image_size}x'
                        f'{image_size} input (the net is made for {NETS[variant].image_size}x'
                        f'{NETS[variant].image_size})')
-    sizes.append((layer.name, size))
-  return tuple(sizes)
+    sizes[layer.name] = size
+  return sizes

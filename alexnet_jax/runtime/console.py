@@ -116,8 +116,9 @@ def _log_unraisable(unraisable):
       exc_info=(unraisable.exc_type, unraisable.exc_value, unraisable.exc_traceback))
 
 
-def header(config, config_arg: str, workdir: str, default_workdir: bool) -> str:
-  """The first line of a run: what runs, where it writes, on what."""
+def header(config, config_arg: str, workdir: str, default_workdir: bool, dataset=None) -> str:
+  """The first line of a run: what runs, where it writes, on what (and on which
+  `dataset`, for the modes that read one)."""
   import jax  # deferred: the console module must not start JAX
   devices = jax.devices()
   kinds = sorted({d.device_kind for d in devices})
@@ -126,7 +127,7 @@ def header(config, config_arg: str, workdir: str, default_workdir: bool) -> str:
                                    else ''),
            f'{len(devices)} device{"s" if len(devices) != 1 else ""} ({", ".join(kinds)}, '
            f'jax {jax.__version__})']
-  if config.mode in ('train', 'eval', 'ablate'):
-    parts.append(f'dataset {config.data.name}')
+  if dataset:
+    parts.append(f'dataset {dataset}')
   parts.append(f'logs in {os.path.join(workdir, LOG)}')
   return ' | '.join(parts)

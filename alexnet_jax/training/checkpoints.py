@@ -29,6 +29,7 @@ import orbax.checkpoint as ocp
 import importlib.metadata
 
 from alexnet_jax.errors import CheckpointMismatchError, CheckpointWriteError, UserError
+from alexnet_jax.training import run_files
 
 
 def _cause(error: BaseException) -> str:
@@ -55,10 +56,10 @@ class Checkpointer:
 
   def __init__(self, workdir: str, *, keep: int = 3, async_save: bool = True):
     self.latest = ocp.CheckpointManager(
-        os.path.abspath(os.path.join(workdir, 'checkpoints')),
+        os.path.abspath(os.path.join(workdir, run_files.CHECKPOINTS)),
         item_names=('params', 'opt_state', 'meta'), options=_options(keep, async_save))
     self.best = ocp.CheckpointManager(
-        os.path.abspath(os.path.join(workdir, 'checkpoints_best')),
+        os.path.abspath(os.path.join(workdir, run_files.BEST_CHECKPOINTS)),
         item_names=('params', 'opt_state', 'meta'), options=_options(1, async_save))
     self._failed = False
 
@@ -142,7 +143,7 @@ class Checkpointer:
 def newest(workdir: str) -> str:
   """The path of the newest finalized checkpoint in `workdir/checkpoints` (orbax
   renames a checkpoint to its step only once it is complete), or 'none yet'."""
-  directory = os.path.join(workdir, 'checkpoints')
+  directory = os.path.join(workdir, run_files.CHECKPOINTS)
   try:
     steps = [int(n) for n in os.listdir(directory) if n.isdigit()]
   except OSError:

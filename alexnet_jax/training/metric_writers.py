@@ -11,13 +11,14 @@ import json
 import os
 
 from alexnet_jax.runtime import results_io
+from alexnet_jax.training import run_files
 
 
 class JsonlWriter:
   """metrics.jsonl: one JSON object per line, flushed at once (the report reads it)."""
 
   def __init__(self, workdir, resume_step):
-    self.path = os.path.join(workdir, 'metrics.jsonl')
+    self.path = os.path.join(workdir, run_files.METRICS)
     if os.path.exists(self.path):
       kept = [line for line in open(self.path).read().splitlines()
               if _line_step(line) is not None and _line_step(line) <= resume_step]

@@ -11,7 +11,7 @@ import ml_collections
 
 from alexnet_jax.errors import ConfigError
 from alexnet_jax.models import alexnet
-from alexnet_jax.training import checkpoints, optimizers
+from alexnet_jax.training import checkpoints, optimizers, run_files
 
 
 def select_checkpoint(config, workdir):
@@ -20,7 +20,8 @@ def select_checkpoint(config, workdir):
   modes that read a trained run, so that a failed command leaves no log.txt behind)."""
   choice = str(config.eval.checkpoint)
   if choice in ('latest', 'best') or choice.isdigit():
-    directory = os.path.join(workdir, 'checkpoints_best' if choice == 'best' else 'checkpoints')
+    directory = os.path.join(workdir, run_files.BEST_CHECKPOINTS if choice == 'best'
+                             else run_files.CHECKPOINTS)
   else:
     directory, step = os.path.split(os.path.abspath(choice))
     if not step.isdigit() or not os.path.isdir(choice):
@@ -82,9 +83,9 @@ def locate(path: str):
   """(workdir, config.eval.checkpoint choice) for a run or checkpoint step directory."""
   path = os.path.abspath(path)
   name = os.path.basename(path)
-  if name.isdigit() and os.path.basename(os.path.dirname(path)).startswith('checkpoints'):
+  if name.isdigit() and os.path.basename(os.path.dirname(path)).startswith(run_files.CHECKPOINTS):
     return os.path.dirname(os.path.dirname(path)), path
-  if os.path.isdir(os.path.join(path, 'checkpoints')):
+  if os.path.isdir(os.path.join(path, run_files.CHECKPOINTS)):
     return path, 'latest'
   raise ValueError(f'{path}: not a run directory (no checkpoints/ in it) nor a checkpoint '
                    'step directory (DIR/checkpoints/<step>)')
@@ -95,8 +96,8 @@ def trained_run(path: str):
   directory or an imported-weights directory, with the config stored in its checkpoint
   (so nothing else needs to be passed); ValueError when `path` holds no checkpoint."""
   workdir, choice = locate(path)
-  directory = os.path.dirname(choice) if choice != 'latest' else os.path.join(workdir,
-                                                                              'checkpoints')
+  directory = (os.path.dirname(choice) if choice != 'latest'
+               else os.path.join(workdir, run_files.CHECKPOINTS))
   manager = checkpoints.manager_for(directory)
   steps = manager.all_steps()
   if not steps:

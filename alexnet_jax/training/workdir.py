@@ -25,13 +25,15 @@ import socket
 from alexnet_jax.config import default
 from alexnet_jax.errors import ConfigError, WorkdirBusyError
 from alexnet_jax.runtime.console import LOG
+from alexnet_jax.training import run_files
 
 # Config fields that may differ between a run and its resumption (dotted prefixes).
 MAY_CHANGE = ('mode', 'resume', 'num_epochs', 'num_train_steps', 'stop_at_train_error',
               'log_every_steps',
               'eval_every_steps', 'eval_batch_size', 'checkpoint', 'eval', 'parallel',
               'distributed', 'benchmark', 'ablation', 'data.prefetch', 'data.num_workers',
-              'data.worker_processes', 'data.data_dir', 'model.conv_chunk')
+              'data.worker_processes', 'data.in_memory_max_bytes', 'data.data_dir',
+              'model.conv_chunk')
 PREVIOUS_RUNS = 'previous_runs'
 LOCK = '.lock'
 KEPT_ON_RESTART = (PREVIOUS_RUNS, LOCK, LOG)  # what a restart leaves in place
@@ -131,14 +133,14 @@ def differences(stored: dict, current: dict) -> list:
 def stored_config(workdir: str):
   """The config a workdir's run was started with: `config.json`, or the newest
   checkpoint's (a run killed before... or from an older version); None if none."""
-  path = os.path.join(workdir, 'config.json')
+  path = os.path.join(workdir, run_files.CONFIG)
   if os.path.exists(path):
     try:
       with open(path) as f:
         return json.load(f)
     except ValueError:
       pass  # unreadable: fall back to the checkpoints' copy
-  for directory in ('checkpoints', 'checkpoints_best'):
+  for directory in (run_files.CHECKPOINTS, run_files.BEST_CHECKPOINTS):
     steps = _steps(os.path.join(workdir, directory))
     for step in sorted(steps, reverse=True):
       meta = os.path.join(workdir, directory, str(step), 'meta', 'metadata')
@@ -160,7 +162,8 @@ def _steps(directory):
 def holds_run(workdir: str) -> bool:
   """Whether `workdir` holds (part of) a training run: its config or checkpoints."""
   return any(os.path.exists(os.path.join(workdir, name))
-             for name in ('config.json', 'metrics.jsonl', 'checkpoints', 'checkpoints_best'))
+             for name in (run_files.CONFIG, run_files.METRICS, run_files.CHECKPOINTS,
+                          run_files.BEST_CHECKPOINTS))
 
 
 def check_resume(config, workdir: str):

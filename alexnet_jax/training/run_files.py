@@ -1,0 +1,8 @@
+"""The names of a run directory's files, which training writes and resume, evaluation,
+export, the weight importers and the reports read (README: "Training, checkpoints and
+the workdir")."""
+
+CONFIG = 'config.json'               # the resolved config the run was started with
+METRICS = 'metrics.jsonl'            # one record per log window, epoch and evaluation
+CHECKPOINTS = 'checkpoints'          # the last `checkpoint.keep` steps
+BEST_CHECKPOINTS = 'checkpoints_best'  # the step with the lowest validation error

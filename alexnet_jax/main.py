@@ -58,7 +58,7 @@ def main(argv):
   if FLAGS.mode is not None:
     with config.unlocked():
       config.mode = FLAGS.mode
-  try:
+  try:  # the modes check again when called as library functions (milliseconds)
     validation.validate_config(config)
     distributed.validate(config)
     if 'ablation' in config:

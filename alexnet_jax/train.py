@@ -15,10 +15,12 @@ import time
 
 import jax
 import jax.numpy as jnp
+import numpy as np
+from jax.sharding import NamedSharding, PartitionSpec
 from tqdm import tqdm
 
 from alexnet_jax import validation
-from alexnet_jax.data import iterators
+from alexnet_jax.data import device_data, input_pipeline, iterators
 from alexnet_jax.devices import distributed, parallel
 from alexnet_jax.errors import ConfigError, NonFiniteLossError, WriteError
 from alexnet_jax.models import alexnet
@@ -64,6 +66,15 @@ class Cadence:
   def checkpoint(self, done, last, best):
     return done % self.checkpoint_every == 0 or last or best
 
+  def dispatch_length(self, step, steps_per_dispatch):
+    """How many steps the dispatch starting at `step` runs: up to the next multiple
+    of `steps_per_dispatch`, and never past an epoch's end (its mean training
+    error) or the last step. validation.py makes the log, eval and checkpoint
+    cadences multiples of it, so the loop acts only between dispatches."""
+    return min(steps_per_dispatch - step % steps_per_dispatch,
+               self.steps_per_epoch - step % self.steps_per_epoch,
+               self.total_steps - step)
+
 
 def train_and_evaluate(config, workdir: str) -> dict:
   """Trains `config` in `workdir`, resuming from its latest good checkpoint.
@@ -78,6 +89,7 @@ def train_and_evaluate(config, workdir: str) -> dict:
   layout = parallel.layout_from_config(config)  # fails early on a layout that cannot work
   info = validation.validate_dataset(config)  # fails early, with how to get the data
   validation.check_num_classes(config, info)
+  check_device_data(config, info)
   primary = distributed.is_primary()  # the one process that writes result files
   if primary:
     lock = workdirs.prepare(config, workdir)
@@ -96,6 +108,40 @@ def train_and_evaluate(config, workdir: str) -> dict:
   finally:
     if lock is not None:
       lock.release()
+
+
+def check_device_data(config, info):
+  """ConfigError (one line) where device-resident data (`config.data.on_device`, as
+  this backend resolves it) cannot serve `config`: too large for
+  `data.on_device_max_bytes`, several processes, or steps_per_dispatch > 1 on a
+  backend where 'auto' keeps the data on the host."""
+  validation.validate_steps_per_dispatch(config)  # train_and_evaluate is a library entry too
+  k = config.get('steps_per_dispatch', 1)
+  if not device_data.wanted(config):
+    if k > 1:
+      raise ConfigError(f'config.steps_per_dispatch={k} needs device-resident data, and '
+                        f"config.data.on_device={config.data.on_device!r} keeps it on the host "
+                        f'on this {jax.default_backend()} backend (set it to True, or '
+                        'steps_per_dispatch=1)')
+    return
+  if jax.process_count() > 1:
+    raise ConfigError('config.data.on_device holds the whole training split on every '
+                      f'device of one process; this run has {jax.process_count()} processes '
+                      '(set config.data.on_device=False)')
+  device_data.check_fits(config, info['num_train_examples'], info['stored_image_shape'])
+
+
+def load_device_data(config, placement, steps_per_dispatch):
+  """The training split placed on the layout's devices (replicated) with what makes
+  its batches there (device_data.DeviceData), statistics as the host path's."""
+  source = input_pipeline.ImageSource(config, config.data.train_split)
+  images, labels = source.get(np.arange(source.length))  # held in memory when it fits
+  preprocessor = input_pipeline.Preprocessor(
+      config, input_pipeline.dataset_statistics(config, source))
+  replicated = NamedSharding(placement.mesh, PartitionSpec())
+  return device_data.DeviceData(config, images, labels, preprocessor,
+                                lambda tree: jax.device_put(tree, replicated),
+                                steps_per_dispatch=steps_per_dispatch)
 
 
 def initial_params_from(path: str, fresh_params, config):
@@ -172,7 +218,13 @@ def _train(config, workdir, layout, info, primary):
   if layout.num_devices > 1:
     print(f'devices: {layout.describe()}', flush=True)
   shard = {'process_index': jax.process_index(), 'process_count': jax.process_count()}
-  train_iter = iterators.create_train_iterator(config, start_step=start_step, **shard)
+  steps_per_dispatch = config.get('steps_per_dispatch', 1)
+  if device_data.wanted(config):
+    on_device = load_device_data(config, placement, steps_per_dispatch)
+    train_iter = None
+  else:
+    on_device = None
+    train_iter = iterators.create_train_iterator(config, start_step=start_step, **shard)
   writer = metric_writers.create(workdir, start_step, primary)
   target = config.get('stop_at_train_error', 0.0)
   stopped = False
@@ -202,13 +254,20 @@ def _train(config, workdir, layout, info, primary):
   progress = tqdm(total=total_steps, initial=start_step, unit='step', dynamic_ncols=True,
                   desc=f'train {config.data.name}', disable=not primary)
   try:
-    for step in range(start_step, total_steps):
-      lr = schedule(step)
-      device_state, metrics = compiled.train(device_state, next(train_iter), rng, lr)
+    step = start_step
+    while step < total_steps:
+      steps = cadence.dispatch_length(step, steps_per_dispatch)
+      rates = [schedule(s) for s in range(step, step + steps)]  # it changes only at evals
+      if on_device is None:
+        device_state, metrics = compiled.train(device_state, next(train_iter), rng, rates[0])
+      else:
+        device_state, metrics = compiled.train_on_device(device_state, on_device, step, rng,
+                                                         rates)
+      lr = rates[-1]
       window.add(metrics)
       epoch.add(metrics)
-      done = step + 1
-      progress.update(1)
+      done = step = step + steps
+      progress.update(steps)
       if cadence.epoch_ends(done):
         epoch_error = _write_epoch_record(writer, epoch.take(), done, steps_per_epoch)
         if target and epoch_error <= target:
@@ -251,8 +310,12 @@ class MetricWindow:
     self.sums, self.losses, self.start = None, [], time.time()
 
   def add(self, metrics):
+    """Adds one step's metric sums, or one dispatch's (summed over its steps, with
+    each step's loss sum in 'step_losses')."""
+    metrics = dict(metrics)
+    losses = metrics.pop('step_losses', metrics['loss_sum'])
     if self.keep_losses:
-      self.losses.append(metrics['loss_sum'])  # one row per device, read at log time
+      self.losses.append(losses)  # one row per device, read at log time
     self.sums = metrics if self.sums is None else jax.tree.map(jnp.add, self.sums, metrics)
 
   def take(self):
@@ -263,7 +326,8 @@ class MetricWindow:
   def take_record(self, done, steps_per_epoch, lr, workdir):
     """The 'train' record of the window ending at step `done`; NonFiniteLossError
     at its first NaN/inf loss."""
-    losses = [float(self.placement.from_device(loss)) for loss in self.losses]
+    losses = [float(loss) for losses in self.losses
+              for loss in np.ravel(self.placement.from_device(losses))]
     bad = [i for i, loss in enumerate(losses) if not math.isfinite(loss)]
     if bad:
       raise NonFiniteLossError(
@@ -289,6 +353,8 @@ def _write_epoch_record(writer, sums, done, steps_per_epoch) -> float:
 
 def _close(*resources, quietly=False):
   for resource in resources:
+    if resource is None:
+      continue
     try:
       resource.close()
     except Exception:

@@ -8,7 +8,7 @@ import dataclasses
 import os
 
 from alexnet_jax import errors
-from alexnet_jax.data import input_pipeline
+from alexnet_jax.data import device_data, input_pipeline
 from alexnet_jax.devices import parallel
 from alexnet_jax.errors import ConfigError, require, require_one_of
 from alexnet_jax.models import alexnet, cuda_convnet, layers
@@ -137,10 +137,37 @@ def validate_data(data):
   limit = data.get('in_memory_max_bytes', 0)
   require(isinstance(limit, int) and not isinstance(limit, bool) and limit >= 0,
           f'config.data.in_memory_max_bytes={limit!r} must be an integer >= 0')
+  require(data.get('on_device', False) in device_data.ON_DEVICE_CHOICES,
+          f'config.data.on_device={data.get("on_device")!r}: choose False, True or \'auto\'')
+  limit = data.get('on_device_max_bytes', 0)
+  require(isinstance(limit, int) and not isinstance(limit, bool) and limit >= 0,
+          f'config.data.on_device_max_bytes={limit!r} must be an integer >= 0')
   sample = data.get('statistics_images', 0)
   require(isinstance(sample, int) and not isinstance(sample, bool) and sample >= 0,
           f'config.data.statistics_images={sample!r} must be an integer >= 0 (0: the whole '
           f'training split)')
+
+
+def validate_steps_per_dispatch(config):
+  """K steps per dispatch end only at multiples of K (and at epoch ends), so every
+  cadence the loop acts on must be a multiple of K; on host-fed data each step's batch
+  is sent on its own, so K > 1 needs the data on the device."""
+  k = config.get('steps_per_dispatch', 1)
+  require(isinstance(k, int) and not isinstance(k, bool) and k >= 1,
+          f'config.steps_per_dispatch={k!r} must be an integer >= 1')
+  if k == 1:
+    return
+  require(config.data.get('on_device', False) is not False,
+          f'config.steps_per_dispatch={k} needs config.data.on_device=True (or \'auto\' on a '
+          'GPU/TPU): host-fed batches are sent one step at a time')
+  cadences = {'log_every_steps': config.log_every_steps,
+              'checkpoint.every_steps': config.checkpoint.every_steps}
+  if config.eval_every_steps > 0:
+    cadences['eval_every_steps'] = config.eval_every_steps
+  for key, every in cadences.items():
+    require(every % k == 0, f'config.steps_per_dispatch={k} does not divide config.{key}='
+                            f'{every}: the loop logs, evaluates and checkpoints only between '
+                            f'dispatches (choose a multiple of {k})')
 
 
 def validate_lrn_window(model_config):
@@ -253,6 +280,7 @@ def validate_config(config, *, num_devices=None):
            f'config.log_every_steps={config.log_every_steps!r} must be >= 1')
   require(config.checkpoint.every_steps >= 1,
            f'config.checkpoint.every_steps={config.checkpoint.every_steps!r} must be >= 1')
+  validate_steps_per_dispatch(config)
   require(config.checkpoint.keep >= 1,
            f'config.checkpoint.keep={config.checkpoint.keep!r} must be >= 1')
   require(config.eval_batch_size >= 1,

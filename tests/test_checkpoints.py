@@ -35,9 +35,9 @@ def overrides(config):
   return [f'--config.{k}={v}' for k, v in flat.items()]
 
 
-def command(config, workdir, mode='train'):
+def command(config, workdir, mode='train', extra=()):
   return [sys.executable, '-m', 'alexnet_jax.main', '--config=configs/default.py',
-          f'--workdir={workdir}', f'--mode={mode}', *overrides(config)]
+          f'--workdir={workdir}', f'--mode={mode}', *overrides(config), *extra]
 
 
 def final_params(workdir):
@@ -75,19 +75,24 @@ def _kill_after_step(process, workdir, step, jitter_s):
   return True
 
 
-def test_killed_and_resumed_run_equals_uninterrupted(tiny_config, tmp_path):
+@pytest.mark.parametrize('extra', [
+    (),
+    # data/device_data.py: batches made inside the step, two steps per dispatch
+    ('--config.data.on_device=True', '--config.steps_per_dispatch=2'),
+], ids=['host_fed', 'on_device'])
+def test_killed_and_resumed_run_equals_uninterrupted(tiny_config, tmp_path, extra):
   reference = tmp_path / 'reference'
-  subprocess.run(command(tiny_config, reference), cwd=ROOT, check=True, capture_output=True,
-                 timeout=600)
+  subprocess.run(command(tiny_config, reference, extra=extra), cwd=ROOT, check=True,
+                 capture_output=True, timeout=600)
   resumed = tmp_path / 'resumed'
   rng = random.Random(0)
   kills = 0
   for step in (4, 12, 20):
-    process = subprocess.Popen(command(tiny_config, resumed), cwd=ROOT,
+    process = subprocess.Popen(command(tiny_config, resumed, extra=extra), cwd=ROOT,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     kills += _kill_after_step(process, resumed, step, rng.uniform(0.0, 0.2))
-  result = subprocess.run(command(tiny_config, resumed), cwd=ROOT, capture_output=True,
-                          text=True, timeout=600)
+  result = subprocess.run(command(tiny_config, resumed, extra=extra), cwd=ROOT,
+                          capture_output=True, text=True, timeout=600)
   assert result.returncode == 0, result.stderr[-2000:]
   assert kills == 3
   step_a, params_a = final_params(reference)

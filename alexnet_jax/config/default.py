@@ -77,6 +77,11 @@ def get_config(arg=None):
   # Datasets of fixed-size images up to this many bytes are decoded once into memory;
   # larger ones (ImageNet) per batch. 0: always per batch (pipeline_throughput.py).
   data.in_memory_max_bytes = 4 << 30
+  # True: the training split is held on the device and each step's batch is cut,
+  # augmented and normalized there (data/device_data.py); 'auto': on GPU/TPU only.
+  # Evaluation stays host-fed. Up to on_device_max_bytes of uint8 images.
+  data.on_device = ml_collections.FieldReference(False, field_type=object)  # False | True | 'auto'
+  data.on_device_max_bytes = 4 << 30
 
   # ---- Optimization (alexnet_jax/train.py) --------------------------------
   config.batch_size = 128            # global batch, split over the data devices
@@ -86,6 +91,8 @@ def get_config(arg=None):
   config.stop_at_train_error = 0.0   # > 0: stop after the first epoch whose mean training
                                      # error is at most this (Figure 1's 25% criterion)
   config.log_every_steps = 50
+  config.steps_per_dispatch = 1      # K > 1: K steps per launch (a lax.scan; needs data.on_device);
+                                     # K must divide the log, eval and checkpoint cadences
   config.eval_every_steps = -1       # -1: once per epoch (and at the end)
   config.schedule = schedule = ml_collections.ConfigDict()
   schedule.name = 'cosine'           # plateau (paper, the :paper preset) | constant | step | cosine

@@ -54,6 +54,7 @@ def cuda_convnet_config(config, variant='cc_11pct', epochs=CUDA_CONVNET_EPOCHS):
   data.flip = True
   data.pca_std = 0.0
   data.normalization = 'cuda_convnet'
+  data.on_device = 'auto'             # on a GPU/TPU the 150 MB of images live on the device
   data.ten_views = False              # the center crop during training; 10 views at the end
   config.optimizer.name = 'cuda_convnet'
   config.optimizer.learning_rate = 0.001  # epsW

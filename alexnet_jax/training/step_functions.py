@@ -135,6 +135,37 @@ def make_train_step(model, optimizer, *, collectives=None):
   return train_step
 
 
+def make_dispatch(train_step, make_batch, *, collectives=None):
+  """Builds the per-device `dispatch(state, data, permutations, first_epoch, rng,
+  learning_rates) -> (state, metrics)`: len(learning_rates) training steps in one
+  `lax.scan`, each making its own batch on the device (`make_batch`, a
+  device_data.BatchMaker, for the step `state.step`) before `train_step` (make_train_step's).
+
+  Why: one dispatch per step costs the host a launch and a transfer for every step,
+  which on a GPU takes longer than a small net's step; a scan runs K steps per launch.
+  The metrics are summed over the K steps (what the loop's MetricWindow would sum),
+  with each step's own loss sum kept in 'step_losses' [K], so that a NaN is still
+  reported with its step."""
+  replicas = 1 if collectives is None else collectives.layout.data
+
+  def dispatch(state, data, permutations, first_epoch, rng, learning_rates):
+    replica = 0 if collectives is None else collectives.data_index()
+
+    def one_step(state, learning_rate):
+      batch = make_batch(data, permutations, first_epoch, state.step, replica, replicas)
+      # The rate replaces the state's, which varies over the devices under shard_map: a
+      # scan's carry must keep its type, so the rate is made to vary alike (+ 0 * old).
+      old = state.opt_state.hyperparams['learning_rate']
+      return train_step(state, batch, rng, learning_rate + 0 * old)
+
+    state, stacked = jax.lax.scan(one_step, state, learning_rates)
+    metrics = jax.tree.map(lambda x: jnp.sum(x, axis=0), stacked)
+    metrics['step_losses'] = stacked['loss_sum']
+    return state, metrics
+
+  return dispatch
+
+
 def make_eval_step(model, *, collectives=None):
   """Builds `eval_step(params, batch) -> metric sums`; batch may carry a 'mask'."""
 
@@ -177,6 +208,28 @@ class CompiledSteps:
                                                      collectives=placement.collectives))
     self.eval_step = placement.eval_step(
         make_eval_step(self.model, collectives=placement.collectives))
+    self._dispatches = {}  # BatchMaker -> compiled dispatch (`dispatch`)
+
+  def dispatch(self, make_batch):
+    """The compiled `dispatch(device state, data, permutations, first_epoch, rng,
+    learning_rates)` of make_dispatch over the layout (data, permutations, first_epoch,
+    rng and the rates replicated; the state donated). One compilation per number of
+    steps (len(learning_rates))."""
+    if make_batch not in self._dispatches:
+      per_device = make_dispatch(make_train_step(self.model, self.optimizer,
+                                                 collectives=self.placement.collectives),
+                                 make_batch, collectives=self.placement.collectives)
+      self._dispatches[make_batch] = self.placement.wrap_step(
+          per_device, ('device',) + ('replicated',) * 5, donate_first=True)
+    return self._dispatches[make_batch]
+
+  def train_on_device(self, device_state, device_data, first_step, rng, learning_rates):
+    """len(learning_rates) steps from `first_step` on device-resident data
+    (device_data.DeviceData); returns (device state, device metrics) without waiting."""
+    first_epoch = device_data.first_epoch(first_step)
+    return self.dispatch(device_data.make_batch)(
+        device_state, device_data.arrays, device_data.permutations(first_epoch),
+        jnp.asarray(first_epoch, jnp.int32), rng, jnp.asarray(learning_rates, jnp.float32))
 
   def train(self, device_state, batch, rng, learning_rate):
     """One step; returns (device state, device metrics) without waiting for them."""

@@ -239,6 +239,25 @@ class ImageSource:
     return np.stack(images), labels
 
 
+class ArraySource:
+  """ImageSource's random access over uint8 images [N, H, W, C] and labels already in
+  memory (no TFDS): for callers that bring their own arrays (experiments/gpu_check.py)."""
+
+  def __init__(self, images, labels):
+    self.images = np.asarray(images)
+    self.labels = np.asarray(labels, np.int32)
+    self.length = len(self.images)
+    self.side = self.images.shape[1]
+    self.channels = self.images.shape[-1]
+
+  def map(self, indices, fn):
+    indices = np.asarray(indices)
+    return [fn(p, self.images[i]) for p, i in enumerate(indices)], self.labels[indices]
+
+  def get(self, indices):
+    return self.images[indices], self.labels[indices]
+
+
 def _stats_path(config):
   builder = _builder(config)
   sample = config.data.get('statistics_images', 0)
@@ -541,11 +560,12 @@ class TrainBatches:
   """This process's slice of each training step's batch, a pure function of
   (seed, step): what TrainIterator serves, made here or in worker processes."""
 
-  def __init__(self, config, *, process_index=0, process_count=1, stats=None, threads=None):
+  def __init__(self, config, *, process_index=0, process_count=1, stats=None, threads=None,
+               source=None):
     self.config = config
     self.local_batch = local_batch_size(config, process_count)
     self.process_index = process_index
-    self.source = ImageSource(config, config.data.train_split, threads)
+    self.source = source or ImageSource(config, config.data.train_split, threads)
     if self.source.side is None:
       raise ConfigError(f'the images of {config.data.name!r} vary in size: set '
                         'config.data.resize_size (the paper: 256) to train on them')

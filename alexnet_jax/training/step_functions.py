@@ -143,6 +143,9 @@ def make_dispatch(train_step, make_batch, *, collectives=None):
 
   Why: one dispatch per step costs the host a launch and a transfer for every step,
   which on a GPU takes longer than a small net's step; a scan runs K steps per launch.
+  On XLA:CPU the scan's while loop runs its body many times slower than the same step
+  outside a loop (docs/performance_log.md), so K > 1 is for accelerators, and K = 1
+  compiles no loop.
   The metrics are summed over the K steps (what the loop's MetricWindow would sum),
   with each step's own loss sum kept in 'step_losses' [K], so that a NaN is still
   reported with its step."""
@@ -158,7 +161,11 @@ def make_dispatch(train_step, make_batch, *, collectives=None):
       old = state.opt_state.hyperparams['learning_rate']
       return train_step(state, batch, rng, learning_rate + 0 * old)
 
-    state, stacked = jax.lax.scan(one_step, state, learning_rates)
+    if learning_rates.shape[0] == 1:  # no loop: XLA:CPU runs a while loop's body far slower
+      state, metrics = one_step(state, learning_rates[0])
+      stacked = jax.tree.map(lambda x: x[None], metrics)
+    else:
+      state, stacked = jax.lax.scan(one_step, state, learning_rates)
     metrics = jax.tree.map(lambda x: jnp.sum(x, axis=0), stacked)
     metrics['step_losses'] = stacked['loss_sum']
     return state, metrics

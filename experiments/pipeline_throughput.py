@@ -27,8 +27,10 @@ is measured too if it is imported. Compare with the training step's consumption
 """
 
 import argparse
+import importlib.metadata
 import io
 import json
+import multiprocessing
 import os
 import platform
 import sys
@@ -72,9 +74,7 @@ def measure(config, batches, warmup):
   iterator = iterators.create_train_iterator(config)
   for _ in range(warmup):
     next(iterator)
-  pids = [os.getpid()]
-  if iterator.workers is not None:
-    pids += [p.pid for p in iterator.workers.processes]
+  pids = [os.getpid()] + [p.pid for p in multiprocessing.active_children()]  # the workers
   cpu_start, start = cpu_seconds(pids), time.perf_counter()
   for _ in range(batches):
     batch = next(iterator)
@@ -131,7 +131,8 @@ def versions():
   import jaxlib
   import PIL
   import tensorflow_datasets as tfds
-  return {'python': platform.python_version(), 'jax': jax.__version__,
+  grain = importlib.metadata.version('grain')
+  return {'python': platform.python_version(), 'jax': jax.__version__, 'grain': grain,
           'jaxlib': jaxlib.__version__, 'numpy': np.__version__, 'Pillow': PIL.__version__,
           'libjpeg_turbo': __import__('PIL.features').features.check_feature('libjpeg_turbo'),
           'tensorflow_datasets': tfds.__version__}

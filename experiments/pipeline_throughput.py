@@ -19,7 +19,10 @@ are written as class folders and imported twice:
 Each is read with the paper's training augmentation at batch 128 (random 227
 crops, flips, PCA colour noise, mean subtraction; configs/default.py:paper) by
 the pipeline in this process on one thread (no prefetch: the cost of a batch on
-one core) and by 1 and 2 worker processes (`data.worker_processes`). Reported,
+one core) and by 1 and 2 worker processes (`data.worker_processes`); with
+`--grain`, also by Grain's worker processes making the same batches
+(experiments/grain_loader.py, the candidate measured against workers.py), each
+right after workers.py's with the same count. Reported,
 the best of `--rounds`: images/s, images/s per core (per worker process; the
 main process only waits), and the CPU time all processes used, per image. CIFAR-10 (32px, in memory)
 is measured too if it is imported. Compare with the training step's consumption
@@ -27,8 +30,10 @@ is measured too if it is imported. Compare with the training step's consumption
 """
 
 import argparse
+import importlib.metadata
 import io
 import json
+import multiprocessing
 import os
 import platform
 import sys
@@ -41,6 +46,7 @@ from alexnet_jax import errors
 from alexnet_jax.config import default
 from alexnet_jax.data import importers
 from alexnet_jax.data import input_pipeline, iterators
+from experiments import grain_loader
 
 IMAGENET_SIZES = [(375, 500), (500, 375), (333, 500), (500, 333), (500, 500), (300, 400)]
 CLASSES = 10
@@ -61,20 +67,25 @@ def cpu_seconds(pids):
   return total
 
 
-def best_of(rounds, config, batches, warmup):
+def best_of(rounds, config, batches, warmup, grain=False):
   """The fastest of `rounds` measurements (other load only slows a round down)."""
-  runs = [measure(config, batches, warmup) for _ in range(rounds)]
+  runs = [measure(config, batches, warmup, grain) for _ in range(rounds)]
   best = max(runs, key=lambda run: run['images_per_s'])
   return {**best, 'rounds_images_per_s': [run['images_per_s'] for run in runs]}
 
 
-def measure(config, batches, warmup):
-  iterator = iterators.create_train_iterator(config)
+def measure(config, batches, warmup, grain=False):
+  """Images/s of the training iterator, or with `grain` of Grain's worker processes
+  (experiments/grain_loader.py) making the same batches."""
+  processes = iterators.worker_process_count(config)
+  if grain:
+    iterator = grain_loader.grain_batches(config, input_pipeline.dataset_statistics(config),
+                                          processes)
+  else:
+    iterator = iterators.create_train_iterator(config)
   for _ in range(warmup):
     next(iterator)
-  pids = [os.getpid()]
-  if iterator.workers is not None:
-    pids += [p.pid for p in iterator.workers.processes]
+  pids = [os.getpid()] + [p.pid for p in multiprocessing.active_children()]  # the workers
   cpu_start, start = cpu_seconds(pids), time.perf_counter()
   for _ in range(batches):
     batch = next(iterator)
@@ -84,7 +95,6 @@ def measure(config, batches, warmup):
                                   config.data.image_size, 3)
   iterator.close()
   images = batches * config.batch_size
-  processes = iterators.worker_process_count(config)
   return {'worker_processes': processes, 'batches': batches, 'batch_size': config.batch_size,
           'seconds': round(elapsed, 3), 'images_per_s': round(images / elapsed, 1),
           'images_per_s_per_core': round(images / elapsed / max(1, processes), 1),
@@ -131,7 +141,11 @@ def versions():
   import jaxlib
   import PIL
   import tensorflow_datasets as tfds
-  return {'python': platform.python_version(), 'jax': jax.__version__,
+  try:
+    grain = importlib.metadata.version('grain')
+  except importlib.metadata.PackageNotFoundError:
+    grain = None
+  return {'python': platform.python_version(), 'jax': jax.__version__, 'grain': grain,
           'jaxlib': jaxlib.__version__, 'numpy': np.__version__, 'Pillow': PIL.__version__,
           'libjpeg_turbo': __import__('PIL.features').features.check_feature('libjpeg_turbo'),
           'tensorflow_datasets': tfds.__version__}
@@ -152,6 +166,9 @@ def main():
   parser.add_argument('--processes', type=int, nargs='+', default=[1, 2],
                       help='worker process counts to measure')
   parser.add_argument('--rounds', type=int, default=2, help='each figure: the best of these')
+  parser.add_argument('--grain', action='store_true',
+                      help="also Grain's worker processes (experiments/grain_loader.py), "
+                           'each count right after workers.py\'s')
   args = parser.parse_args()
   results = {'date': time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime()), 'machine': machine(),
              'versions': versions(), 'command': ' '.join([sys.executable] + sys.argv),
@@ -191,14 +208,17 @@ def main():
         config = paper_config(name, data_dir, resize_size, processes)
         batches = args.batches if resize_size == 0 else max(4, args.batches // 2)
         key = 'in_process_1_thread' if processes == 0 else f'{processes}_worker_processes'
-        runs[key] = best_of(args.rounds, config, batches, warmup=max(2, 2 * processes))
-        print(f'{store:>15} {key:>22}: {runs[key]["images_per_s"]:8.1f} images/s, '
-              f'{runs[key]["images_per_s_per_core"]:8.1f} per core', flush=True)
-      if len(args.processes) > 1:
-        few, many = args.processes[0], args.processes[-1]
-        runs[f'speedup_{many}_vs_{few}_workers'] = round(
-            runs[f'{many}_worker_processes']['images_per_s']
-            / runs[f'{few}_worker_processes']['images_per_s'], 3)
+        loaders = [(key, False)] + ([(f'grain_{key}', True)] if args.grain and processes else [])
+        for key, grain in loaders:
+          runs[key] = best_of(args.rounds, config, batches, max(2, 2 * processes), grain)
+          print(f'{store:>15} {key:>28}: {runs[key]["images_per_s"]:8.1f} images/s, '
+                f'{runs[key]["images_per_s_per_core"]:8.1f} per core', flush=True)
+      few, many = args.processes[0], args.processes[-1]
+      for loader in ('', 'grain_') if args.grain else ('',):
+        if many != few:
+          runs[f'{loader}speedup_{many}_vs_{few}_workers'] = round(
+              runs[f'{loader}{many}_worker_processes']['images_per_s']
+              / runs[f'{loader}{few}_worker_processes']['images_per_s'], 3)
       results[f'paper_augmentation_227px_{store}'] = runs
   results['load_average_1_5_15_min_at_end'] = [round(x, 2) for x in os.getloadavg()]
   print(json.dumps(results, indent=2))

@@ -212,11 +212,33 @@ def test_worker_processes_serve_the_in_process_batches(tiny_jpeg_config):
   served.update({7: next(iterator), 8: next(iterator)})
   assert iterator.get_state() == {'step': 9}
   iterator.close()
+  assert_same_batches(served, reference)
+
+
+def assert_same_batches(served, reference):
   for step, batch in served.items():
     assert batch.keys() == reference[step].keys()
     for key in batch:
       assert batch[key].dtype == reference[step][key].dtype
       np.testing.assert_array_equal(batch[key], reference[step][key])
+
+
+def test_grain_worker_processes_serve_the_in_process_batches(tiny_jpeg_config):
+  """experiments/grain_loader.py, the candidate measured against workers.py, makes
+  the same batches: from a start step, and from another (a resume)."""
+  import copy
+  pytest.importorskip('grain')
+  from experiments import grain_loader
+  config = copy.deepcopy(tiny_jpeg_config)
+  config.data.worker_processes = 0  # the reference is made in this process
+  reference = batches(config, 9)
+  stats = ip.dataset_statistics(config)
+  served = {}
+  for start_step, count in ((2, 3), (7, 2)):
+    iterator = grain_loader.grain_batches(config, stats, 2, start_step=start_step)
+    served.update({start_step + i: next(iterator) for i in range(count)})
+    iterator.close()
+  assert_same_batches(served, reference)
 
 
 def test_decoded_batches_are_the_augmented_decoded_images(tiny_jpeg_config):

@@ -18,10 +18,12 @@ alias host memory on CPU) keeps it; the pool grows if the caller keeps many.
 Workers are started with 'spawn', as forking a process that runs JAX's and
 TensorFlow's threads can deadlock, and each decodes with one thread.
 
-Why not Grain's multiprocessing loader (installable, not a dependency here): this
-pool is the few lines below, copies nothing between processes, and keeps the
-batch plan and random streams of the in-process pipeline unchanged; Grain was
-not measured against it. Throughput: experiments/pipeline_throughput.py.
+Why not Grain's multiprocessing (`mp_prefetch`, measured against this pool with
+the same batches: experiments/grain_loader.py): Grain hands each batch over in a
+new shared-memory segment, so every batch zero-fills and faults in fresh pages,
+where the slots here are reused; that cost a fifth of the 256x256 store's rate
+per core (docs/performance_log.md, 2026-12-05). Throughput, both:
+`python -m experiments.pipeline_throughput --grain`.
 """
 
 import collections

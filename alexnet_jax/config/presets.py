@@ -74,10 +74,12 @@ def cuda_convnet_config(config, variant='cc_11pct', epochs=CUDA_CONVNET_EPOCHS):
 def as_before_2026_12_04(config, variant):
   """`config` (a cuda_convnet preset) as the cuda-convnet runs committed before
   2026-12-04 were trained: `variant`, the schedule's drops lowering epsB as well as epsW,
-  and the mean image of a seeded sample of 10,000 training images (in place)."""
+  the mean image of a seeded sample of 10,000 training images, and host-fed batches
+  (their crops and flips, also on a GPU) (in place)."""
   config.model.variant = variant
   config.optimizer.bias_rate_drops = True
   config.data.statistics_images = 10_000
+  config.data.on_device = False
   return config
 
 

@@ -134,7 +134,7 @@ def check_device_data(config, info):
 def load_device_data(config, placement, steps_per_dispatch):
   """The training split placed on the layout's devices (replicated) with what makes
   its batches there (device_data.DeviceData), statistics as the host path's."""
-  source = input_pipeline.ImageSource(config, config.data.train_split)
+  source = input_pipeline.open_source(config, config.data.train_split)
   images, labels = source.get(np.arange(source.length))  # held in memory when it fits
   preprocessor = input_pipeline.Preprocessor(
       config, input_pipeline.dataset_statistics(config, source))

@@ -23,6 +23,10 @@ at the end, 3 seeds:
   (cc_11pct_no_rnorm). About 3-3.5 hours per `lrn` run on one core of the 2-core VM (two
   at a time: `experiments/cifar10_paper_lanes.sh`); results:
   experiments/results/cifar10_paper/lrn_r541/.
+* `cuda_convnet_long`: `cuda_convnet`'s pair with a first phase of 200 epochs at epsW
+  instead of 60 (220 in all), nearer the 11pct header's ~500: the LRN issue's run C, a GPU
+  job (about 9-10 hours per run on one core of the 2-core VM); results:
+  experiments/results/cifar10_paper/lrn_r541_long/.
 * `paper_pair`: what the paper compared, r541's 11pct (`cc_11pct`) against
   `layers-conv-local-13pct.cfg` (`cc_13pct`), which differs in more than the rnorm layers
   (local3 32 instead of 64, fc10 wc 0.004 instead of 0.01), here on one schedule; the
@@ -53,7 +57,9 @@ at the end, 3 seeds:
 
 from alexnet_jax.config import presets
 
-CUDA_CONVNET_PRESETS = ('cuda_convnet', 'paper_pair', 'cuda_convnet_r540', 'paper_recipe')
+CUDA_CONVNET_PRESETS = ('cuda_convnet', 'paper_pair', 'cuda_convnet_r540', 'paper_recipe',
+                        'cuda_convnet_long')
+LONG_FIRST_PHASE_EPOCHS = 200  # cuda_convnet_long
 # (epochs on batches 1-4, epochs on batches 1-5 before the drops) per net, from the headers.
 RECIPES = {'cc_11pct': (350, 150), 'cc_13pct': (100, 40)}
 TRAIN_EXAMPLES = 50_000
@@ -67,14 +73,18 @@ def _cuda_convnet(arg):
     baseline, committed = 'cc_11pct', f'{COMMITTED}/lrn_paper_pair/runs'
     claims = {'cc_13pct': CLAIM}
   else:
+    r541 = arg in ('cuda_convnet', 'cuda_convnet_long')
     variants = {'lrn': {}, 'no_lrn': ({'model': {'variant': 'cc_11pct_no_rnorm'}}
-                                      if arg == 'cuda_convnet' else {'model': {'lrn': False}})}
+                                      if r541 else {'model': {'lrn': False}})}
     baseline, claims = 'lrn', {'no_lrn': CLAIM}
-    committed = f"{COMMITTED}/{'lrn_r541' if arg == 'cuda_convnet' else 'lrn'}/runs"
+    results = {'cuda_convnet': 'lrn_r541', 'cuda_convnet_long': 'lrn_r541_long'}.get(arg, 'lrn')
+    committed = f"{COMMITTED}/{results}/runs"
   config = presets.ablation_config(name='lrn', preset='cuda_convnet', variants=variants,
                                    cuda_convnet_ok=True, baseline=baseline, paper_claims=claims)
   if arg == 'cuda_convnet_r540':
     presets.as_before_2026_12_04(config, 'cc_11pct_r540')
+  if arg == 'cuda_convnet_long':
+    presets.cuda_convnet_schedule(config, LONG_FIRST_PHASE_EPOCHS)
   # Finished runs committed by earlier sessions are skipped.
   config.ablation.committed_runs = committed
   return config

@@ -236,6 +236,8 @@ def jax_paper(batch, args, deadline, rows):
 
 def torch_rows(net_name, batch, args, deadline, rows):
   """torch eager and compiled training steps on one fixed batch on the GPU (or CPU)."""
+  if not args.torch_modes:
+    return
   try:
     import torch
   except ImportError:

@@ -233,7 +233,7 @@ def test_device_data_gives_one_network_on_every_layout():
   env = dict(os.environ, XLA_FLAGS='--xla_force_host_platform_device_count=4',
              JAX_PLATFORMS='cpu',
              PYTHONPATH=os.pathsep.join(filter(None, [root, os.environ.get('PYTHONPATH')])))
-  layouts = ('2x1:pmap', '1x2:pmap', '2x2:shard_map')
+  layouts = ('2x1:pmap', '2x2:shard_map')  # replicas' slices (pmap); with columns (shard_map)
   done = subprocess.run([sys.executable, os.path.join(root, 'tests', 'device_data_worker.py'),
                          '2', *layouts], env=env, capture_output=True, text=True, timeout=900)
   assert done.returncode == 0, done.stderr[-3000:]

@@ -56,6 +56,8 @@ def get_config(arg=None):
   config.data = data = ml_collections.ConfigDict()
   data.name = 'fashion_mnist'
   data.data_dir = ml_collections.config_dict.placeholder(str)
+  data.arrays_dir = ''               # a folder of <split>.npz (x uint8 NHWC, y labels): no TFDS
+                                     # (data/array_files.py; machines without TensorFlow)
   data.train_split = 'train'
   data.eval_split = 'test'
   data.image_size = 28               # network input size (after cropping)

@@ -61,13 +61,20 @@ def cuda_convnet_config(config, variant='cc_11pct', epochs=CUDA_CONVNET_EPOCHS):
   config.optimizer.momentum = 0.9
   config.optimizer.layer_weight_decay = True
   config.batch_size = 128
+  cuda_convnet_schedule(config, epochs)
+  config.eval_every_steps = 5 * (50000 // 128)  # every 5 epochs
+  config.checkpoint.every_steps = 50000 // 128  # every epoch
+  config.eval_batch_size = 500
+  return config
+
+
+def cuda_convnet_schedule(config, epochs):
+  """`epochs` at epsW, then 10 at epsW/10 and 10 at epsW/100 (Methodology steps 5-6; in
+  place)."""
   config.num_epochs = float(epochs + 20)
   config.schedule.name = 'step'
   config.schedule.factor = 0.1
   config.schedule.boundaries = (epochs / (epochs + 20), (epochs + 10) / (epochs + 20))
-  config.eval_every_steps = 5 * (50000 // 128)  # every 5 epochs
-  config.checkpoint.every_steps = 50000 // 128  # every epoch
-  config.eval_batch_size = 500
   return config
 
 

@@ -50,7 +50,7 @@ import types
 import numpy as np
 from PIL import Image
 
-from alexnet_jax.data import example_seeds, importers
+from alexnet_jax.data import array_files, example_seeds, importers
 from alexnet_jax.data.images import resize_and_center_crop_pil
 from alexnet_jax.errors import ConfigError, DatasetNotFoundError
 
@@ -109,7 +109,12 @@ def _builder(config):
 
 
 def dataset_info(config) -> dict:
-  """Sizes and shapes from the dataset's metadata (no pass over the data)."""
+  """Sizes and shapes from the dataset's metadata (no pass over the data); from the
+  files of `config.data.arrays_dir` when it is set (array_files.py)."""
+  if config.data.get('arrays_dir'):
+    info = array_files.dataset_info(config)
+    check_image_size(config.data, info['stored_image_shape'])
+    return info
   builder = _builder(config)
   splits = builder.info.splits
   image_shape = builder.info.features['image'].shape
@@ -258,11 +263,19 @@ class ArraySource:
     return self.images[indices], self.labels[indices]
 
 
+def open_source(config, split, threads=None):
+  """Random access to `split`: ImageSource (TFDS), or ArraySource over the files of
+  `config.data.arrays_dir` when it is set."""
+  if config.data.get('arrays_dir'):
+    return ArraySource(*array_files.load(config.data.arrays_dir, split))
+  return ImageSource(config, split, threads)
+
+
 def _stats_path(config):
-  builder = _builder(config)
+  directory = config.data.get('arrays_dir') or _builder(config).data_dir
   sample = config.data.get('statistics_images', 0)
   images = f'sample{sample}' if sample else 'all'
-  return os.path.join(builder.data_dir, f'alexnet_jax_stats_{config.data.train_split}_'
+  return os.path.join(directory, f'alexnet_jax_stats_{config.data.train_split}_'
                       f'{config.data.resize_size or 0}_{images}.json'.replace('[', '_')
                       .replace(']', '_').replace(':', '-'))
 
@@ -287,7 +300,7 @@ def dataset_statistics(config, source: ImageSource = None) -> dict:
   if os.path.exists(path):
     with open(path) as f:
       return json.load(f)
-  source = source or ImageSource(config, config.data.train_split)
+  source = source or open_source(config, config.data.train_split)
   sample = config.data.get('statistics_images', 0)
   if sample:
     indices = np.sort(np.random.default_rng(0).choice(
@@ -565,7 +578,7 @@ class TrainBatches:
     self.config = config
     self.local_batch = local_batch_size(config, process_count)
     self.process_index = process_index
-    self.source = source or ImageSource(config, config.data.train_split, threads)
+    self.source = source or open_source(config, config.data.train_split, threads)
     if self.source.side is None:
       raise ConfigError(f'the images of {config.data.name!r} vary in size: set '
                         'config.data.resize_size (the paper: 256) to train on them')

@@ -114,7 +114,7 @@ def create_eval_iterator(config, *, process_index=0, process_count=1, split=None
   """Every eval example exactly once: fixed-size batches, the last one padded,
   with 'mask' 1 for real examples and 0 for padding (cf. flax#263)."""
   split = split or config.data.eval_split
-  source = input_pipeline.ImageSource(config, split)
+  source = input_pipeline.open_source(config, split)
   preprocessor = input_pipeline.Preprocessor(config, input_pipeline.dataset_statistics(config))
   batch_size = config.eval_batch_size
   if batch_size % process_count:

@@ -7,6 +7,7 @@ killed run wrote after the checkpoint it resumes from, so that every step is
 held once.
 """
 
+import importlib.util
 import json
 import os
 
@@ -92,10 +93,25 @@ class NullWriter:
 
 
 def create(workdir, resume_step, primary=True):
-  """The writers of a run: JSONL and TensorBoard on the primary process, else none."""
+  """The writers of a run: JSONL and TensorBoard on the primary process, else none.
+  Where TensorFlow is not installed (a GPU machine with JAX alone), metrics.jsonl is
+  written without the TensorBoard events, and a line says so."""
   if not primary:
     return NullWriter()
-  return MultiWriter([JsonlWriter(workdir, resume_step), TensorBoardWriter(workdir, resume_step)])
+  writers = [JsonlWriter(workdir, resume_step)]
+  if tensorflow_available():
+    writers.append(TensorBoardWriter(workdir, resume_step))
+  else:
+    print('TensorFlow is not installed: no TensorBoard events (metrics.jsonl has every '
+          'record)', flush=True)
+  return MultiWriter(writers)
+
+
+def tensorflow_available() -> bool:
+  try:
+    return importlib.util.find_spec('tensorflow') is not None
+  except ValueError:  # sys.modules['tensorflow'] is None: made unimportable
+    return False
 
 
 def purge_events(tensorboard_dir, resume_step):

@@ -33,6 +33,7 @@ MAY_CHANGE = ('mode', 'resume', 'num_epochs', 'num_train_steps', 'stop_at_train_
               'eval_every_steps', 'eval_batch_size', 'checkpoint', 'eval', 'parallel',
               'distributed', 'benchmark', 'ablation', 'data.prefetch', 'data.num_workers',
               'data.worker_processes', 'data.in_memory_max_bytes', 'data.data_dir',
+              'data.arrays_dir',
               'data.on_device', 'data.on_device_max_bytes', 'steps_per_dispatch',
               'model.conv_chunk')
 PREVIOUS_RUNS = 'previous_runs'

@@ -83,13 +83,7 @@ def torch_step(config, images, labels, compiled):
   images = torch.from_numpy(images).permute(0, 3, 1, 2).contiguous()
   labels = torch.from_numpy(labels).long()
 
-  def step():
-    optimizer.zero_grad(set_to_none=True)
-    loss = torch.nn.functional.cross_entropy(net(images), labels)
-    loss.backward()
-    optimizer.step()
-    return loss
-
+  step = cuda_convnet_torch.training_step(net, optimizer, images, labels)
   return torch.compile(step) if compiled else step
 
 

@@ -121,6 +121,18 @@ def create_optimizer(model: CudaConvnet, learning_rate=0.001, momentum=0.9):
   return torch.optim.SGD(groups, lr=learning_rate, momentum=momentum)
 
 
+def training_step(net: nn.Module, optimizer, images, labels):
+  """A no-argument call of one cross-entropy training step on a fixed batch (what the
+  benchmarks time, eager or through torch.compile); returns the loss."""
+  def step():
+    optimizer.zero_grad(set_to_none=True)
+    loss = F.cross_entropy(net(images), labels)
+    loss.backward()
+    optimizer.step()
+    return loss
+  return step
+
+
 def load_jax_params(model: CudaConvnet, params) -> None:
   """Copies alexnet_jax parameters (flax tree of `cuda_convnet.CudaConvnet`) in place:
   conv HWIO -> OIHW; local (OH, OW, K, K, C, F) -> (OH*OW, C*K*K, F) in unfold's (c, i, j)

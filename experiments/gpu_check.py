@@ -253,13 +253,13 @@ def torch_rows(net_name, batch, args, deadline, rows):
       rows.append({'net': net_name, 'batch': batch, 'path': path, 'skipped': 'budget'})
       continue
     torch.manual_seed(0)
+    from experiments import cuda_convnet_torch  # deferred: imports torch
     if net_name == 'paper':
       from experiments.benchmark_vs_torch import torch_alexnet
       net = torch_alexnet().to(device).to(memory_format=torch.channels_last)
       optimizer = torch.optim.SGD(net.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
       size, classes = 227, 1000
     else:
-      from experiments import cuda_convnet_torch
       net = cuda_convnet_torch.CudaConvnet(net_name).to(device).to(
           memory_format=torch.channels_last)
       optimizer = cuda_convnet_torch.create_optimizer(net, 0.001, 0.9)
@@ -268,13 +268,7 @@ def torch_rows(net_name, batch, args, deadline, rows):
         memory_format=torch.channels_last)
     labels = torch.randint(0, classes, (batch,), device=device)
 
-    def step():
-      optimizer.zero_grad(set_to_none=True)
-      loss = torch.nn.functional.cross_entropy(net(images), labels)
-      loss.backward()
-      optimizer.step()
-      return loss
-
+    step = cuda_convnet_torch.training_step(net, optimizer, images, labels)
     run = step if mode == 'eager' else torch.compile(step, mode=None if mode == 'compile'
                                                      else mode.replace('_', '-'))
     sync = torch.cuda.synchronize if device == 'cuda' else (lambda: None)

@@ -38,8 +38,8 @@ import jaxlib  # noqa: E402
 import numpy as np  # noqa: E402
 
 from alexnet_jax.config import presets  # noqa: E402
-from alexnet_jax.data import input_pipeline, iterators
-from alexnet_jax.models import cuda_convnet, alexnet
+from alexnet_jax.data import iterators
+from alexnet_jax.models import alexnet
 from alexnet_jax.runtime import results_io
 from alexnet_jax.training import optimizers, step_functions
 
@@ -214,8 +214,8 @@ def main():
   os.makedirs(args.out, exist_ok=True)
   path = os.path.join(args.out, 'results.json')
   results_io.write_json_atomic(path, report)
-  print(f"\n| variant | framework | ms/step | images/s | s/epoch | s/epoch with pipeline "
-        f"| JAX speedup |\n|---|---|---|---|---|---|---|")
+  print("\n| variant | framework | ms/step | images/s | s/epoch | s/epoch with pipeline "
+        "| JAX speedup |\n|---|---|---|---|---|---|---|")
   for variant, entry in results.items():
     for name in frameworks:
       r = entry[name]

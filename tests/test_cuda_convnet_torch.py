@@ -8,7 +8,7 @@ import pytest
 torch = pytest.importorskip('torch')
 
 from alexnet_jax.config import presets  # noqa: E402
-from alexnet_jax.models import cuda_convnet, alexnet
+from alexnet_jax.models import alexnet
 from alexnet_jax.training import optimizers, step_functions  # noqa: E402
 from experiments import cuda_convnet_torch  # noqa: E402
 from tests.conftest import DISTINCT_NETS  # noqa: E402

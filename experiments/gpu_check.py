@@ -40,8 +40,6 @@ import os
 import platform
 import subprocess
 import sys
-import threading
-import queue
 import time
 
 
@@ -57,7 +55,7 @@ import numpy as np  # noqa: E402
 
 from alexnet_jax import summary  # noqa: E402
 from alexnet_jax.config import default, presets  # noqa: E402
-from alexnet_jax.data import device_data, input_pipeline  # noqa: E402
+from alexnet_jax.data import device_data, input_pipeline, iterators  # noqa: E402
 from alexnet_jax.devices import parallel  # noqa: E402
 from alexnet_jax.models import alexnet  # noqa: E402
 from alexnet_jax.training import optimizers, step_functions  # noqa: E402
@@ -144,27 +142,13 @@ class JaxTrainer:
     return run
 
   def host_fed(self, batches):
-    """One dispatch per step, batches made ahead by a thread (TrainIterator's prefetch=2)."""
-    ahead = queue.Queue(maxsize=2)
-    stop = threading.Event()
-
-    def fill():
-      step = 0
-      while not stop.is_set():
-        batch = batches(step)
-        while not stop.is_set():
-          try:
-            ahead.put(batch, timeout=0.1)
-            break
-          except queue.Full:
-            continue
-        step += 1
-
-    threading.Thread(target=fill, daemon=True).start()
+    """One dispatch per step, batches made ahead by the training loop's iterator (its
+    prefetch thread, config.data.prefetch batches ahead)."""
+    ahead = iterators.TrainIterator(self.config, batches=batches)
 
     def run():
-      self.state, _ = self.compiled.train(self.state, ahead.get(), self.rng, self.rate)
-    return run, stop.set
+      self.state, _ = self.compiled.train(self.state, next(ahead), self.rng, self.rate)
+    return run, ahead.close
 
   def on_device(self, data, steps):
     rates = [self.rate] * steps

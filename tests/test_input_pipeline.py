@@ -162,6 +162,25 @@ def test_resume_continues_with_the_next_batch(tiny_config):
   iterator.close()
 
 
+def test_given_batches_are_prefetched_in_step_order(tiny_config):
+  """TrainIterator(batches=f) serves f(step) from its start step and after a seek, with
+  worker processes configured (they never run a caller's function)."""
+  tiny_config.data.worker_processes = 2
+  asked = []
+
+  def made(step):
+    asked.append(step)
+    return {'step': np.array(step)}
+
+  iterator = iterators.TrainIterator(tiny_config, batches=made, start_step=3)
+  assert iterator.workers is None
+  assert [int(next(iterator)['step']) for _ in range(3)] == [3, 4, 5]
+  iterator.set_state({'step': 10})
+  assert int(next(iterator)['step']) == 10 and iterator.get_state() == {'step': 11}
+  iterator.close()
+  assert set(asked) >= {3, 4, 5, 10}
+
+
 @pytest.mark.parametrize('ten_views', [False, True])
 def test_eval_sees_every_example_once(tiny_config, tiny_data_dir, ten_views):
   import tensorflow_datasets as tfds

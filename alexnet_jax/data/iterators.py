@@ -28,19 +28,25 @@ class TrainIterator:
   ahead by `data.worker_processes` worker processes (workers.py).
   """
 
-  def __init__(self, config, *, process_index=0, process_count=1, start_step=0):
+  def __init__(self, config, *, process_index=0, process_count=1, start_step=0, batches=None):
+    """`batches` (optional): a callable step -> local batch that replaces the configured
+    dataset's (e.g. TrainBatches over arrays already in memory, as the GPU check uses), so a
+    caller with its own source gets the same prefetching; it is always called in this
+    process, never by worker processes."""
     input_pipeline.local_batch_size(config, process_count)
     self.config = config
     self._shard = {'process_index': process_index, 'process_count': process_count}
     self.prefetch = max(0, config.data.prefetch)
-    self.workers = self._batches = None
-    processes = worker_process_count(config)
+    self.workers = None
+    self._batches = batches
+    processes = 0 if batches is not None else worker_process_count(config)
     if processes:
       self.workers = workers.BatchWorkers(config, input_pipeline.dataset_statistics(config), processes,
                                           start_step=start_step, **self._shard)
       self.step = start_step
     else:
-      self._batches = input_pipeline.TrainBatches(config, **self._shard)
+      if self._batches is None:
+        self._batches = input_pipeline.TrainBatches(config, **self._shard)
       self._start(start_step)
 
   def batch(self, step):

@@ -5,8 +5,9 @@ one GPU, alexnet_jax against the same nets in PyTorch, in one command of a few m
 
 What it measures (images/s of training, batch 128 unless said; synthetic CIFAR-shaped
 uint8 data, 50,000 images, so that the GPU machine needs neither TensorFlow nor the
-dataset; the report records whether the JAX part imported TensorFlow or TFDS, and
-tests/test_gpu_check.py checks that it did not):
+dataset; the report records whether TensorFlow or TFDS was imported by the first group's
+JAX part (before torch.compile, which probes for them) and by the end, and
+tests/test_gpu_check.py checks that neither was):
 
 * per cuda-convnet net (cc_11pct, cc_13pct, cc_18pct):
   - `jax_host_fed`: the training loop's host path: input_pipeline.TrainBatches makes each
@@ -30,7 +31,10 @@ second over the GPU's dense TF32 tensor peak (PEAK_TF32, when the GPU is known).
 
 Each figure is the throughput of a timed window of at least --min_time seconds after
 warm-up (compilation) calls, ended by a device synchronization. A --budget_s deadline
-skips (and records as skipped) what would run past it.
+skips (and records as skipped) what would run past it. The groups run in the order of the
+goals they serve (the first net, then the paper net at its first batch, then the rest), and
+the JSON and Markdown are rewritten after each (`"complete": false` until the last), so a
+command stopped at the device's time limit still brings back what it measured.
 """
 
 import argparse
@@ -41,8 +45,6 @@ import platform
 import subprocess
 import sys
 import time
-
-
 
 from alexnet_jax.runtime import startup  # noqa: E402
 
@@ -58,6 +60,7 @@ from alexnet_jax.config import default, presets  # noqa: E402
 from alexnet_jax.data import device_data, input_pipeline, iterators  # noqa: E402
 from alexnet_jax.devices import parallel  # noqa: E402
 from alexnet_jax.models import alexnet  # noqa: E402
+from alexnet_jax.runtime import results_io  # noqa: E402
 from alexnet_jax.training import optimizers, step_functions  # noqa: E402
 
 NETS = ('cc_11pct', 'cc_13pct', 'cc_18pct')
@@ -296,6 +299,33 @@ def flops_per_image(net, batch):
   return 3 * 2 * summary.layer_table(config)['total_macs']
 
 
+def imported_tensorflow():
+  return sorted(name for name in ('tensorflow', 'tensorflow_datasets') if name in sys.modules)
+
+
+def write_report(out, environment_info, rows, args, argv, complete):
+  """gpu_check.json and .md from the rows so far, each replaced whole (a command killed
+  at its time limit still brings back every group it finished)."""
+  peak = peak_of(environment_info['device_kind'])
+  best_torch = {}
+  for row in rows:
+    if 'skipped' in row:
+      continue
+    row['flops_per_image'] = flops_per_image(row['net'], row['batch'])
+    row['share_of_peak'] = (row['images_per_s'] * row['flops_per_image'] / peak if peak
+                            else None)
+    if row['path'].startswith('torch'):
+      key = f"{row['net']}/{row['batch']}"
+      best_torch[key] = max(best_torch.get(key, 0.0), row['images_per_s'])
+  report = {'environment': environment_info, 'peak_tf32_flops': peak, 'rows': rows,
+            'best_torch': best_torch, 'complete': complete,
+            'argv': sys.argv[1:] if argv is None else list(argv),
+            'settings': {k: v for k, v in vars(args).items() if k != 'out'}}
+  results_io.write_json_atomic(os.path.join(out, 'gpu_check.json'), report)
+  results_io.write_text_atomic(os.path.join(out, 'gpu_check.md'), markdown(report))
+  return report
+
+
 def peak_of(device_kind):
   return next((peak for name, peak in PEAK_TF32.items() if name in device_kind), None)
 
@@ -318,6 +348,9 @@ def markdown(report):
     share = f"{row['share_of_peak']:.1%}" if row.get('share_of_peak') is not None else ''
     lines.append(f"| {row['net']} | {row['batch']} | {row['path']} | "
                  f"{row['images_per_s']:,.0f} | {ratio} | {share} |")
+  if not report.get('complete', True):
+    lines += ['', 'Partial: the command ended (or was stopped) before the rows above were all '
+              'measured.']
   lines += ['', 'Command: `python -m experiments.gpu_check ' + ' '.join(report['argv']) + '`']
   return '\n'.join(lines) + '\n'
 
@@ -350,35 +383,23 @@ def main(argv=None):
   images, labels = synthetic_cifar(args.examples)
   stats = statistics_of(images)
   rows = []
-  for net in nets:
-    jax_cuda_convnet(net, args, images, labels, stats, deadline, rows)
-  for batch in paper_batches:
-    jax_paper(batch, args, deadline, rows)
-  # Before torch, whose compiler probes for TensorFlow among other packages.
-  environment_info['jax_part_imported'] = sorted(
-      name for name in ('tensorflow', 'tensorflow_datasets') if name in sys.modules)
-  for net in nets:
-    torch_rows(net, args.batch_size, args, deadline, rows)
-  for batch in paper_batches:
-    torch_rows('paper', batch, args, deadline, rows)
-  peak = peak_of(environment_info['device_kind'])
-  best_torch = {}
-  for row in rows:
-    if 'skipped' in row:
-      continue
-    row['flops_per_image'] = flops_per_image(row['net'], row['batch'])
-    row['share_of_peak'] = (row['images_per_s'] * row['flops_per_image'] / peak if peak
-                            else None)
-    if row['path'].startswith('torch'):
-      key = f"{row['net']}/{row['batch']}"
-      best_torch[key] = max(best_torch.get(key, 0.0), row['images_per_s'])
-  report = {'environment': environment_info, 'peak_tf32_flops': peak, 'rows': rows,
-            'best_torch': best_torch, 'argv': sys.argv[1:] if argv is None else list(argv),
-            'settings': {k: v for k, v in vars(args).items() if k != 'out'}}
-  with open(os.path.join(args.out, 'gpu_check.json'), 'w') as f:
-    json.dump(report, f, indent=1)
-  with open(os.path.join(args.out, 'gpu_check.md'), 'w') as f:
-    f.write(markdown(report))
+  # The goals' rows first (the first cuda-convnet net, cc_11pct by default, and the paper
+  # net at its first batch), each JAX path beside PyTorch's, so that the budget or a killed
+  # command cuts the least important rows; the report is rewritten after each group.
+  cc = [(net, args.batch_size) for net in nets]
+  paper = [('paper', batch) for batch in paper_batches]
+  for net, batch in cc[:1] + paper[:1] + cc[1:] + paper[1:]:
+    if net == 'paper':
+      jax_paper(batch, args, deadline, rows)
+    else:
+      jax_cuda_convnet(net, args, images, labels, stats, deadline, rows)
+    if 'jax_part_imported' not in environment_info:
+      # Before the first torch.compile, whose compiler probes for TensorFlow among others.
+      environment_info['jax_part_imported'] = imported_tensorflow()
+    torch_rows(net, batch, args, deadline, rows)
+    write_report(args.out, environment_info, rows, args, argv, complete=False)
+  environment_info['imported_at_end'] = imported_tensorflow()
+  report = write_report(args.out, environment_info, rows, args, argv, complete=True)
   print(markdown(report), flush=True)
   return 0
 

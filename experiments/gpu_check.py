@@ -39,6 +39,7 @@ command stopped at the device's time limit still brings back what it measured.
 
 import argparse
 import datetime
+import functools
 import json
 import os
 import platform
@@ -291,6 +292,7 @@ def environment():
   return info
 
 
+@functools.lru_cache(maxsize=None)  # the report is rewritten after every group
 def flops_per_image(net, batch):
   if net == 'paper':
     config = default.get_config('paper')

@@ -37,16 +37,15 @@ class TrainIterator:
     self.config = config
     self._shard = {'process_index': process_index, 'process_count': process_count}
     self.prefetch = max(0, config.data.prefetch)
-    self.workers = None
-    self._batches = batches
-    processes = 0 if batches is not None else worker_process_count(config)
+    self.workers = self._batches = None
+    processes = worker_process_count(config) if batches is None else 0
     if processes:
       self.workers = workers.BatchWorkers(config, input_pipeline.dataset_statistics(config), processes,
                                           start_step=start_step, **self._shard)
       self.step = start_step
     else:
-      if self._batches is None:
-        self._batches = input_pipeline.TrainBatches(config, **self._shard)
+      self._batches = (batches if batches is not None
+                       else input_pipeline.TrainBatches(config, **self._shard))
       self._start(start_step)
 
   def batch(self, step):

@@ -52,6 +52,7 @@ from PIL import Image
 
 from alexnet_jax.data import array_files, example_seeds, importers
 from alexnet_jax.data.images import resize_and_center_crop_pil
+from alexnet_jax.runtime import results_io
 from alexnet_jax.errors import ConfigError, DatasetNotFoundError
 
 # fb.resnet.torch / Caffe's ImageNet RGB statistics for pixels in [0, 1].
@@ -323,9 +324,7 @@ def dataset_statistics(config, source: ImageSource = None) -> dict:
            'eigval': eigval[order].tolist(), 'eigvec': eigvec[:, order].tolist(),
            'images': len(indices)}
   try:
-    with open(path + '.tmp', 'w') as f:
-      json.dump(stats, f)
-    os.replace(path + '.tmp', path)
+    results_io.write_json_atomic(path, stats)
   except OSError:
     pass  # a read-only data_dir: recompute next time
   return stats

@@ -2,20 +2,39 @@
 
 import json
 import os
+import tempfile
+
+
+def _read_umask() -> int:
+  """Read once at import: os.umask can only be read by setting it, which is not safe
+  while other threads create files."""
+  mask = os.umask(0o22)
+  os.umask(mask)
+  return mask
+
+
+_UMASK = _read_umask()
 
 
 def write_text_atomic(path: str, text: str):
-  """Writes `path.tmp`, then renames it over `path`. A failed write (no space,
-  permission denied) removes its own `.tmp` and raises OSError naming `path`;
-  the previous `path` stays as it was."""
-  os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+  """Writes a temporary file beside `path`, then renames it over `path`. The temporary
+  name is unique per call, so two processes writing the same file at once (two lanes
+  starting runs of one sweep) each rename their own whole copy instead of one renaming
+  the other's away. A failed write (no space, permission denied) removes its own
+  temporary file and raises OSError naming `path`; the previous `path` stays as it was."""
+  directory = os.path.dirname(os.path.abspath(path))
+  os.makedirs(directory, exist_ok=True)
+  tmp = None
   try:
-    with open(path + '.tmp', 'w') as f:
+    descriptor, tmp = tempfile.mkstemp(
+        dir=directory, prefix=f'.{os.path.basename(path)}.', suffix='.tmp')
+    with os.fdopen(descriptor, 'w') as f:
+      os.fchmod(f.fileno(), 0o666 & ~_UMASK)  # mkstemp's 0600 would hide results from others
       f.write(text)
-    os.replace(path + '.tmp', path)
+    os.replace(tmp, path)
   except OSError as error:
-    if os.path.exists(path + '.tmp'):
-      os.remove(path + '.tmp')
+    if tmp is not None and os.path.exists(tmp):
+      os.remove(tmp)
     raise OSError(error.errno, error.strerror, path) from None
 
 

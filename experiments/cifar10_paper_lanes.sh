@@ -110,10 +110,16 @@ if mkdir -p "$cgroup" 2>/dev/null && echo 3072 > "$cgroup/cpu.shares" 2>/dev/nul
 else
   cgroup=""
 fi
+# Each lane starts 20 s after the one before: clones older than 4d51f82 write a sweep's
+# ablation.json through one shared temporary name, and two runs starting in the same second
+# made one of them fail.
+delay=0
 for core in ${LANE_CORES:-0 1}; do
   (
     if [ -n "$cgroup" ]; then echo "$BASHPID" > "$cgroup/cgroup.procs"; fi
+    sleep "$delay"
     lane "$core"
   ) > "$runs/lane$core.log" 2>&1 &
+  delay=$((delay + 20))
 done
 echo "lanes started on cores ${LANE_CORES:-0 1}; logs in $runs/lane<core>.log"

@@ -1,11 +1,34 @@
 """Shared fixtures: small configs that keep the suite fast on a 2-core CPU."""
 
 import importlib.util
+import os
+import shutil
+import tempfile
 
 import pytest
 
-from alexnet_jax.config import default
-from alexnet_jax.runtime import startup
+# One XLA compilation cache for the whole session, shared by the xdist workers and by the
+# subprocesses the tests start (both inherit this environment). Most tests build the same
+# few tiny nets, and XLA:CPU spends seconds even on a tiny net's random initialisation (its
+# threefry kernels, one per parameter), so without the cache every test and every
+# subprocess pays those seconds again. A cache hit loads the executable a fresh compilation
+# would build, so no result changes. The size limit switches on jax's file lock, which
+# keeps a worker from reading an entry another is still writing. Set before JAX is imported.
+_CACHE_DIR = None
+if 'JAX_COMPILATION_CACHE_DIR' not in os.environ:
+  _CACHE_DIR = tempfile.mkdtemp(prefix='alexnet_jax-tests-xla-cache-')
+  os.environ['JAX_COMPILATION_CACHE_DIR'] = _CACHE_DIR
+  os.environ['JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS'] = '0.1'
+  os.environ['JAX_COMPILATION_CACHE_MAX_SIZE'] = str(8 << 30)
+
+
+def pytest_unconfigure(config):
+  if _CACHE_DIR is not None:  # the process that made it: the xdist controller, or the only one
+    shutil.rmtree(_CACHE_DIR, ignore_errors=True)
+
+
+from alexnet_jax.config import default  # noqa: E402 (after the cache settings above)
+from alexnet_jax.runtime import startup  # noqa: E402
 
 startup.setup()  # the tests run with the settings main runs with
 

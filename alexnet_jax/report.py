@@ -382,7 +382,8 @@ def plot(results: dict, workdir: str):
   ax.set_xlabel('epochs')
   ax.set_ylabel('training error (top-1)')
   ax.set_title(f"{results['ablation']}: training error")
-  ax.legend()
+  if ax.get_legend_handles_labels()[0]:  # runs too short to log a nonzero training error have none
+    ax.legend()
   fig.tight_layout()
   fig.savefig(os.path.join(workdir, 'train_error.png'), dpi=120)
   plt.close(fig)
@@ -404,7 +405,8 @@ def plot(results: dict, workdir: str):
     ax.set_xlabel('epochs')
     ax.set_ylabel('test top-1 error (%), center crop')
     ax.set_title(f"{results['ablation']}: test error during training")
-    ax.legend()
+    if labelled:
+      ax.legend()
     fig.tight_layout()
     fig.savefig(os.path.join(workdir, 'test_curve.png'), dpi=120)
     plt.close(fig)

@@ -5,6 +5,7 @@ import json
 import os
 import subprocess
 import sys
+import warnings
 
 import pytest
 
@@ -219,3 +220,17 @@ def test_committed_tables_rebuild_from_the_committed_run_files(experiment, tmp_p
 def test_a_single_run_is_shown_without_a_spread():
   assert report._fmt({'mean': 0.1637, 'std': 0.0, 'n': 1}, scale=100) == '16.37'
   assert report._fmt({'mean': 0.1637, 'std': 0.002, 'n': 3}, scale=100) == '16.37 ± 0.20'
+
+
+def test_runs_without_a_training_curve_plot_without_a_legend_warning(tmp_path):
+  # A run too short to log a nonzero training error (the tiny ablation's) has no line to
+  # label; matplotlib warned "No artists with labels found to put in legend".
+  (tmp_path / 'ablation.json').write_text(json.dumps({
+      'name': 'lrn', 'dataset': 'tiny', 'baseline': 'lrn', 'variants': ['lrn'], 'seeds': [0],
+      'target_train_error': 0.25, 'paper_claims': {}}))
+  write_run(tmp_path, 'lrn', 0, train_errors=[0.0, 0.0], losses=[1, 1], test_top1=0.5,
+            test_top5=0.1, wall_time=10)
+  with warnings.catch_warnings():
+    warnings.simplefilter('error')
+    report.build(str(tmp_path))
+  assert (tmp_path / 'train_error.png').read_bytes()[:4] == b'\x89PNG'

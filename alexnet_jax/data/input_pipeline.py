@@ -52,8 +52,8 @@ from PIL import Image
 
 from alexnet_jax.data import array_files, example_seeds, importers
 from alexnet_jax.data.images import resize_and_center_crop_pil
-from alexnet_jax.runtime import results_io
 from alexnet_jax.errors import ConfigError, DatasetNotFoundError
+from alexnet_jax.runtime import results_io
 
 # fb.resnet.torch / Caffe's ImageNet RGB statistics for pixels in [0, 1].
 IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], np.float32)

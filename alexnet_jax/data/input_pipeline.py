@@ -324,7 +324,7 @@ def dataset_statistics(config, source: ImageSource = None) -> dict:
            'eigval': eigval[order].tolist(), 'eigvec': eigvec[:, order].tolist(),
            'images': len(indices)}
   try:
-    results_io.write_json_atomic(path, stats)
+    results_io.write_text_atomic(path, json.dumps(stats))  # compact: a per-pixel mean
   except OSError:
     pass  # a read-only data_dir: recompute next time
   return stats

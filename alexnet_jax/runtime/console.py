@@ -56,8 +56,8 @@ def quiet_native_logs():
   """TensorFlow's and XLA's C++ logging: errors only; a value the user set stays.
   TensorFlow 2.21 prints its oneDNN banner (and with it absl's 'All log messages
   before absl::InitializeLog()' notice) whatever the level; TF_ENABLE_ONEDNN_OPTS=0
-  removes it. TensorFlow computes nothing here (it encodes datasets and writes
-  TensorBoard events), so its oneDNN kernels are not missed."""
+  removes it. TensorFlow computes nothing here (it reads TFDS datasets and
+  exports SavedModels), so its oneDNN kernels are not missed."""
   os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
   os.environ.setdefault('TF_ENABLE_ONEDNN_OPTS', '0')
 

@@ -17,6 +17,14 @@ _UMASK = _read_umask()
 
 
 def write_text_atomic(path: str, text: str):
+  _write_atomic(path, text, 'w')
+
+
+def write_bytes_atomic(path: str, data: bytes):
+  _write_atomic(path, data, 'wb')
+
+
+def _write_atomic(path: str, content, mode: str):
   """Writes a temporary file beside `path`, then renames it over `path`. The temporary
   name is unique per call, so two processes writing the same file at once (two lanes
   starting runs of one sweep) each rename their own whole copy instead of one renaming
@@ -28,9 +36,9 @@ def write_text_atomic(path: str, text: str):
   try:
     descriptor, tmp = tempfile.mkstemp(
         dir=directory, prefix=f'.{os.path.basename(path)}.', suffix='.tmp')
-    with os.fdopen(descriptor, 'w') as f:
+    with os.fdopen(descriptor, mode) as f:
       os.fchmod(f.fileno(), 0o666 & ~_UMASK)  # mkstemp's 0600 would hide results from others
-      f.write(text)
+      f.write(content)
     os.replace(tmp, path)
   except OSError as error:
     if tmp is not None and os.path.exists(tmp):

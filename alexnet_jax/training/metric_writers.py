@@ -41,24 +41,37 @@ class JsonlWriter:
 
 
 class TensorBoardWriter:
-  """TensorBoard scalars under `<split>/<key>` (TensorFlow is a dependency already,
-  through TFDS)."""
+  """TensorBoard scalars under `<split>/<key>`, one event per record, written through
+  `event_files` (no TensorFlow) to a new event file per process, flushed at once."""
 
   def __init__(self, workdir, resume_step):
-    import tensorflow as tf  # deferred: seconds to load; only TensorBoard needs it
-    self.tf = tf
+    from alexnet_jax.training import event_files  # deferred: needs the tensorboard package
+    self.event_files = event_files
     directory = os.path.join(workdir, 'tensorboard')
     purge_events(directory, resume_step)
-    self.writer = tf.summary.create_file_writer(directory)
+    os.makedirs(directory, exist_ok=True)
+    self.path = event_files.new_file_name(directory)
+    self.file = open(self.path, 'wb')
+    self._append(event_files.version_event())
 
   def write(self, record):
-    with self.writer.as_default():
-      for key, value in record.items():
-        if key not in ('step', 'split') and isinstance(value, (int, float)):
-          self.tf.summary.scalar(f"{record['split']}/{key}", value, step=record['step'])
+    scalars = {f"{record['split']}/{key}": value for key, value in record.items()
+               if key not in ('step', 'split') and isinstance(value, (int, float))}
+    if scalars:
+      self._append(self.event_files.scalars_event(record['step'], scalars))
+
+  def _append(self, event):
+    try:
+      self.file.write(self.event_files.encode_record(event.SerializeToString()))
+      self.file.flush()
+    except OSError as error:
+      raise OSError(error.errno, error.strerror, self.path) from None
 
   def close(self):
-    self.writer.close()
+    try:
+      self.file.close()
+    except OSError as error:
+      raise OSError(error.errno, error.strerror, self.path) from None
 
 
 class MultiWriter:
@@ -94,50 +107,43 @@ class NullWriter:
 
 def create(workdir, resume_step, primary=True):
   """The writers of a run: JSONL and TensorBoard on the primary process, else none.
-  Where TensorFlow is not installed (a GPU machine with JAX alone), metrics.jsonl is
-  written without the TensorBoard events, and a line says so."""
+  Where the tensorboard package is not installed (a GPU machine with JAX alone),
+  metrics.jsonl is written without the TensorBoard events, and a line says so."""
   if not primary:
     return NullWriter()
   writers = [JsonlWriter(workdir, resume_step)]
-  if tensorflow_available():
+  if tensorboard_available():
     writers.append(TensorBoardWriter(workdir, resume_step))
   else:
-    print('TensorFlow is not installed: no TensorBoard events (metrics.jsonl has every '
+    print('tensorboard is not installed: no TensorBoard events (metrics.jsonl has every '
           'record)', flush=True)
   return MultiWriter(writers)
 
 
-def tensorflow_available() -> bool:
+def tensorboard_available() -> bool:
   try:
-    return importlib.util.find_spec('tensorflow') is not None
-  except ValueError:  # sys.modules['tensorflow'] is None: made unimportable
+    return importlib.util.find_spec('tensorboard') is not None
+  except ValueError:  # sys.modules['tensorboard'] is None: made unimportable
     return False
 
 
 def purge_events(tensorboard_dir, resume_step):
   """Drops the TensorBoard events of steps after `resume_step` (a killed run logged
   them; the resumed run logs them again), so that each step is held once, as in
-  metrics.jsonl. Each event file is rewritten whole, or left as it is."""
-  import tensorflow as tf  # deferred: seconds to load; only TensorBoard needs it
+  metrics.jsonl, and a record a killed run left half-written. Each event file is
+  rewritten whole (atomically), or left as it is."""
+  from alexnet_jax.training import event_files  # deferred: needs the tensorboard package
   if not os.path.isdir(tensorboard_dir):
     return
   for name in sorted(os.listdir(tensorboard_dir)):
     path = os.path.join(tensorboard_dir, name)
-    if not name.startswith('events.out.tfevents') or not os.path.isfile(path):
+    if not name.startswith(event_files.FILE_PREFIX) or not os.path.isfile(path):
       continue
-    records, truncated = [], False
-    try:
-      for record in tf.compat.v1.io.tf_record_iterator(path):
-        records.append(record)
-    except tf.errors.DataLossError:  # a run killed while writing its last event
-      truncated = True
-    kept = [r for r in records if tf.compat.v1.Event.FromString(r).step <= resume_step]
-    if len(kept) == len(records) and not truncated:
-      continue
-    with tf.io.TFRecordWriter(path + '.tmp') as writer:
-      for record in kept:
-        writer.write(record)
-    os.replace(path + '.tmp', path)
+    records, truncated = event_files.read_records(path)
+    kept = [framed for data, framed in records
+            if event_files.event_step(data) <= resume_step]
+    if len(kept) < len(records) or truncated:
+      results_io.write_bytes_atomic(path, b''.join(kept))
 
 
 def _line_step(line):

@@ -1,0 +1,87 @@
+"""A run's metric writers (training/metric_writers.py, training/event_files.py): the
+TensorBoard events written without TensorFlow read back by TensorFlow's own reader,
+and resume dropping what a killed run logged after its checkpoint."""
+
+import json
+import sys
+
+import numpy as np
+
+from alexnet_jax.training import event_files, metric_writers
+
+
+def _records(steps):
+  return [{'step': step, 'split': 'train', 'loss': 1.0 / step, 'top1_error': 0.5,
+           'note': 'not a number'} for step in steps]
+
+
+def _write_run(workdir, steps, resume_step=0):
+  writer = metric_writers.create(str(workdir), resume_step)
+  for record in _records(steps):
+    writer.write(record)
+  writer.close()
+
+
+def _event_files(workdir):
+  return sorted((workdir / 'tensorboard').iterdir())
+
+
+def _scalars_read_by_tensorflow(workdir):
+  import tensorflow as tf
+  return [(event.step, value.tag, float(tf.make_ndarray(value.tensor)),
+           value.metadata.plugin_data.plugin_name)
+          for path in _event_files(workdir)
+          for event in tf.compat.v1.train.summary_iterator(str(path))
+          for value in event.summary.value]
+
+
+def test_tensorflow_reads_the_scalars_as_tf_summary_writes_them(tmp_path):
+  _write_run(tmp_path, [1, 2, 3])
+  expected = [(step, f'train/{key}', float(np.float32(value)), 'scalars')
+              for record in _records([1, 2, 3])
+              for step in [record['step']]
+              for key, value in record.items() if key in ('loss', 'top1_error')]
+  assert _scalars_read_by_tensorflow(tmp_path) == expected
+
+
+def test_resume_drops_later_steps_in_both_files(tmp_path):
+  _write_run(tmp_path, range(1, 11))
+  _write_run(tmp_path, range(6, 9), resume_step=5)  # killed at 10, resumed from 5
+  steps = [step for step, tag, _, _ in _scalars_read_by_tensorflow(tmp_path)
+           if tag == 'train/loss']
+  assert sorted(steps) == [1, 2, 3, 4, 5, 6, 7, 8]
+  lines = (tmp_path / 'metrics.jsonl').read_text().splitlines()
+  assert [json.loads(line)['step'] for line in lines] == [1, 2, 3, 4, 5, 6, 7, 8]
+
+
+def test_a_half_written_last_record_is_cut_and_a_whole_file_left_alone(tmp_path):
+  _write_run(tmp_path, range(1, 6))
+  [path] = _event_files(tmp_path)
+  whole = path.read_bytes()
+  metric_writers.purge_events(str(tmp_path / 'tensorboard'), resume_step=5)
+  assert path.read_bytes() == whole
+  path.write_bytes(whole[:-7])  # killed while writing step 5's event
+  records, truncated = event_files.read_records(str(path))
+  assert truncated and [event_files.event_step(data) for data, _ in records] == [0, 1, 2, 3, 4]
+  metric_writers.purge_events(str(tmp_path / 'tensorboard'), resume_step=5)
+  assert event_files.read_records(str(path)) == (records, False)
+  assert path.read_bytes() == whole[:len(b''.join(framed for _, framed in records))]
+
+
+def test_a_damaged_checksum_ends_the_readable_part(tmp_path):
+  _write_run(tmp_path, range(1, 4))
+  [path] = _event_files(tmp_path)
+  records, _ = event_files.read_records(str(path))
+  damaged = bytearray(path.read_bytes())
+  damaged[len(b''.join(framed for _, framed in records[:2])) + 14] ^= 0xFF  # in step 2's data
+  path.write_bytes(bytes(damaged))
+  assert event_files.read_records(str(path)) == (records[:2], True)
+
+
+def test_without_tensorboard_only_metrics_jsonl_and_a_line_says_so(tmp_path, monkeypatch,
+                                                                  capsys):
+  monkeypatch.setitem(sys.modules, 'tensorboard', None)
+  _write_run(tmp_path, [1, 2])
+  assert 'tensorboard is not installed: no TensorBoard events' in capsys.readouterr().out
+  assert not (tmp_path / 'tensorboard').exists()
+  assert len((tmp_path / 'metrics.jsonl').read_text().splitlines()) == 2

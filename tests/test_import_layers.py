@@ -24,7 +24,7 @@ LAYERS = (
 )
 # Heavy third-party packages whose import may wait inside a function (each with a
 # comment there saying why it waits).
-DEFERRABLE = ('tensorflow', 'tensorflow_datasets', 'torch', 'matplotlib', 'jax')
+DEFERRABLE = ('tensorflow', 'tensorflow_datasets', 'tensorboard', 'torch', 'matplotlib', 'jax')
 
 
 def _modules() -> dict:

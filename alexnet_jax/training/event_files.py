@@ -7,6 +7,8 @@ the masked CRC-32C of the data. The protos and the checksum come from the
 which costs a training process seconds at start and is absent on the GPU machine.
 Scalars are written as `tf.summary.scalar` writes them (a float32 scalar tensor
 under the 'scalars' plugin), so TensorBoard and TensorFlow's readers see the same.
+`tensorboard` is imported only when events are written or read: it takes about a second,
+and a machine with JAX alone may not have it (`metric_writers` then writes none).
 """
 
 import itertools
@@ -16,8 +18,6 @@ import struct
 import time
 
 import numpy as np
-from tensorboard.compat.proto import event_pb2, summary_pb2, tensor_pb2, types_pb2
-from tensorboard.compat.tensorflow_stub.pywrap_tensorflow import masked_crc32c
 
 FILE_PREFIX = 'events.out.tfevents'
 _HEADER = struct.Struct('<QI')
@@ -31,9 +31,15 @@ def new_file_name(directory):
                       f'{socket.gethostname()}.{os.getpid()}.{next(_file_numbers)}.v2')
 
 
+def _masked_crc32c(data: bytes) -> int:
+  from tensorboard.compat.tensorflow_stub import pywrap_tensorflow  # deferred: optional, ~1 s
+  return pywrap_tensorflow.masked_crc32c(data)
+
+
 def encode_record(data: bytes) -> bytes:
   length = struct.pack('<Q', len(data))
-  return length + _FOOTER.pack(masked_crc32c(length)) + data + _FOOTER.pack(masked_crc32c(data))
+  return (length + _FOOTER.pack(_masked_crc32c(length)) + data
+          + _FOOTER.pack(_masked_crc32c(data)))
 
 
 def read_records(path):
@@ -46,22 +52,24 @@ def read_records(path):
       return records, True
     length, length_crc = _HEADER.unpack_from(content, offset)
     end = offset + _HEADER.size + length + _FOOTER.size
-    if masked_crc32c(content[offset:offset + 8]) != length_crc or end > len(content):
+    if _masked_crc32c(content[offset:offset + 8]) != length_crc or end > len(content):
       return records, True
     data = content[offset + _HEADER.size:end - _FOOTER.size]
-    if masked_crc32c(data) != _FOOTER.unpack_from(content, end - _FOOTER.size)[0]:
+    if _masked_crc32c(data) != _FOOTER.unpack_from(content, end - _FOOTER.size)[0]:
       return records, True
     records.append((data, content[offset:end]))
     offset = end
   return records, False
 
 
-def version_event() -> event_pb2.Event:
+def version_event():
+  from tensorboard.compat.proto import event_pb2  # deferred: optional, ~1 s
   return event_pb2.Event(wall_time=time.time(), file_version='brain.Event:2')
 
 
-def scalars_event(step: int, scalars: dict) -> event_pb2.Event:
+def scalars_event(step: int, scalars: dict):
   """One event holding every scalar of a step, each as `tf.summary.scalar` writes it."""
+  from tensorboard.compat.proto import event_pb2, summary_pb2, tensor_pb2, types_pb2  # deferred
   metadata = summary_pb2.SummaryMetadata(
       plugin_data=summary_pb2.SummaryMetadata.PluginData(plugin_name='scalars'))
   values = [summary_pb2.Summary.Value(
@@ -74,4 +82,5 @@ def scalars_event(step: int, scalars: dict) -> event_pb2.Event:
 
 
 def event_step(data: bytes) -> int:
+  from tensorboard.compat.proto import event_pb2  # deferred: optional, ~1 s
   return event_pb2.Event.FromString(data).step

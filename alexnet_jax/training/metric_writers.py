@@ -12,7 +12,7 @@ import json
 import os
 
 from alexnet_jax.runtime import results_io
-from alexnet_jax.training import run_files
+from alexnet_jax.training import event_files, run_files
 
 
 class JsonlWriter:
@@ -45,8 +45,6 @@ class TensorBoardWriter:
   `event_files` (no TensorFlow) to a new event file per process, flushed at once."""
 
   def __init__(self, workdir, resume_step):
-    from alexnet_jax.training import event_files  # deferred: needs the tensorboard package
-    self.event_files = event_files
     directory = os.path.join(workdir, 'tensorboard')
     purge_events(directory, resume_step)
     os.makedirs(directory, exist_ok=True)
@@ -58,11 +56,11 @@ class TensorBoardWriter:
     scalars = {f"{record['split']}/{key}": value for key, value in record.items()
                if key not in ('step', 'split') and isinstance(value, (int, float))}
     if scalars:
-      self._append(self.event_files.scalars_event(record['step'], scalars))
+      self._append(event_files.scalars_event(record['step'], scalars))
 
   def _append(self, event):
     try:
-      self.file.write(self.event_files.encode_record(event.SerializeToString()))
+      self.file.write(event_files.encode_record(event.SerializeToString()))
       self.file.flush()
     except OSError as error:
       raise OSError(error.errno, error.strerror, self.path) from None
@@ -132,7 +130,6 @@ def purge_events(tensorboard_dir, resume_step):
   them; the resumed run logs them again), so that each step is held once, as in
   metrics.jsonl, and a record a killed run left half-written. Each event file is
   rewritten whole (atomically), or left as it is."""
-  from alexnet_jax.training import event_files  # deferred: needs the tensorboard package
   if not os.path.isdir(tensorboard_dir):
     return
   for name in sorted(os.listdir(tensorboard_dir)):

@@ -45,7 +45,8 @@ def encode_record(data: bytes) -> bytes:
 def read_records(path):
   """The file's records as (data, framed bytes), and whether it ended in a damaged or
   partly written record (a process killed while writing), after which nothing is read."""
-  content = open(path, 'rb').read()
+  with open(path, 'rb') as f:
+    content = f.read()
   records, offset = [], 0
   while offset < len(content):
     if offset + _HEADER.size > len(content):

@@ -28,6 +28,7 @@ import ml_collections
 
 from alexnet_jax import errors, evaluate, report, train, validation
 from alexnet_jax.runtime import results_io
+from alexnet_jax.training import metric_writers
 from alexnet_jax.training import workdir as workdirs
 
 
@@ -160,6 +161,8 @@ def run(config, workdir: str):
     train.train_and_evaluate(this_run, run_dir)
     if config.ablation.get('ten_views_eval', False):
       _evaluate_ten_views(this_run, run_dir)
+    # A resumed run's time includes what the processes before this one spent on it.
+    wall_time_s = time.time() - start + metric_writers.earlier_processes_s(run_dir, start)
     results_io.write_json_atomic(os.path.join(run_dir, 'run.json'), {
-        'finished': True, 'variant': variant, 'seed': seed, 'wall_time_s': time.time() - start})
+        'finished': True, 'variant': variant, 'seed': seed, 'wall_time_s': wall_time_s})
   return report.build(workdir)

@@ -85,3 +85,21 @@ def test_without_tensorboard_only_metrics_jsonl_and_a_line_says_so(tmp_path, mon
   assert 'tensorboard is not installed: no TensorBoard events' in capsys.readouterr().out
   assert not (tmp_path / 'tensorboard').exists()
   assert len((tmp_path / 'metrics.jsonl').read_text().splitlines()) == 2
+
+
+def _event_file(directory, name, wall_times):
+  from tensorboard.compat.proto import event_pb2
+  directory.mkdir(parents=True, exist_ok=True)
+  (directory / f'{event_files.FILE_PREFIX}.{name}').write_bytes(b''.join(
+      event_files.encode_record(event_pb2.Event(wall_time=t, step=i).SerializeToString())
+      for i, t in enumerate(wall_times)))
+
+
+def test_earlier_processes_time_is_summed_from_their_event_files(tmp_path):
+  assert metric_writers.earlier_processes_s(str(tmp_path), started_at=1e12) == 0.0
+  _event_file(tmp_path / 'tensorboard', 'first', [100.0, 150.0, 400.0])  # killed at 400
+  _event_file(tmp_path / 'tensorboard', 'second', [1000.0, 1200.0])  # the resumed process
+  (tmp_path / 'tensorboard' / 'not_events.txt').write_text('x')
+  assert metric_writers.earlier_processes_s(str(tmp_path), started_at=900.0) == 300.0
+  assert metric_writers.earlier_processes_s(str(tmp_path), started_at=2000.0) == 500.0
+  assert metric_writers.earlier_processes_s(str(tmp_path), started_at=50.0) == 0.0

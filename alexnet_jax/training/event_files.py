@@ -85,3 +85,8 @@ def scalars_event(step: int, scalars: dict):
 def event_step(data: bytes) -> int:
   from tensorboard.compat.proto import event_pb2  # deferred: optional, ~1 s
   return event_pb2.Event.FromString(data).step
+
+
+def event_wall_time(data: bytes) -> float:
+  from tensorboard.compat.proto import event_pb2  # deferred: optional, ~1 s
+  return event_pb2.Event.FromString(data).wall_time

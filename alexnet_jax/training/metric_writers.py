@@ -125,6 +125,26 @@ def tensorboard_available() -> bool:
     return False
 
 
+def earlier_processes_s(workdir, started_at) -> float:
+  """The time that earlier processes spent training this run (a run stopped and resumed
+  from its checkpoint), from its TensorBoard events: for each event file begun before
+  `started_at`, its last event's wall time minus its first's. It leaves out each
+  process's start-up and what it did after its last event; 0 where there are no events
+  (or no tensorboard package to read them)."""
+  directory = os.path.join(workdir, 'tensorboard')
+  if not tensorboard_available() or not os.path.isdir(directory):
+    return 0.0
+  total = 0.0
+  for name in sorted(os.listdir(directory)):
+    path = os.path.join(directory, name)
+    if not name.startswith(event_files.FILE_PREFIX) or not os.path.isfile(path):
+      continue
+    times = [event_files.event_wall_time(data) for data, _ in event_files.read_records(path)[0]]
+    if times and times[0] < started_at:
+      total += max(times) - min(times)
+  return total
+
+
 def purge_events(tensorboard_dir, resume_step):
   """Drops the TensorBoard events of steps after `resume_step` (a killed run logged
   them; the resumed run logs them again), so that each step is held once, as in

@@ -62,7 +62,7 @@ def test_a_half_written_last_record_is_cut_and_a_whole_file_left_alone(tmp_path)
   assert path.read_bytes() == whole
   path.write_bytes(whole[:-7])  # killed while writing step 5's event
   records, truncated = event_files.read_records(str(path))
-  assert truncated and [event_files.event_step(data) for data, _ in records] == [0, 1, 2, 3, 4]
+  assert truncated and [event_files.parse_event(data).step for data, _ in records] == [0, 1, 2, 3, 4]
   metric_writers.purge_events(str(tmp_path / 'tensorboard'), resume_step=5)
   assert event_files.read_records(str(path)) == (records, False)
   assert path.read_bytes() == whole[:len(b''.join(framed for _, framed in records))]

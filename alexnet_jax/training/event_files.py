@@ -82,11 +82,14 @@ def scalars_event(step: int, scalars: dict):
                          summary=summary_pb2.Summary(value=values))
 
 
-def event_step(data: bytes) -> int:
+def parse_event(data: bytes):
   from tensorboard.compat.proto import event_pb2  # deferred: optional, ~1 s
-  return event_pb2.Event.FromString(data).step
+  return event_pb2.Event.FromString(data)
 
 
-def event_wall_time(data: bytes) -> float:
-  from tensorboard.compat.proto import event_pb2  # deferred: optional, ~1 s
-  return event_pb2.Event.FromString(data).wall_time
+def paths_in(directory):
+  """The event files in `directory` (none if it does not exist), sorted by name."""
+  if not os.path.isdir(directory):
+    return []
+  return [os.path.join(directory, name) for name in sorted(os.listdir(directory))
+          if name.startswith(FILE_PREFIX) and os.path.isfile(os.path.join(directory, name))]

@@ -45,7 +45,7 @@ class TensorBoardWriter:
   `event_files` (no TensorFlow) to a new event file per process, flushed at once."""
 
   def __init__(self, workdir, resume_step):
-    directory = os.path.join(workdir, 'tensorboard')
+    directory = os.path.join(workdir, run_files.TENSORBOARD)
     purge_events(directory, resume_step)
     os.makedirs(directory, exist_ok=True)
     self.path = event_files.new_file_name(directory)
@@ -131,15 +131,12 @@ def earlier_processes_s(workdir, started_at) -> float:
   `started_at`, its last event's wall time minus its first's. It leaves out each
   process's start-up and what it did after its last event; 0 where there are no events
   (or no tensorboard package to read them)."""
-  directory = os.path.join(workdir, 'tensorboard')
-  if not tensorboard_available() or not os.path.isdir(directory):
+  if not tensorboard_available():
     return 0.0
   total = 0.0
-  for name in sorted(os.listdir(directory)):
-    path = os.path.join(directory, name)
-    if not name.startswith(event_files.FILE_PREFIX) or not os.path.isfile(path):
-      continue
-    times = [event_files.event_wall_time(data) for data, _ in event_files.read_records(path)[0]]
+  for path in event_files.paths_in(os.path.join(workdir, run_files.TENSORBOARD)):
+    times = [event_files.parse_event(data).wall_time
+             for data, _ in event_files.read_records(path)[0]]
     if times and times[0] < started_at:
       total += max(times) - min(times)
   return total
@@ -150,15 +147,10 @@ def purge_events(tensorboard_dir, resume_step):
   them; the resumed run logs them again), so that each step is held once, as in
   metrics.jsonl, and a record a killed run left half-written. Each event file is
   rewritten whole (atomically), or left as it is."""
-  if not os.path.isdir(tensorboard_dir):
-    return
-  for name in sorted(os.listdir(tensorboard_dir)):
-    path = os.path.join(tensorboard_dir, name)
-    if not name.startswith(event_files.FILE_PREFIX) or not os.path.isfile(path):
-      continue
+  for path in event_files.paths_in(tensorboard_dir):
     records, truncated = event_files.read_records(path)
     kept = [framed for data, framed in records
-            if event_files.event_step(data) <= resume_step]
+            if event_files.parse_event(data).step <= resume_step]
     if len(kept) < len(records) or truncated:
       results_io.write_bytes_atomic(path, b''.join(kept))
 

@@ -4,5 +4,6 @@ the workdir")."""
 
 CONFIG = 'config.json'               # the resolved config the run was started with
 METRICS = 'metrics.jsonl'            # one record per log window, epoch and evaluation
+TENSORBOARD = 'tensorboard'          # the same records as TensorBoard events
 CHECKPOINTS = 'checkpoints'          # the last `checkpoint.keep` steps
 BEST_CHECKPOINTS = 'checkpoints_best'  # the step with the lowest validation error

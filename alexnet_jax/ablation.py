@@ -100,6 +100,13 @@ def validate(config):
     validation.validate_config(run_config(config, variant, seed))
 
 
+def check_device_data(config, info):
+  """`validation.check_device_data` for every planned run (it needs JAX's backend, so
+  it is not part of `validate`, which runs before `jax.distributed.initialize`)."""
+  for variant, seed in planned_runs(config):
+    validation.check_device_data(run_config(config, variant, seed), info)
+
+
 def sweep_description(config) -> dict:
   ablation = config.ablation
   return {
@@ -134,6 +141,7 @@ def run(config, workdir: str):
   """Runs the planned variant x seed runs (skipping finished ones), then the report."""
 
   validate(config)
+  check_device_data(config, validation.validate_dataset(config))
   runs = planned_runs(config)
   restart = config.get('resume', 'auto') == 'restart'
   for variant, seed in runs:  # a changed sweep is refused before any run starts

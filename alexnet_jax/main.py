@@ -64,11 +64,16 @@ def main(argv):
     if 'ablation' in config:
       ablation.validate(config)
     if config.mode in validation.DATA_MODES:
-      validation.validate_dataset(config)
+      info = validation.validate_dataset(config)
     if config.mode in validation.CHECKPOINT_MODES:
       restore.select_checkpoint(config, workdir_path)
     run = _dispatch(config.mode)
     distributed.initialize(config)
+    # Device-resident data is checked against the backend, which starts only now.
+    if config.mode == 'train':
+      validation.check_device_data(config, info)
+    elif config.mode == 'ablate':
+      ablation.check_device_data(config, info)
   except errors.UserError as error:  # every check before the run is a usage error
     sys.exit(cli.usage_error(str(error)))
   try:

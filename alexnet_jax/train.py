@@ -89,7 +89,7 @@ def train_and_evaluate(config, workdir: str) -> dict:
   layout = parallel.layout_from_config(config)  # fails early on a layout that cannot work
   info = validation.validate_dataset(config)  # fails early, with how to get the data
   validation.check_num_classes(config, info)
-  check_device_data(config, info)
+  validation.check_device_data(config, info)
   primary = distributed.is_primary()  # the one process that writes result files
   if primary:
     lock = workdirs.prepare(config, workdir)
@@ -108,27 +108,6 @@ def train_and_evaluate(config, workdir: str) -> dict:
   finally:
     if lock is not None:
       lock.release()
-
-
-def check_device_data(config, info):
-  """ConfigError (one line) where device-resident data (`config.data.on_device`, as
-  this backend resolves it) cannot serve `config`: too large for
-  `data.on_device_max_bytes`, several processes, or steps_per_dispatch > 1 on a
-  backend where 'auto' keeps the data on the host."""
-  validation.validate_steps_per_dispatch(config)  # train_and_evaluate is a library entry too
-  k = config.get('steps_per_dispatch', 1)
-  if not device_data.wanted(config):
-    if k > 1:
-      raise ConfigError(f'config.steps_per_dispatch={k} needs device-resident data, and '
-                        f"config.data.on_device={config.data.on_device!r} keeps it on the host "
-                        f'on this {jax.default_backend()} backend (set it to True, or '
-                        'steps_per_dispatch=1)')
-    return
-  if jax.process_count() > 1:
-    raise ConfigError('config.data.on_device holds the whole training split on every '
-                      f'device of one process; this run has {jax.process_count()} processes '
-                      '(set config.data.on_device=False)')
-  device_data.check_fits(config, info['num_train_examples'], info['stored_image_shape'])
 
 
 def load_device_data(config, placement, steps_per_dispatch):

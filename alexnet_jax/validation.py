@@ -7,6 +7,8 @@ bad value and what is allowed; `main.py` prints that line and exits non-zero.
 import dataclasses
 import os
 
+import jax
+
 from alexnet_jax import errors
 from alexnet_jax.data import device_data, input_pipeline
 from alexnet_jax.devices import parallel
@@ -168,6 +170,29 @@ def validate_steps_per_dispatch(config):
     require(every % k == 0, f'config.steps_per_dispatch={k} does not divide config.{key}='
                             f'{every}: the loop logs, evaluates and checkpoints only between '
                             f'dispatches (choose a multiple of {k})')
+
+
+def check_device_data(config, info):
+  """ConfigError (one line) where device-resident data (`config.data.on_device`, as
+  this backend resolves it) cannot serve `config`: too large for
+  `data.on_device_max_bytes`, several processes, or steps_per_dispatch > 1 on a
+  backend where 'auto' keeps the data on the host. It starts JAX's backend, so a
+  multi-process run calls it after `jax.distributed.initialize` (main.py: after that,
+  before the workdir's log file; train and ablation: before their first write)."""
+  validate_steps_per_dispatch(config)  # train_and_evaluate is a library entry too
+  k = config.get('steps_per_dispatch', 1)
+  if not device_data.wanted(config):
+    if k > 1:
+      raise ConfigError(f'config.steps_per_dispatch={k} needs device-resident data, and '
+                        f"config.data.on_device={config.data.on_device!r} keeps it on the host "
+                        f'on this {jax.default_backend()} backend (set it to True, or '
+                        'steps_per_dispatch=1)')
+    return
+  if jax.process_count() > 1:
+    raise ConfigError('config.data.on_device holds the whole training split on every '
+                      f'device of one process; this run has {jax.process_count()} processes '
+                      '(set config.data.on_device=False)')
+  device_data.check_fits(config, info['num_train_examples'], info['stored_image_shape'])
 
 
 def validate_lrn_window(model_config):

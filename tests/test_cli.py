@@ -135,3 +135,36 @@ def test_every_command_line_has_help_and_one_exit_code_rule(module, tmp_path):
   lines = failed.stderr.strip().splitlines()
   assert len(lines) == 1 and lines[0].startswith('error: ') and phrase in lines[0], lines
   assert not (tmp_path / 'run').exists()
+
+
+def _cifar_shaped_arrays(folder, count=64):
+  import numpy as np
+  rng = np.random.default_rng(0)
+  folder.mkdir()
+  for split in ('train', 'test'):
+    np.savez(folder / f'{split}.npz', x=rng.integers(0, 256, (count, 32, 32, 3), np.uint8),
+             y=rng.integers(0, 10, count))
+  return folder
+
+
+@pytest.mark.parametrize('mode', ['train', 'ablate'])
+@pytest.mark.parametrize('change, phrase', [
+    (['--config.steps_per_dispatch=390', '--config.log_every_steps=390'],
+     "config.data.on_device='auto' keeps it on the host on this cpu backend"),
+    (['--config.data.on_device=True', '--config.data.on_device_max_bytes=1000'],
+     'more than config.data.on_device_max_bytes'),
+])
+def test_device_data_the_backend_refuses_is_one_line_before_any_write(tmp_path, mode, change,
+                                                                      phrase):
+  """What only the backend can decide (CPU: 'auto' keeps the data on the host) and the
+  device-memory limit are refused before the workdir, its log.txt or ablation.json exist."""
+  arrays = _cifar_shaped_arrays(tmp_path / 'arrays')
+  workdir = tmp_path / 'run'
+  done = subprocess.run([sys.executable, '-m', 'alexnet_jax.main',
+                         '--config=configs/ablate_lrn.py:cuda_convnet_long', f'--mode={mode}',
+                         f'--workdir={workdir}', f'--config.data.arrays_dir={arrays}', *change],
+                        cwd=ROOT, capture_output=True, text=True, timeout=300)
+  assert done.returncode == 2, done.stderr
+  lines = done.stderr.strip().splitlines()
+  assert len(lines) == 1 and phrase in lines[0], done.stderr
+  assert not workdir.exists()

@@ -170,7 +170,8 @@ def run(config, workdir: str):
     if config.ablation.get('ten_views_eval', False):
       _evaluate_ten_views(this_run, run_dir)
     # A resumed run's time includes what the processes before this one spent on it.
-    wall_time_s = time.time() - start + metric_writers.earlier_processes_s(run_dir, start)
+    earlier_s = metric_writers.earlier_processes_s(run_dir, start)
     results_io.write_json_atomic(os.path.join(run_dir, 'run.json'), {
-        'finished': True, 'variant': variant, 'seed': seed, 'wall_time_s': wall_time_s})
+        'finished': True, 'variant': variant, 'seed': seed,
+        'wall_time_s': time.time() - start + earlier_s, 'earlier_processes_s': earlier_s})
   return report.build(workdir)

@@ -103,3 +103,26 @@ def test_earlier_processes_time_is_summed_from_their_event_files(tmp_path):
   assert metric_writers.earlier_processes_s(str(tmp_path), started_at=900.0) == 300.0
   assert metric_writers.earlier_processes_s(str(tmp_path), started_at=2000.0) == 500.0
   assert metric_writers.earlier_processes_s(str(tmp_path), started_at=50.0) == 0.0
+
+
+def test_collected_old_run_json_adds_the_earlier_processes(tmp_path):
+  """experiments/collect_runs: a run.json from before `earlier_processes_s` counted only
+  the last process; the committed copy adds the others' event spans, once."""
+  from experiments import collect_runs
+  sweep = tmp_path / 'sweep'
+  (sweep / 'ablation.json').parent.mkdir()
+  (sweep / 'ablation.json').write_text('{}')
+  for seed, run_json in ((0, {'wall_time_s': 1000.0}),
+                         (1, {'wall_time_s': 1500.0, 'earlier_processes_s': 300.0})):
+    run_dir = sweep / 'lrn' / f'seed{seed}'
+    _event_file(run_dir / 'tensorboard', 'b', [2000.0, 2900.0])  # the last process
+    _event_file(run_dir / 'tensorboard', 'a', [100.0, 150.0, 400.0])  # killed at 400
+    (run_dir / 'run.json').write_text(json.dumps({'finished': True, **run_json}))
+  assert metric_writers.process_spans(str(sweep / 'lrn' / 'seed0')) == [(100.0, 400.0),
+                                                                        (2000.0, 2900.0)]
+  collect_runs.collect(str(sweep), str(tmp_path / 'committed'))
+  old = json.loads((tmp_path / 'committed' / 'lrn' / 'seed0' / 'run.json').read_text())
+  assert (old['wall_time_s'], old['earlier_processes_s']) == (1300.0, 300.0)
+  new = json.loads((tmp_path / 'committed' / 'lrn' / 'seed1' / 'run.json').read_text())
+  assert (new['wall_time_s'], new['earlier_processes_s']) == (1500.0, 300.0)
+  assert json.loads((sweep / 'lrn' / 'seed0' / 'run.json').read_text())['wall_time_s'] == 1000.0

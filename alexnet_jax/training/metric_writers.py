@@ -125,21 +125,28 @@ def tensorboard_available() -> bool:
     return False
 
 
+def process_spans(workdir) -> list:
+  """(first, last) event wall time of each TensorBoard event file in `workdir`, in the
+  order the files were begun: one file per training process (a resumed run has one
+  per process). [] where there are no events (or no tensorboard package to read them)."""
+  if not tensorboard_available():
+    return []
+  spans = []
+  for path in event_files.paths_in(os.path.join(workdir, run_files.TENSORBOARD)):
+    times = [event_files.parse_event(data).wall_time
+             for data, _ in event_files.read_records(path)[0]]
+    if times:
+      spans.append((min(times), max(times)))
+  return sorted(spans)
+
+
 def earlier_processes_s(workdir, started_at) -> float:
   """The time that earlier processes spent training this run (a run stopped and resumed
   from its checkpoint), from its TensorBoard events: for each event file begun before
   `started_at`, its last event's wall time minus its first's. It leaves out each
   process's start-up and what it did after its last event; 0 where there are no events
   (or no tensorboard package to read them)."""
-  if not tensorboard_available():
-    return 0.0
-  total = 0.0
-  for path in event_files.paths_in(os.path.join(workdir, run_files.TENSORBOARD)):
-    times = [event_files.parse_event(data).wall_time
-             for data, _ in event_files.read_records(path)[0]]
-    if times and times[0] < started_at:
-      total += max(times) - min(times)
-  return total
+  return sum(last - first for first, last in process_spans(workdir) if first < started_at)
 
 
 def purge_events(tensorboard_dir, resume_step):

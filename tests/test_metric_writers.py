@@ -2,10 +2,12 @@
 TensorBoard events written without TensorFlow read back by TensorFlow's own reader,
 and resume dropping what a killed run logged after its checkpoint."""
 
+import errno
 import json
 import sys
 
 import numpy as np
+import pytest
 
 from alexnet_jax.training import event_files, metric_writers
 
@@ -126,3 +128,19 @@ def test_collected_old_run_json_adds_the_earlier_processes(tmp_path):
   new = json.loads((tmp_path / 'committed' / 'lrn' / 'seed1' / 'run.json').read_text())
   assert (new['wall_time_s'], new['earlier_processes_s']) == (1500.0, 300.0)
   assert json.loads((sweep / 'lrn' / 'seed0' / 'run.json').read_text())['wall_time_s'] == 1000.0
+
+
+def test_a_failed_write_names_the_metrics_file(tmp_path):
+  """A full disk (/dev/full) raises OSError naming the writer's own file, which the
+  training loop turns into one line with the path; so does the close that follows."""
+  writers = metric_writers.create(str(tmp_path), 0)
+  for writer in writers.writers:
+    writer.file.close()
+    writer.file = open('/dev/full', 'wb' if isinstance(writer, metric_writers.TensorBoardWriter)
+                       else 'w')
+    with pytest.raises(OSError) as raised:
+      writer.write(_records([1])[0])
+    assert raised.value.errno == errno.ENOSPC and raised.value.filename == writer.path
+    with pytest.raises(OSError) as raised:
+      writer.close()
+    assert raised.value.filename == writer.path and writer.file.closed

@@ -15,20 +15,14 @@ from alexnet_jax.runtime import results_io
 from alexnet_jax.training import event_files, run_files
 
 
-class JsonlWriter:
-  """metrics.jsonl: one JSON object per line, flushed at once (the report reads it)."""
+class _FlushedFile:
+  """A writer's open file (`self.file` at `self.path`): each write is flushed at once,
+  so a killed run leaves what it logged, and a failed write or close raises OSError
+  naming the file, which the training loop reports in one line."""
 
-  def __init__(self, workdir, resume_step):
-    self.path = os.path.join(workdir, run_files.METRICS)
-    if os.path.exists(self.path):
-      kept = [line for line in open(self.path).read().splitlines()
-              if _line_step(line) is not None and _line_step(line) <= resume_step]
-      results_io.write_text_atomic(self.path, ''.join(line + '\n' for line in kept))
-    self.file = open(self.path, 'a')
-
-  def write(self, record):
+  def _write(self, data):
     try:
-      self.file.write(json.dumps(record) + '\n')
+      self.file.write(data)
       self.file.flush()
     except OSError as error:
       raise OSError(error.errno, error.strerror, self.path) from None
@@ -40,9 +34,24 @@ class JsonlWriter:
       raise OSError(error.errno, error.strerror, self.path) from None
 
 
-class TensorBoardWriter:
+class JsonlWriter(_FlushedFile):
+  """metrics.jsonl: one JSON object per line (the report reads it)."""
+
+  def __init__(self, workdir, resume_step):
+    self.path = os.path.join(workdir, run_files.METRICS)
+    if os.path.exists(self.path):
+      kept = [line for line in open(self.path).read().splitlines()
+              if _line_step(line) is not None and _line_step(line) <= resume_step]
+      results_io.write_text_atomic(self.path, ''.join(line + '\n' for line in kept))
+    self.file = open(self.path, 'a')
+
+  def write(self, record):
+    self._write(json.dumps(record) + '\n')
+
+
+class TensorBoardWriter(_FlushedFile):
   """TensorBoard scalars under `<split>/<key>`, one event per record, written through
-  `event_files` (no TensorFlow) to a new event file per process, flushed at once."""
+  `event_files` (no TensorFlow) to a new event file per process."""
 
   def __init__(self, workdir, resume_step):
     directory = os.path.join(workdir, run_files.TENSORBOARD)
@@ -59,17 +68,7 @@ class TensorBoardWriter:
       self._append(event_files.scalars_event(record['step'], scalars))
 
   def _append(self, event):
-    try:
-      self.file.write(event_files.encode_record(event.SerializeToString()))
-      self.file.flush()
-    except OSError as error:
-      raise OSError(error.errno, error.strerror, self.path) from None
-
-  def close(self):
-    try:
-      self.file.close()
-    except OSError as error:
-      raise OSError(error.errno, error.strerror, self.path) from None
+    self._write(event_files.encode_record(event.SerializeToString()))
 
 
 class MultiWriter:

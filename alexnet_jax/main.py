@@ -16,13 +16,22 @@ from alexnet_jax.runtime import cli, console, startup
 from alexnet_jax.training import restore, workdir
 
 FLAGS = flags.FLAGS
-config_flags.DEFINE_config_file('config', None, 'Config file (configs/*.py[:preset]).',
-                                lock_config=True)
-flags.DEFINE_string('workdir', None, 'Directory for results, metrics and checkpoints; '
-                    'default: runs/<config file name>[_<preset>] under the current directory.')
-flags.DEFINE_enum('mode', None, list(validation.MODES),
-                  'What to do; defaults to config.mode.')
-flags.mark_flags_as_required(['config'])
+
+
+def define_flags(flag_values: flags.FlagValues) -> None:
+  """The command line's flags, on `flag_values`: a function so that the tests can parse
+  the commands the docs show with exactly these definitions, on a fresh FlagValues."""
+  config_flags.DEFINE_config_file('config', None, 'Config file (configs/*.py[:preset]).',
+                                  lock_config=True, flag_values=flag_values)
+  flags.DEFINE_string('workdir', None, 'Directory for results, metrics and checkpoints; '
+                      'default: runs/<config file name>[_<preset>] under the current '
+                      'directory.', flag_values=flag_values)
+  flags.DEFINE_enum('mode', None, list(validation.MODES),
+                    'What to do; defaults to config.mode.', flag_values=flag_values)
+  flags.mark_flags_as_required(['config'], flag_values=flag_values)
+
+
+define_flags(FLAGS)
 
 
 def _dispatch(mode: str):

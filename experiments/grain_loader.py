@@ -6,7 +6,7 @@ A `grain.MapDataset` of steps, mapped by the project's own `TrainBatches` (its
 per-example decoding and augmentation, one thread per process), spread over N
 spawned processes by `mp_prefetch` (step s to process (s - start_step) % N) and
 served in order: the batches are the in-process ones for the same (seed, step)
-(tests/test_grain_loader.py), and a worker's ConfigError reaches the caller as
+(tests/test_input_pipeline.py), and a worker's ConfigError reaches the caller as
 itself. Each batch's images are written straight into a Grain SharedMemoryArray,
 so nothing is copied; but Grain hands every element over in a new shared-memory
 segment, which the main process unlinks when it is done with it, so every batch

@@ -5,8 +5,9 @@ users at a command that fails with "no such config field".
 Every `python -m alexnet_jax.main ...` with a literal `--config=configs/NAME.py[:PRESET]`
 in a tracked file is parsed with main.py's own flag definitions and validated as main.py
 validates before it compiles or writes; every `--config.KEY` mentioned anywhere must name a
-field of some config; every program run by name (`python -m experiments.NAME`,
-`experiments/NAME.sh`, `tests/test_NAME.py`) must be in the repository. Placeholders
+field of some config; every program run by name (`python -m experiments.NAME`) and every
+file named by its path from the root (`experiments/NAME.sh`, `tests/test_NAME.py`,
+`docs/NAME.md`) must be in the repository. Placeholders
 (`CONFIG`, `configs/<name>.py`, shell variables) are left out by the pattern, not by a
 list.
 """
@@ -34,7 +35,8 @@ SYNTAX_EXAMPLES = {'a.b'}
 PLACEHOLDER_VALUE = re.compile(r'--config\.[\w.]+=(?:[A-Z]|\{[^}]*,[^}]*\}|\S*\.\.\.)(?:\s|$)')
 # Programs by name; `experiments.X` (one capital letter) is the docs' name for any of them.
 MODULE = re.compile(r'python3? -m ((?:alexnet_jax|experiments|tests)(?:\.(?![A-Z]\b)\w+)+)\b')
-SCRIPT = re.compile(r'(?<![\w/.])((?:experiments|tests|\.ci)/(?:[\w/]+/)?(?![A-Z]\.)\w+\.(?:py|sh))\b')
+FILE = re.compile(r'(?<![\w/.])((?:alexnet_jax|configs|docs|experiments|tests|\.ci)/'
+                  r'(?:[\w/]+/)?(?![A-Z]\.)\w+\.(?:py|sh|md|json))\b')
 
 
 def _documents():
@@ -133,14 +135,14 @@ def _programs():
   for path, text in _documents():
     for module in MODULE.findall(text):
       found.setdefault(module.replace('.', '/'), path)
-    for script in SCRIPT.findall(text):
-      found.setdefault(script, path)
+    for name in FILE.findall(text):
+      found.setdefault(name, path)
   return sorted(found.items())
 
 
 @pytest.mark.parametrize('program, path', _programs())
-def test_a_documented_program_exists(program, path):
-  candidates = [program] if program.endswith(('.py', '.sh')) else [
+def test_a_documented_program_or_file_exists(program, path):
+  candidates = [program] if re.search(r'\.(py|sh|md|json)$', program) else [
       f'{program}.py', f'{program}/__main__.py']
   assert any(os.path.isfile(os.path.join(ROOT, name)) for name in candidates), (
-      f'{path} runs {program}, which is not in the repository')
+      f'{path} names {program}, which is not in the repository')

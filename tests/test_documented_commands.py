@@ -5,7 +5,8 @@ users at a command that fails with "no such config field".
 Every `python -m alexnet_jax.main ...` with a literal `--config=configs/NAME.py[:PRESET]`
 in a tracked file is parsed with main.py's own flag definitions and validated as main.py
 validates before it compiles or writes; every `--config.KEY` mentioned anywhere must name a
-field of some config; every program run by name (`python -m experiments.NAME`) and every
+field of some config; the package's other command lines (`alexnet_jax.datasets`, `.report`,
+`.weights`) must have the commands and flags shown; every program run by name (`python -m experiments.NAME`) and every
 file named by its path from the root (`experiments/NAME.sh`, `tests/test_NAME.py`,
 `docs/NAME.md`) must be in the repository. Placeholders
 (`CONFIG`, `configs/<name>.py`, shell variables) are left out by the pattern, not by a
@@ -33,6 +34,8 @@ OVERRIDE = re.compile(r'--config\.([A-Za-z_]\w*(?:\.\w+)*)')
 SYNTAX_EXAMPLES = {'a.b'}
 # Values a reader fills in: `process_id=K`, `batch_size={128,256}`, `only=a/seed0,...`.
 PLACEHOLDER_VALUE = re.compile(r'--config\.[\w.]+=(?:[A-Z]|\{[^}]*,[^}]*\}|\S*\.\.\.)(?:\s|$)')
+# The package's other command lines, whose flags live in a module-level FlagValues.
+OTHER_CLI = re.compile(r'python3? -m alexnet_jax\.(datasets|report|weights)\b([^`|&#\n]*)')
 # Programs by name; `experiments.X` (one capital letter) is the docs' name for any of them.
 MODULE = re.compile(r'python3? -m ((?:alexnet_jax|experiments|tests)(?:\.(?![A-Z]\b)\w+)+)\b')
 FILE = re.compile(r'(?<![\w/.])((?:alexnet_jax|configs|docs|experiments|tests|\.ci)/'
@@ -58,6 +61,16 @@ def _commands():
       arguments = match.group(1).strip()
       if LITERAL_CONFIG.search(arguments) and not PLACEHOLDER_VALUE.search(arguments):
         found.append(pytest.param(arguments, id=f'{path}: {arguments[:70]}'))
+  return found
+
+
+def _other_cli_commands():
+  found = []
+  for path, text in _documents():
+    for module, arguments in OTHER_CLI.findall(text):
+      if arguments.strip():
+        found.append(pytest.param(module, arguments.strip(),
+                                  id=f'{path}: {module} {arguments.strip()[:60]}'))
   return found
 
 
@@ -123,6 +136,20 @@ def test_a_documented_command_parses_and_validates(arguments, monkeypatch):
   distributed.validate(config)
   if 'ablation' in config:
     ablation.validate(config)
+
+
+@pytest.mark.parametrize('module_name, arguments', _other_cli_commands())
+def test_a_documented_command_of_another_cli_names_its_flags_and_command(module_name,
+                                                                          arguments):
+  """`python -m alexnet_jax.datasets import-npz --name=...`: the command (where the CLI
+  has several) and every flag exist; placeholders such as `DIR` are positional."""
+  module = importlib.import_module(f'alexnet_jax.{module_name}')
+  for flag in re.findall(r'(?<![^\s\[])--(\w+)', arguments):
+    assert flag in module.FLAGS, f'python -m alexnet_jax.{module_name} has no --{flag}'
+  command = arguments.split()[0].rstrip('\'",.)')  # a command inside a Python string
+  if hasattr(module, 'COMMANDS') and not command.startswith('-'):
+    assert command in module.COMMANDS, (
+        f'python -m alexnet_jax.{module_name} has no command {command!r}')
 
 
 @pytest.mark.parametrize('key, path', _overrides())

@@ -5,12 +5,12 @@ users at a command that fails with "no such config field".
 Every `python -m alexnet_jax.main ...` with a literal `--config=configs/NAME.py[:PRESET]`
 in a tracked file is parsed with main.py's own flag definitions and validated as main.py
 validates before it compiles or writes; every `--config.KEY` mentioned anywhere must name a
-field of some config; the package's other command lines (`alexnet_jax.datasets`, `.report`,
-`.weights`) must have the commands and flags shown; every program run by name (`python -m experiments.NAME`) and every
-file named by its path from the root (`experiments/NAME.sh`, `tests/test_NAME.py`,
-`docs/NAME.md`) must be in the repository. Placeholders
-(`CONFIG`, `configs/<name>.py`, shell variables) are left out by the pattern, not by a
-list.
+field of some config; the package's other command lines (`alexnet_jax.datasets`,
+`.report`, `.weights`) must have the commands and flags shown; every program run by name
+(`python -m experiments.NAME`) and every file named by its path from the root
+(`experiments/NAME.sh`, `tests/test_NAME.py`, `docs/NAME.md`) must be in the repository.
+Placeholders (`CONFIG`, `configs/<name>.py`, shell variables) are left out by the pattern,
+not by a list.
 """
 
 import importlib

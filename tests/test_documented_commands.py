@@ -29,7 +29,8 @@ from alexnet_jax.devices import distributed
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 COMMAND = re.compile(r'python3? -m alexnet_jax\.main\b([^`|&#\n]*)')
 LITERAL_CONFIG = re.compile(r'--config=(configs/\w+\.py(?::\w+)?)(?:\s|$)')
-OVERRIDE = re.compile(r'--config\.([A-Za-z_]\w*(?:\.\w+)*)')
+# Config fields are lower case; `--config.KEY` is a placeholder.
+OVERRIDE = re.compile(r'--config\.([a-z_]\w*(?:\.\w+)*)')
 # README's description of the override syntax itself.
 SYNTAX_EXAMPLES = {'a.b'}
 # Values a reader fills in: `process_id=K`, `batch_size={128,256}`, `only=a/seed0,...`.

@@ -12,26 +12,29 @@ from the config stored in the checkpoint, so nothing else needs to be passed.
 """
 
 import functools
+import json
+import os
 
 import jax
 import numpy as np
 
-from alexnet_jax import summary
+from alexnet_jax import errors, summary
 from alexnet_jax.data import input_pipeline
 from alexnet_jax.data.images import resize_and_center_crop
 from alexnet_jax.models import alexnet
 from alexnet_jax.runtime.console import quiet_library_logs
-from alexnet_jax.training import restore
+from alexnet_jax.training import restore, run_files
 
 
 class Network:
   """A network's parameters with its eval preprocessing, logits and features."""
 
-  def __init__(self, config, params, step: int, checkpoint: str):
+  def __init__(self, config, params, step: int, checkpoint: str, workdir: str = None):
     self.config = config
     self.params = params
     self.step = step
     self.checkpoint = checkpoint
+    self.workdir = workdir
     self.model = alexnet.create_model(config.model)
     self.image_size = int(config.data.image_size)
     self.channels = int(config.data.channels)
@@ -49,11 +52,24 @@ class Network:
     if self._preprocessor is None:
       config = self.config.copy_and_resolve_references()
       config.data.ten_views = False
-      mode = config.data.normalization
-      needs_stats = mode in ('per_pixel', 'per_channel', 'cuda_convnet')
-      stats = input_pipeline.dataset_statistics(config) if needs_stats else {}
-      self._preprocessor = input_pipeline.Preprocessor(config, stats)
+      needs_stats = config.data.normalization in input_pipeline.STATISTICS_NORMALIZATIONS
+      self._preprocessor = input_pipeline.Preprocessor(
+          config, self._statistics(config) if needs_stats else {})
     return self._preprocessor
+
+  def _statistics(self, config) -> dict:
+    """The statistics the run trained with: its own copy (run_files.STATISTICS), or,
+    for a run written before runs kept one, its dataset's."""
+    path = os.path.join(self.workdir or '', run_files.STATISTICS)
+    if self.workdir and os.path.exists(path):
+      with open(path) as f:
+        return json.load(f)
+    try:
+      return input_pipeline.dataset_statistics(config)
+    except errors.DatasetNotFoundError as error:
+      raise errors.DatasetNotFoundError(
+          f'{path}: not there (a run written before runs kept their dataset statistics), '
+          f'so the normalization needs the dataset: {error}') from None
 
   @quiet_library_logs
   def preprocess(self, images) -> np.ndarray:
@@ -140,4 +156,4 @@ def load(path: str) -> Network:
   """The network of a run directory, checkpoint step or imported-weights directory."""
 
   config, params, step, checkpoint = restore.trained_run(path)
-  return Network(config, params, step, checkpoint)
+  return Network(config, params, step, checkpoint, workdir=restore.locate(path)[0])

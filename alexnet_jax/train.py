@@ -155,13 +155,16 @@ def initial_params_from(path: str, fresh_params, config):
 
 
 def _train(config, workdir, layout, info, primary):
-
-
   multi_host = jax.process_count() > 1
   start_time = time.time()
   if primary:
     results_io.write_json_atomic(os.path.join(workdir, run_files.CONFIG),
                                  checkpoints.config_json(config))
+    if config.data.normalization in input_pipeline.STATISTICS_NORMALIZATIONS:
+      # With the run, so that alexnet_jax.load and export preprocess as training did on a
+      # machine without the dataset (the batches compute them anyway; cached).
+      results_io.write_json_atomic(os.path.join(workdir, run_files.STATISTICS),
+                                   input_pipeline.dataset_statistics(config))
 
   steps_per_epoch, total_steps = steps_for(config, info['num_train_examples'])
   placement = parallel.Placement(layout)

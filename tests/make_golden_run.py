@@ -5,7 +5,9 @@
 A tiny network (the small net at width 1/16, 12x12x3 images of the tests' toy
 dataset, 4 classes) trained 4 steps with checkpoints at steps 3 and 4; step 4's
 checkpoint is removed after its logits are recorded, so the committed run is one
-interrupted after step 3: a resume trains step 4 again. Also written:
+interrupted after step 3: a resume trains step 4 again; with its config.json,
+metrics.jsonl and dataset_statistics.json (added by hand on 2026-12-05, computed from the
+same toy dataset, so that loading it needs no dataset). Also written:
 `expected.json` (the versions that wrote it, the test images' seed, the logits at
 step 3 and after step 4, the evaluation at step 3). Run it with the oldest JAX the
 project supports (jax 0.10.2 on Python 3.11); the tests check that newer ones read it.
@@ -73,7 +75,7 @@ def main(dest):
   record = evaluate.run(eval_config, work, filename='eval_step3.json')
   os.remove(os.path.join(work, 'eval_step3.json'))
   for name in os.listdir(work):  # the run's small files and its checkpoint only
-    if name not in ('config.json', 'metrics.jsonl', 'checkpoints'):
+    if name not in ('config.json', 'dataset_statistics.json', 'metrics.jsonl', 'checkpoints'):
       path = os.path.join(work, name)
       shutil.rmtree(path) if os.path.isdir(path) else os.remove(path)
   shutil.copytree(work, dest)

@@ -1,7 +1,9 @@
 """`alexnet_jax.load`: on a tiny trained run (its predictions give the run's own
 evaluation) and on imported Caffe weights (features against PyTorch)."""
 
+import json
 import os
+import shutil
 
 import numpy as np
 import pytest
@@ -48,6 +50,33 @@ def test_a_checkpoint_step_loads_like_its_run(trained_run):
   per_column = net.features(x, 'conv3', joined=False)
   assert len(per_column) == 2
   np.testing.assert_array_equal(np.concatenate(per_column, -1), net.features(x, 'conv3'))
+
+
+def test_a_run_preprocesses_without_its_dataset(trained_run, tmp_path, monkeypatch):
+  """Training keeps the statistics its normalization used in the run directory, so a
+  run copied to a machine without the dataset preprocesses as it did where it trained;
+  a run without that file (written before runs kept it) names it when its dataset is
+  gone too."""
+  from alexnet_jax import errors
+  from alexnet_jax.data import input_pipeline
+  workdir, _ = trained_run
+  images, _ = tiny_arrays(4, 5)
+  net = alexnet_jax.load(workdir)
+  with open(os.path.join(workdir, 'dataset_statistics.json')) as f:
+    assert json.load(f) == input_pipeline.dataset_statistics(net.config)
+  expected = net.preprocess(images)
+  copy = str(tmp_path / 'copied_run')
+  shutil.copytree(workdir, copy)
+
+  def no_dataset(config, source=None):
+    raise errors.DatasetNotFoundError(f'dataset {config.data.name!r} is not here')
+
+  monkeypatch.setattr(input_pipeline, 'dataset_statistics', no_dataset)
+  np.testing.assert_array_equal(alexnet_jax.load(copy).preprocess(images), expected)
+  os.remove(os.path.join(copy, 'dataset_statistics.json'))
+  with pytest.raises(errors.DatasetNotFoundError, match=r"copied_run/dataset_statistics.json: "
+                     r"not there .*'tiny_quadrants' is not here"):
+    alexnet_jax.load(copy).preprocess(images)
 
 
 def test_bad_requests_say_what_is_expected(trained_run, tmp_path):

@@ -387,6 +387,8 @@ def pca_noise(rng, count, eigval, eigvec, std):
 # config.data.normalization: what Preprocessor subtracts (validation reads the names).
 NORMALIZATIONS = ('per_pixel', 'per_channel', 'none', 'cuda_convnet', 'torchvision', 'caffe')
 RGB_NORMALIZATIONS = ('torchvision', 'caffe')  # fixed statistics of RGB images
+# Normalizations whose constants come from the training split (dataset_statistics).
+STATISTICS_NORMALIZATIONS = ('per_pixel', 'per_channel', 'cuda_convnet')
 
 
 class Preprocessor:

@@ -3,6 +3,8 @@ export, the weight importers and the reports read (README: "Training, checkpoint
 the workdir")."""
 
 CONFIG = 'config.json'               # the resolved config the run was started with
+STATISTICS = 'dataset_statistics.json'  # the training split's statistics its normalization
+                                        # used: alexnet_jax.load and export need no dataset
 METRICS = 'metrics.jsonl'            # one record per log window, epoch and evaluation
 TENSORBOARD = 'tensorboard'          # the same records as TensorBoard events
 CHECKPOINTS = 'checkpoints'          # the last `checkpoint.keep` steps

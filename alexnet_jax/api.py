@@ -8,7 +8,8 @@
 `path` is a run directory (its latest checkpoint), a checkpoint step directory
 (`DIR/checkpoints/<step>`, `DIR/checkpoints_best/<step>`) or a directory written
 by `python -m alexnet_jax.weights`. The network and its input convention come
-from the config stored in the checkpoint, so nothing else needs to be passed.
+from the config stored in the checkpoint, and the normalization's statistics from
+the run's dataset_statistics.json, so nothing else (not even the dataset) is needed.
 """
 
 import functools

@@ -5,12 +5,12 @@ users at a command that fails with "no such config field".
 Every `python -m alexnet_jax.main ...` with a literal `--config=configs/NAME.py[:PRESET]`
 in a tracked file is parsed with main.py's own flag definitions and validated as main.py
 validates before it compiles or writes; every `--config.KEY` mentioned anywhere must name a
-field of some config; the package's other command lines (`alexnet_jax.datasets`,
-`.report`, `.weights`) must have the commands and flags shown; every program run by name
-(`python -m experiments.NAME`) and every file named by its path from the root
-(`experiments/NAME.sh`, `tests/test_NAME.py`, `docs/NAME.md`) must be in the repository.
-Placeholders (`CONFIG`, `configs/<name>.py`, shell variables) are left out by the pattern,
-not by a list.
+field of some config; the package's other command lines (`alexnet_jax.datasets`, `.report`,
+`.weights`) and the experiment tools must have the flags shown (the tools' read from their
+source); every program run by name (`python -m experiments.NAME`) and every file named by
+its path from the root (`experiments/NAME.sh`, `tests/test_NAME.py`, `docs/NAME.md`) must
+be in the repository. Placeholders (`CONFIG`, `configs/<name>.py`, shell variables) are
+left out by the pattern, not by a list.
 """
 
 import importlib
@@ -37,6 +37,9 @@ SYNTAX_EXAMPLES = {'a.b'}
 PLACEHOLDER_VALUE = re.compile(r'--config\.[\w.]+=(?:[A-Z]|\{[^}]*,[^}]*\}|\S*\.\.\.)(?:\s|$)')
 # The package's other command lines, whose flags live in a module-level FlagValues.
 OTHER_CLI = re.compile(r'python3? -m alexnet_jax\.(datasets|report|weights)\b([^`|&#\n]*)')
+# The experiment tools' command lines and the flags their source declares (argparse or absl).
+TOOL = re.compile(r'python3? -m experiments\.(\w+)\b([^`|&#\n]*)')
+DECLARED_FLAG = re.compile(r"(?:add_argument\(\s*'--|DEFINE_\w+\(\s*')(\w+)'")
 # Programs by name; `experiments.X` (one capital letter) is the docs' name for any of them.
 MODULE = re.compile(r'python3? -m ((?:alexnet_jax|experiments|tests)(?:\.(?![A-Z]\b)\w+)+)\b')
 FILE = re.compile(r'(?<![\w/.])((?:alexnet_jax|configs|docs|experiments|tests|\.ci)/'
@@ -72,6 +75,17 @@ def _other_cli_commands():
       if arguments.strip():
         found.append(pytest.param(module, arguments.strip(),
                                   id=f'{path}: {module} {arguments.strip()[:60]}'))
+  return found
+
+
+def _tool_commands():
+  found = []
+  for path, text in _documents():
+    for tool, arguments in TOOL.findall(text):
+      flags_shown = re.findall(r'(?<![^\s\[])--(\w+)(?![\w.])', arguments)
+      if flags_shown:
+        found.append(pytest.param(tool, flags_shown,
+                                  id=f'{path}: {tool} {arguments.strip()[:50]}'))
   return found
 
 
@@ -151,6 +165,16 @@ def test_a_documented_command_of_another_cli_names_its_flags_and_command(module_
   if hasattr(module, 'COMMANDS') and not command.startswith('-'):
     assert command in module.COMMANDS, (
         f'python -m alexnet_jax.{module_name} has no command {command!r}')
+
+
+@pytest.mark.parametrize('tool, flags_shown', _tool_commands())
+def test_a_documented_experiment_command_uses_flags_the_tool_declares(tool, flags_shown):
+  """Read from the tool's source, not imported: some tools load torch or define their
+  parser inside main()."""
+  with open(os.path.join(ROOT, 'experiments', f'{tool}.py'), encoding='utf-8') as f:
+    declared = set(DECLARED_FLAG.findall(f.read())) | {'help'}
+  assert set(flags_shown) <= declared, (
+      f'python -m experiments.{tool} has no {sorted(set(flags_shown) - declared)}')
 
 
 @pytest.mark.parametrize('key, path', _overrides())

@@ -30,7 +30,7 @@ from alexnet_jax.training import restore, run_files
 class Network:
   """A network's parameters with its eval preprocessing, logits and features."""
 
-  def __init__(self, config, params, step: int, checkpoint: str, workdir: str = None):
+  def __init__(self, config, params, step: int, checkpoint: str, workdir: str):
     self.config = config
     self.params = params
     self.step = step
@@ -61,8 +61,8 @@ class Network:
   def _statistics(self, config) -> dict:
     """The statistics the run trained with: its own copy (run_files.STATISTICS), or,
     for a run written before runs kept one, its dataset's."""
-    path = os.path.join(self.workdir or '', run_files.STATISTICS)
-    if self.workdir and os.path.exists(path):
+    path = os.path.join(self.workdir, run_files.STATISTICS)
+    if os.path.exists(path):
       with open(path) as f:
         return json.load(f)
     try:
@@ -157,4 +157,4 @@ def load(path: str) -> Network:
   """The network of a run directory, checkpoint step or imported-weights directory."""
 
   config, params, step, checkpoint = restore.trained_run(path)
-  return Network(config, params, step, checkpoint, workdir=restore.locate(path)[0])
+  return Network(config, params, step, checkpoint, restore.locate(path)[0])

@@ -13,6 +13,7 @@ be in the repository. Placeholders (`CONFIG`, `configs/<name>.py`, shell variabl
 left out by the pattern, not by a list.
 """
 
+import functools
 import importlib
 import os
 import re
@@ -40,22 +41,27 @@ OTHER_CLI = re.compile(r'python3? -m alexnet_jax\.(datasets|report|weights)\b([^
 # The experiment tools' command lines and the flags their source declares (argparse or absl).
 TOOL = re.compile(r'python3? -m experiments\.(\w+)\b([^`|&#\n]*)')
 DECLARED_FLAG = re.compile(r"(?:add_argument\(\s*'--|DEFINE_\w+\(\s*')(\w+)'")
+# A flag a command shows, `--name` or `[--name=...]`, not an override `--config.key`.
+SHOWN_FLAG = re.compile(r'(?<![^\s\[])--(\w+)(?![\w.])')
 # Programs by name; `experiments.X` (one capital letter) is the docs' name for any of them.
 MODULE = re.compile(r'python3? -m ((?:alexnet_jax|experiments|tests)(?:\.(?![A-Z]\b)\w+)+)\b')
 FILE = re.compile(r'(?<![\w/.])((?:alexnet_jax|configs|docs|experiments|tests|\.ci)/'
                   r'(?:[\w/]+/)?(?![A-Z]\.)\w+\.(?:py|sh|md|json))\b')
 
 
+@functools.cache
 def _documents():
   """(path, text) of every tracked file a user or a maintainer reads commands from, with
-  shell line continuations (`\\` or, inside a Python docstring, `\\\\`) joined."""
+  shell line continuations (`\\` or, inside a Python docstring, `\\\\`) joined; read once
+  for all the collectors below."""
   listed = subprocess.run(['git', 'ls-files', '*.md', '*.py', '*.sh'], cwd=ROOT,
                           capture_output=True, text=True, check=True).stdout.split()
+  documents = []
   for path in listed:
-    if path.startswith('tests/'):
-      continue
-    with open(os.path.join(ROOT, path), encoding='utf-8') as f:
-      yield path, re.sub(r'\\\\?\n\s*', ' ', f.read())
+    if not path.startswith('tests/'):
+      with open(os.path.join(ROOT, path), encoding='utf-8') as f:
+        documents.append((path, re.sub(r'\\\\?\n\s*', ' ', f.read())))
+  return tuple(documents)
 
 
 def _commands():
@@ -82,7 +88,7 @@ def _tool_commands():
   found = []
   for path, text in _documents():
     for tool, arguments in TOOL.findall(text):
-      flags_shown = re.findall(r'(?<![^\s\[])--(\w+)(?![\w.])', arguments)
+      flags_shown = SHOWN_FLAG.findall(arguments)
       if flags_shown:
         found.append(pytest.param(tool, flags_shown,
                                   id=f'{path}: {tool} {arguments.strip()[:50]}'))
@@ -159,7 +165,7 @@ def test_a_documented_command_of_another_cli_names_its_flags_and_command(module_
   """`python -m alexnet_jax.datasets import-npz --name=...`: the command (where the CLI
   has several) and every flag exist; placeholders such as `DIR` are positional."""
   module = importlib.import_module(f'alexnet_jax.{module_name}')
-  for flag in re.findall(r'(?<![^\s\[])--(\w+)', arguments):
+  for flag in SHOWN_FLAG.findall(arguments):
     assert flag in module.FLAGS, f'python -m alexnet_jax.{module_name} has no --{flag}'
   command = arguments.split()[0].rstrip('\'",.)')  # a command inside a Python string
   if hasattr(module, 'COMMANDS') and not command.startswith('-'):

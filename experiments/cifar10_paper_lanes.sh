@@ -45,8 +45,8 @@ sweep() {  # every run, EXPERIMENT/VARIANT/seedK, in the order the lanes take th
   # The paper's pair: its cc_11pct side is lrn_r541's `lrn` (the same config), so only
   # cc_13pct runs here.
   for seed in 0 1 2; do echo "lrn_paper_pair/cc_13pct/seed$seed"; done
-  # Run C: the LRN pair on the paper's net with a 200-epoch first phase (~7 h per run on one
-  # core; needs a clone at or after bb0c4eb, where the preset appeared).
+  # Run C: the LRN pair on the paper's net with a 200-epoch first phase (4.5-6.5 h per run on
+  # one core; needs a clone at or after bb0c4eb, where the preset appeared).
   for variant in lrn no_lrn; do echo "lrn_r541_long/$variant/seed0"; done
   for seed in 0 1 2; do
     for variant in lrn no_lrn; do echo "lrn/$variant/seed$seed"; done

@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 import pytest
+from conftest import TINY_CLASSES, TINY_SIZE
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -94,7 +95,8 @@ def test_verbosity_brings_the_library_logs_back(tmp_path):
 
 @pytest.mark.parametrize('mode, empty_run', [('eval', False), ('kernels', True),
                                              ('export', True)])
-def test_read_only_modes_on_a_missing_or_empty_run_write_nothing(tmp_path, mode, empty_run):
+def test_read_only_modes_on_a_missing_or_empty_run_write_nothing(tmp_path, tiny_data_dir, mode,
+                                                                  empty_run):
   """A mode that reads a trained run says there is none in one line, and leaves the
   filesystem as it was: no workdir created, no log.txt in an existing one."""
   workdir = tmp_path / 'run'
@@ -102,7 +104,12 @@ def test_read_only_modes_on_a_missing_or_empty_run_write_nothing(tmp_path, mode,
     (workdir / 'checkpoints').mkdir(parents=True)
   before = sorted(str(p) for p in tmp_path.rglob('*'))
   done = subprocess.run([sys.executable, '-m', 'alexnet_jax.main', '--config=configs/default.py',
-                         f'--mode={mode}', f'--workdir={workdir}'], cwd=ROOT,
+                         f'--mode={mode}', f'--workdir={workdir}',
+                         # eval checks its dataset first: one that is always prepared
+                         '--config.data.name=tiny_quadrants',
+                         f'--config.data.data_dir={tiny_data_dir}',
+                         f'--config.data.image_size={TINY_SIZE}', '--config.data.channels=3',
+                         f'--config.model.num_classes={TINY_CLASSES}'], cwd=ROOT,
                         capture_output=True, text=True, timeout=300)
   assert done.returncode != 0
   lines = done.stderr.strip().splitlines()

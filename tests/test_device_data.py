@@ -240,5 +240,9 @@ def test_device_data_gives_one_network_on_every_layout():
   results = [json.loads(line[len('RESULT '):]) for line in done.stdout.splitlines()
              if line.startswith('RESULT ')]
   assert [r['layout'] for r in results] == list(layouts)
+  # Per step, the replicas' gradient sums are added in another order than one device's:
+  # float32 rounding that this CPU's kernels put above 1e-5 per step (2.4e-5 after two
+  # steps on 2x1:pmap); a replica cutting the wrong slice trains on other images, a
+  # difference of the order of a whole update.
   for result in results:
-    assert result['max_abs_diff'] <= 1e-5 * max(1.0, result['max_abs']) * 2, result
+    assert result['max_abs_diff'] <= 5e-5 * max(1.0, result['max_abs']) * 2, result

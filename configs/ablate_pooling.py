@@ -16,22 +16,33 @@ schedule of `ablate_lrn.py:cuda_convnet_r540` (80 epochs, 3 seeds; about 2.7 hou
 on one core of the 2-core VM), as the committed runs were trained. Its `overlapping` runs
 are that sweep's `lrn` runs, the same config and seeds, so only `non_overlapping` needed
 running (`experiments/cifar10_paper_lanes.sh`); results in
-experiments/results/cifar10_paper/pooling/. Pass `--config.model.variant=cc_11pct` for
-the paper's net (no committed runs).
+experiments/results/cifar10_paper/pooling/.
+
+`cuda_convnet_r541`: the same comparison on the paper's r541 net (`cc_11pct`) on the schedule
+of `ablate_lrn.py:cuda_convnet`; its `overlapping` runs are lrn_r541's `lrn` runs (the same
+config and seeds), so only `non_overlapping` runs in the lanes; results in
+experiments/results/cifar10_paper/pooling_r541/.
 """
 
 from alexnet_jax.config import presets
 
+COMMITTED = 'experiments/results/cifar10_paper'
+
 
 def get_config(arg=None):
+  r541 = arg == 'cuda_convnet_r541'
   config = presets.ablation_config(
-      name='pooling', preset=arg,
+      name='pooling', preset='cuda_convnet' if r541 else arg,
       variants={'overlapping': {},
                 'non_overlapping': {'model': {'pooling': 'non_overlapping'}}},
       cuda_convnet_ok=True,
       baseline='overlapping',
-      paper_claims={'non_overlapping': '+0.4 top-1, +0.3 top-5 (ImageNet)'})
-  if arg == 'cuda_convnet':  # finished runs committed by earlier sessions are skipped
+      paper_claims={'non_overlapping': '+0.4 top-1, +0.3 top-5 (ImageNet)'},
+      extra_presets=('cuda_convnet_r541',))
+  # Finished runs committed by earlier sessions are skipped.
+  if arg == 'cuda_convnet':
     presets.as_before_2026_12_04(config, 'cc_11pct_r540')
-    config.ablation.committed_runs = 'experiments/results/cifar10_paper/pooling/runs'
+    config.ablation.committed_runs = f'{COMMITTED}/pooling/runs'
+  if r541:
+    config.ablation.committed_runs = f'{COMMITTED}/pooling_r541/runs'
   return config

@@ -2,7 +2,7 @@
 
     python -m alexnet_jax.report DIR [--out=OUT_DIR] [--target_train_error=0.4]
 
-reads `DIR/<variant>/seed<k>/{metrics.jsonl,eval.json,run.json}` (written by the
+reads `DIR/<variant>/seed<k>/{metrics.jsonl,eval.json,run.json,machines.jsonl}` (written by the
 training loop and the ablation runner, possibly yesterday on other machines)
 and `DIR/ablation.json` (the sweep: variants, baseline, the paper's claims),
 and writes `DIR/results.{md,csv,json}` and the plots `DIR/train_error.png`,
@@ -11,7 +11,8 @@ and writes `DIR/results.{md,csv,json}` and the plots `DIR/train_error.png`,
 Per variant, over seeds: mean +/- std of the final training loss, the test
 top-1/top-5 error, the epochs and steps to reach the target training error
 (the paper's Figure 1 uses 25% on CIFAR-10), wall time and images/s; and the
-difference of each to the baseline, with the paper's claimed difference beside it.
+difference of each to the baseline, with the paper's claimed difference beside it;
+and the machines the runs trained on (runs from before machines.jsonl have none).
 """
 
 import csv
@@ -80,6 +81,8 @@ def summarize_run(run_dir: str, target_train_error: float) -> dict:
                 if r.get('top1_error', math.inf) <= target_train_error), None)
   reached = None if index is None else curve[index]
   rates = [r['images_per_s'] for r in train if r.get('images_per_s')]
+  machines_path = os.path.join(run_dir, run_files.MACHINES)
+  machines = read_jsonl(machines_path) if os.path.exists(machines_path) else []
   return {
       'run_dir': run_dir,
       'finished': bool(run_info.get('finished', False)),
@@ -95,7 +98,18 @@ def summarize_run(run_dir: str, target_train_error: float) -> dict:
       'images_per_s': statistics.median(rates) if rates else None,
       'train_curve': [(r.get('epoch', r['step']), r.get('top1_error')) for r in curve],
       'test_curve': [(r.get('epoch', r['step']), r.get('top1_error')) for r in evals],
+      'machines': sorted({machine_label(m) for m in machines}),
   }
+
+
+def machine_label(record) -> str:
+  """'Intel(R) Xeon(R) Processor, 2 cores, jax 0.10.2' (or the accelerators, for a
+  GPU or TPU run) from one machines.jsonl record."""
+  if record.get('backend', 'cpu') == 'cpu':
+    where = f"{record.get('cpu', '?')}, {record.get('cpu_count', '?')} cores"
+  else:
+    where = f"{record.get('devices', '?')} x {', '.join(record.get('device_kinds', ['?']))}"
+  return f"{where}, jax {record.get('packages', {}).get('jax', '?')}"
 
 
 def _crossing(curve, index, target):
@@ -283,6 +297,7 @@ def markdown_table(results: dict) -> str:
         ratio = variant['epochs_to_target_interpolated_ratio']
         lines[-1] += f' Interpolated between epochs: {ratio:.2f} ({fine[0]:.2f}-{fine[1]:.2f}).'
   lines += _spread_lines(results)
+  lines += _machine_lines(results)
   lines += ['', '## Per run', '',
             f'| variant | seed | finished | epochs trained | epochs to {target:.0%} train err '
             '| interpolated | test top-1 err | test top-1 err, 10 views |',
@@ -320,6 +335,24 @@ def _spread_lines(results) -> list:
                       f"{spread['chance_without_effect']:.2f})")
       lines += ['', f'`{name}` minus `{baseline}`, {label}: {diff * 100:+.2f} points, {verdict}.']
   return lines
+
+
+def _machine_lines(results) -> list:
+  """Which machines trained the runs (a run resumed elsewhere counts for each): the
+  same config can round differently on another CPU model. Nothing for sweeps whose runs
+  all predate machines.jsonl."""
+  runs = [run for variant in results['variants'].values() for run in variant['runs']]
+  counts = {}
+  for run in runs:
+    for label in run.get('machines', []):
+      counts[label] = counts.get(label, 0) + 1
+  if not counts:
+    return []
+  parts = [f'{label} ({n} run{"s" if n != 1 else ""})' for label, n in sorted(counts.items())]
+  unrecorded = sum(1 for run in runs if not run.get('machines'))
+  if unrecorded:
+    parts.append(f'not recorded ({unrecorded} run{"s" if unrecorded != 1 else ""})')
+  return ['', 'Trained on: ' + '; '.join(parts) + '.']
 
 
 def _finished_test_curves(results) -> list:

@@ -9,6 +9,7 @@ final table.
 """
 
 import errno
+import json
 import math
 import os
 import time
@@ -24,7 +25,7 @@ from alexnet_jax.data import device_data, input_pipeline, iterators
 from alexnet_jax.devices import distributed, parallel
 from alexnet_jax.errors import ConfigError, NonFiniteLossError, WriteError
 from alexnet_jax.models import alexnet
-from alexnet_jax.runtime import results_io
+from alexnet_jax.runtime import machine, results_io
 from alexnet_jax.training import checkpoints, metric_writers, optimizers, restore, run_files
 from alexnet_jax.training import schedules, step_functions
 from alexnet_jax.training import workdir as workdirs
@@ -110,6 +111,20 @@ def train_and_evaluate(config, workdir: str) -> dict:
       lock.release()
 
 
+def record_machine(workdir: str, start_step: int):
+  """Appends this process's machine (runtime/machine.py) to the run's machines.jsonl,
+  one line per process that trains it: a resumed run may continue on another machine,
+  and another CPU model can round differently."""
+  path = os.path.join(workdir, run_files.MACHINES)
+  earlier = ''
+  if os.path.exists(path):
+    with open(path) as f:
+      earlier = f.read()
+  started = time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())
+  line = json.dumps({'start_step': start_step, 'started': started, **machine.describe()})
+  results_io.write_text_atomic(path, earlier + line + '\n')
+
+
 def load_device_data(config, placement, steps_per_dispatch):
   """The training split placed on the layout's devices (replicated) with what makes
   its batches there (device_data.DeviceData), statistics as the host path's."""
@@ -193,6 +208,8 @@ def _train(config, workdir, layout, info, primary):
     if meta.get('stopped_at_train_error'):  # it stopped early: nothing is left to train
       total_steps = start_step
     print(f'resuming from step {start_step} ({workdir}/checkpoints/{start_step})', flush=True)
+  if primary:
+    record_machine(workdir, start_step)
   cadence = Cadence(config, steps_per_epoch, total_steps)
 
   rng = jax.random.key(config.seed + 1)

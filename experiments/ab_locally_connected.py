@@ -35,7 +35,7 @@ from absl import app, flags  # noqa: E402
 from jax import lax  # noqa: E402
 
 from alexnet_jax.ops import locally_connected as lc  # noqa: E402
-from alexnet_jax.runtime import results_io  # noqa: E402
+from alexnet_jax.runtime import machine, results_io  # noqa: E402
 
 # name: (N, H, W, C, F, K, padding)
 LAYERS = {
@@ -215,13 +215,7 @@ def _sample_s(fn, args, calls):
 
 
 def _machine():
-  model = platform.processor()
-  try:
-    with open('/proc/cpuinfo') as f:
-      model = next(line.split(':', 1)[1].strip() for line in f if line.startswith('model name'))
-  except (OSError, StopIteration):
-    pass
-  return {'cpu': model, 'cores': os.cpu_count(), 'platform': platform.platform()}
+  return {'cpu': machine.cpu_model(), 'cores': os.cpu_count(), 'platform': platform.platform()}
 
 
 def main(argv):

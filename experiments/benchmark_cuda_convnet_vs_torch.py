@@ -40,6 +40,7 @@ import numpy as np  # noqa: E402
 from alexnet_jax.config import presets  # noqa: E402
 from alexnet_jax.data import iterators
 from alexnet_jax.models import alexnet
+from alexnet_jax.runtime import machine as runtime_machine
 from alexnet_jax.runtime import results_io
 from alexnet_jax.training import optimizers, step_functions
 
@@ -107,13 +108,7 @@ def sample_s(fn, calls):
 
 
 def machine():
-  model = ''
-  try:
-    with open('/proc/cpuinfo') as f:
-      model = next(line.split(':', 1)[1].strip() for line in f if line.startswith('model name'))
-  except (OSError, StopIteration):
-    pass
-  return f'{os.cpu_count()}-core {model or "CPU"}'
+  return f'{os.cpu_count()}-core {runtime_machine.cpu_model()}'
 
 
 def main():

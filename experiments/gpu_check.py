@@ -61,7 +61,7 @@ from alexnet_jax.config import default, presets  # noqa: E402
 from alexnet_jax.data import device_data, input_pipeline, iterators  # noqa: E402
 from alexnet_jax.devices import parallel  # noqa: E402
 from alexnet_jax.models import alexnet  # noqa: E402
-from alexnet_jax.runtime import results_io  # noqa: E402
+from alexnet_jax.runtime import machine, results_io  # noqa: E402
 from alexnet_jax.training import optimizers, step_functions  # noqa: E402
 
 NETS = ('cc_11pct', 'cc_13pct', 'cc_18pct')
@@ -273,7 +273,7 @@ def environment():
           'python': platform.python_version(), 'jax': jax.__version__,
           'jaxlib': jaxlib.__version__,
           'backend': jax.default_backend(), 'device_kind': jax.devices()[0].device_kind,
-          'host_cpus': os.cpu_count(),
+          'host_cpu': machine.cpu_model(), 'host_cpus': os.cpu_count(),
           'precision': 'float32 parameters and activations; JAX default matmul precision '
                        '(TF32 tensor cores on XLA:GPU); torch allow_tf32 on (cuBLAS, cuDNN)'}
   try:

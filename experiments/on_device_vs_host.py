@@ -31,6 +31,7 @@ import jax  # noqa: E402
 
 from alexnet_jax import train  # noqa: E402
 from alexnet_jax.config import default, presets  # noqa: E402
+from alexnet_jax.runtime import machine  # noqa: E402
 
 JOBS = ('default', 'cc_11pct')
 
@@ -102,11 +103,8 @@ def main(argv=None):
         workdir = os.path.join(workdirs, f'{job}_{"device" if on_device else "host"}_{seed}')
         rows.append(run_job(job, on_device, seed, workdir, args))
         print(json.dumps(rows[-1]), flush=True)
-  with open('/proc/cpuinfo') as f:
-    model = next((line.split(':', 1)[1].strip() for line in f
-                  if line.startswith('model name')), 'CPU')
   report = {'date': datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds'),
-            'machine': f'{os.cpu_count()}-core {model}', 'jax': jax.__version__,
+            'machine': f'{os.cpu_count()}-core {machine.cpu_model()}', 'jax': jax.__version__,
             'python': platform.python_version(), 'rows': rows,
             'argv': sys.argv[1:] if argv is None else list(argv)}
   with open(os.path.join(args.out, 'on_device_vs_host.json'), 'w') as f:

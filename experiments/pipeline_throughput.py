@@ -46,6 +46,7 @@ from alexnet_jax import errors
 from alexnet_jax.config import default
 from alexnet_jax.data import importers
 from alexnet_jax.data import input_pipeline, iterators
+from alexnet_jax.runtime import machine as runtime_machine
 from experiments import grain_loader
 
 IMAGENET_SIZES = [(375, 500), (500, 375), (333, 500), (500, 333), (500, 500), (300, 400)]
@@ -152,9 +153,8 @@ def versions():
 
 
 def machine():
-  model = next((line.split(':', 1)[1].strip() for line in open('/proc/cpuinfo')
-                if line.startswith('model name')), platform.processor())
-  return f'{model}, {os.cpu_count()} cores, {platform.system()} {platform.machine()}'
+  return (f'{runtime_machine.cpu_model()}, {os.cpu_count()} cores, {platform.system()} '
+          f'{platform.machine()}')
 
 
 def main():

@@ -40,6 +40,7 @@ def test_tiny_ablation_end_to_end(tiny_config, tmp_path, capsys):
   committed = tmp_path.parent / f'{tmp_path.name}_committed'
   assert len(collect_runs.collect(str(tmp_path), str(committed))) == 4
   assert not list(committed.glob('*/seed*/checkpoints'))
+  assert len(list(committed.glob('*/seed*/machines.jsonl'))) == 4  # what each run ran on
   config.ablation.committed_runs = str(committed)
   elsewhere = tmp_path.parent / f'{tmp_path.name}_elsewhere'
   ablation.run(config, str(elsewhere))

@@ -118,6 +118,19 @@ def trained(tiny_config, tmp_path):
   return tiny_config, tmp_path
 
 
+def test_each_training_process_records_its_machine(trained):
+  import jax
+  from alexnet_jax.runtime import machine
+  config, workdir = trained
+  config.num_train_steps = 14
+  train.train_and_evaluate(config, str(workdir))  # resumes from step 12
+  records = [json.loads(l) for l in (workdir / 'machines.jsonl').read_text().splitlines()]
+  assert [r['start_step'] for r in records] == [0, 12]
+  assert records[1]['cpu'] == machine.cpu_model() and records[1]['backend'] == 'cpu'
+  assert records[1]['packages']['jax'] == jax.__version__
+  assert records[1]['devices'] == len(jax.devices())
+
+
 def test_eval_from_checkpoint_equals_in_training_eval(trained):
   config, workdir = trained
   record = evaluate.run(config, str(workdir))

@@ -108,6 +108,26 @@ def test_test_error_during_training_is_tabled_and_plotted(ablation_dir):
   assert (ablation_dir / 'test_curve.png').read_bytes()[:4] == b'\x89PNG'
 
 
+def test_the_machines_that_trained_the_runs_are_named(ablation_dir):
+  report.build(str(ablation_dir))
+  assert 'Trained on' not in (ablation_dir / 'results.md').read_text()  # none recorded
+  xeon = {'start_step': 0, 'backend': 'cpu', 'cpu': 'Xeon', 'cpu_count': 2,
+          'packages': {'jax': '0.10.2'}}
+  epyc = dict(xeon, start_step=20, cpu='EPYC')
+  gpu = {'start_step': 0, 'backend': 'gpu', 'devices': 1, 'device_kinds': ['NVIDIA H200'],
+         'packages': {'jax': '0.11.0'}}
+  for run, records in ((('relu', 0), [xeon]), (('relu', 1), [xeon, epyc, xeon]),
+                       (('tanh', 0), [gpu])):
+    (ablation_dir / run[0] / f'seed{run[1]}' / 'machines.jsonl').write_text(
+        ''.join(json.dumps(record) + '\n' for record in records))
+  results = report.build(str(ablation_dir))
+  assert results['variants']['relu']['runs'][1]['machines'] == [
+      'EPYC, 2 cores, jax 0.10.2', 'Xeon, 2 cores, jax 0.10.2']
+  assert ('Trained on: 1 x NVIDIA H200, jax 0.11.0 (1 run); EPYC, 2 cores, jax 0.10.2 '
+          '(1 run); Xeon, 2 cores, jax 0.10.2 (2 runs); not recorded (1 run).'
+          in (ablation_dir / 'results.md').read_text())
+
+
 def test_epochs_to_target_ratio_and_runs_that_never_reach_it(ablation_dir):
   import shutil
   shutil.rmtree(ablation_dir / 'tanh')

@@ -26,9 +26,9 @@ import os
 
 import jax
 import orbax.checkpoint as ocp
-import importlib.metadata
 
 from alexnet_jax.errors import CheckpointMismatchError, CheckpointWriteError, UserError
+from alexnet_jax.runtime import machine
 from alexnet_jax.training import run_files
 
 
@@ -242,7 +242,7 @@ VERSIONED_PACKAGES = ('jax', 'jaxlib', 'flax', 'orbax-checkpoint')
 
 def package_versions() -> dict:
   """{package: version} of VERSIONED_PACKAGES here, stored with every checkpoint."""
-  return {name: importlib.metadata.version(name) for name in VERSIONED_PACKAGES}
+  return machine.package_versions(VERSIONED_PACKAGES)
 
 
 def versions_note(meta: dict) -> str:

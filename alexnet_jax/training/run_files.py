@@ -6,6 +6,8 @@ CONFIG = 'config.json'               # the resolved config the run was started w
 STATISTICS = 'dataset_statistics.json'  # the training split's statistics its normalization
                                         # used: alexnet_jax.load and export need no dataset
 METRICS = 'metrics.jsonl'            # one record per log window, epoch and evaluation
+MACHINES = 'machines.jsonl'          # one record per training process: the step it started
+                                     # at, its CPU, devices and package versions
 TENSORBOARD = 'tensorboard'          # the same records as TensorBoard events
 CHECKPOINTS = 'checkpoints'          # the last `checkpoint.keep` steps
 BEST_CHECKPOINTS = 'checkpoints_best'  # the step with the lowest validation error

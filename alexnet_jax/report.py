@@ -2,8 +2,8 @@
 
     python -m alexnet_jax.report DIR [--out=OUT_DIR] [--target_train_error=0.4]
 
-reads `DIR/<variant>/seed<k>/{metrics.jsonl,eval.json,run.json,machines.jsonl}` (written by the
-training loop and the ablation runner, possibly yesterday on other machines)
+reads `DIR/<variant>/seed<k>/{metrics.jsonl,eval.json,run.json,machines.jsonl}`
+(written by the training loop and the ablation runner, possibly yesterday on other machines)
 and `DIR/ablation.json` (the sweep: variants, baseline, the paper's claims),
 and writes `DIR/results.{md,csv,json}` and the plots `DIR/train_error.png`,
 `DIR/test_error.png`.

@@ -4,9 +4,9 @@
 
 For every `SWEEP_DIR/<variant>/seed<k>/` whose run.json says finished, copies
 config.json, metrics.jsonl, machines.jsonl, run.json, eval.json and
-eval_ten_views.json (those present), plus SWEEP_DIR/ablation.json: what `python -m alexnet_jax.report` needs to
-rebuild the tables and plots, and what the ablation runner's `committed_runs`
-reads to skip a run. Never checkpoints or TensorBoard events.
+eval_ten_views.json (those present), plus SWEEP_DIR/ablation.json: what
+`python -m alexnet_jax.report` needs to rebuild the tables and plots, and what the
+ablation runner's `committed_runs` reads to skip a run. Never checkpoints or TensorBoard events.
 
 A run.json written before its `earlier_processes_s` field existed (the ablation
 runner before 2026-12-05) counted only the process that finished the run in

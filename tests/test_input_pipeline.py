@@ -68,6 +68,36 @@ def test_pca_noise_has_the_intended_covariance():
   assert np.abs(shifts.mean(0)).max() < 1e-3
 
 
+# The network input's units per normalization, as a map back to RGB pixels in [0, 1].
+TO_UNIT_RGB = {'cuda_convnet': lambda x: x / 255.0, 'caffe': lambda x: x[..., ::-1] / 255.0,
+               'torchvision': lambda x: x * ip.IMAGENET_STD}
+
+
+@pytest.mark.parametrize('normalization', ip.NORMALIZATIONS)
+def test_colour_noise_is_the_same_in_pixels_whatever_the_normalization(tiny_config,
+                                                                         normalization):
+  """The PCA term, mapped back to [0, 1] RGB pixels, is the same draw for every
+  normalization: those that feed 0-255 pixels (caffe, cuda_convnet) must not shrink the
+  paper's colour noise 255-fold."""
+  tiny_config.data.crop_padding, tiny_config.data.image_size = 0, 9
+  tiny_config.data.normalization = normalization
+  stats = {'channel_mean': [0.4, 0.5, 0.6], 'eigval': ip.IMAGENET_EIGVAL.tolist(),
+           'eigvec': ip.IMAGENET_EIGVEC.tolist(),
+           'pixel_mean': np.random.default_rng(1).random((12, 12, 3)).tolist()}
+  images = np.random.default_rng(2).integers(0, 256, (16, 12, 12, 3), dtype=np.uint8)
+  inputs = {}
+  for pca_std in (0.0, 0.1):
+    tiny_config.data.pca_std = pca_std
+    inputs[pca_std] = ip.Preprocessor(tiny_config, stats).train(images,
+                                                                np.random.default_rng(3))
+  noise = TO_UNIT_RGB.get(normalization, lambda x: x)(inputs[0.1] - inputs[0.0])
+  pixels = ip.pca_noise(np.random.default_rng(3).spawn(3)[2], 16, ip.IMAGENET_EIGVAL,
+                        ip.IMAGENET_EIGVEC, 0.1)
+  np.testing.assert_allclose(noise, np.broadcast_to(pixels[:, None, None], noise.shape),
+                             atol=2e-4)
+  assert np.abs(pixels).max() > 1e-2  # a shift the comparison could miss if it were 1/255
+
+
 @pytest.mark.parametrize('seed, step', [(0, 0), (7, 5), (2**40 + 3, 2**33)])
 def test_example_rngs_are_the_spawned_generators(seed, step):
   examples = [0, 1, 127, 4000]

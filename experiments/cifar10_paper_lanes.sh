@@ -3,8 +3,9 @@
 # core: Figure 1's rate sweep (eight runs to 25% training error), the LRN sweep on the
 # paper's r541 net (lrn_r541: lrn / no_lrn, seeds 0-2), the paper's pair's cc_13pct
 # (lrn_paper_pair, seeds 0-2), overlapping pooling on r541 (pooling_r541: its three
-# non_overlapping runs; the overlapping ones are lrn_r541's `lrn` runs), the same LRN pair with a 200-epoch first phase (lrn_r541_long,
-# seed 0), then the committed sweeps on the
+# non_overlapping runs; the overlapping ones are lrn_r541's `lrn` runs), PCA colour noise on
+# r541 (pca_r541: its three `pca` runs; the no_pca ones are lrn_r541's `lrn` runs), the same
+# LRN pair with a 200-epoch first phase (lrn_r541_long, seed 0), then the committed sweeps on the
 # r540 draft: LRN (lrn) and the three non-overlapping pooling runs (the overlapping ones
 # are that LRN sweep's `lrn` runs).
 #
@@ -48,6 +49,9 @@ sweep() {  # every run, EXPERIMENT/VARIANT/seedK, in the order the lanes take th
   for seed in 0 1 2; do echo "lrn_paper_pair/cc_13pct/seed$seed"; done
   # Pooling on the paper's net: its overlapping side is lrn_r541's `lrn` (the same config).
   for seed in 0 1 2; do echo "pooling_r541/non_overlapping/seed$seed"; done
+  # PCA colour noise on the paper's net: its no_pca side is lrn_r541's `lrn` (the same
+  # config); needs a clone with the preset (ablate_pca.py:cuda_convnet).
+  for seed in 0 1 2; do echo "pca_r541/pca/seed$seed"; done
   # Run C: the LRN pair on the paper's net with a 200-epoch first phase (4.5-6.5 h per run on
   # one core; needs a clone at or after bb0c4eb, where the preset appeared).
   for variant in lrn no_lrn; do echo "lrn_r541_long/$variant/seed0"; done
@@ -87,6 +91,7 @@ experiment_of() {  # EXPERIMENT -> "CONFIG WORKDIR_NAME COMMITTED_RUNS" (relativ
     lrn_r541) echo "configs/ablate_lrn.py:cuda_convnet lrn_r541 lrn_r541/runs" ;;
     lrn_paper_pair) echo "configs/ablate_lrn.py:paper_pair lrn_paper_pair lrn_paper_pair/runs" ;;
     pooling_r541) echo "configs/ablate_pooling.py:cuda_convnet_r541 pooling_r541 pooling_r541/runs" ;;
+    pca_r541) echo "configs/ablate_pca.py:cuda_convnet pca_r541 pca_r541/runs" ;;
     lrn_r541_long) echo "configs/ablate_lrn.py:cuda_convnet_long lrn_r541_long lrn_r541_long/runs" ;;
     lrn) echo "configs/ablate_lrn.py:cuda_convnet_r540 lrn80 lrn/runs" ;;
     *) echo "configs/ablate_$1.py:cuda_convnet ${1}80 $1/runs" ;;

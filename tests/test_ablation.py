@@ -84,7 +84,7 @@ def test_pca_ablation_needs_rgb():
 
 @pytest.mark.parametrize('module, preset', [
     ('ablate_lrn', 'paper_pair'), ('ablate_lrn', 'cuda_convnet_r540'), ('ablate_lrn', 'paper_recipe'),
-    ('ablate_pooling', 'cuda_convnet_r541'),
+    ('ablate_pooling', 'cuda_convnet_r541'), ('ablate_pca', 'cuda_convnet'),
     ('ablate_activation', 'cuda_convnet_lr_search'),
     ('ablate_activation', 'cuda_convnet_rate_sweep')])
 def test_the_cuda_convnet_ablations_own_presets_are_valid(module, preset):
@@ -128,15 +128,18 @@ def test_r540_presets_give_the_committed_runs_configs(module, preset, experiment
     assert set(committed) <= set(planned)
 
 
-def test_r541_pooling_baseline_is_the_committed_lrn_r541_run():
-  """pooling_r541 takes lrn_r541's `lrn` runs as its `overlapping` side, so the two
-  configs must agree on every key (defaults for keys added since; `data.on_device`, added
-  since, is 'auto' in both presets, host-fed on the CPU that trained them), and
-  `non_overlapping` must differ from it only in the pooling."""
+@pytest.mark.parametrize('module, preset, same, other, differs', [
+    ('ablate_pooling', 'cuda_convnet_r541', 'overlapping', 'non_overlapping', 'model.pooling'),
+    ('ablate_pca', 'cuda_convnet', 'no_pca', 'pca', 'data.pca_std')])
+def test_r541_ablations_reuse_the_committed_lrn_r541_run(module, preset, same, other, differs):
+  """pooling_r541 and pca_r541 take lrn_r541's `lrn` runs as their `overlapping` and
+  `no_pca` sides, so those configs must agree with it on every key (defaults for keys
+  added since; `data.on_device`, added since, is 'auto' in both presets, host-fed on the
+  CPU that trained them), and the other variant must differ from it in one key only."""
+  import importlib
   import json
   import os
   from alexnet_jax.config import default
-  from configs import ablate_lrn, ablate_pooling
   path = os.path.join(os.path.dirname(__file__), '..', 'experiments', 'results',
                       'cifar10_paper', 'lrn_r541', 'runs', 'lrn', 'seed0', 'config.json')
   if not os.path.exists(path):
@@ -144,19 +147,17 @@ def test_r541_pooling_baseline_is_the_committed_lrn_r541_run():
   with open(path) as f:
     committed = _flat(json.load(f))
   defaults = _flat(json.loads(default.get_config().to_json()))
-  config = ablate_pooling.get_config('cuda_convnet_r541')
-  overlapping, non_overlapping = (
-      _flat(json.loads(ablation.run_config(config, variant, 0).to_json()))
-      for variant in ('overlapping', 'non_overlapping'))
+  config = importlib.import_module(f'configs.{module}').get_config(preset)
+  reused, trained = (_flat(json.loads(ablation.run_config(config, variant, 0).to_json()))
+                     for variant in (same, other))
   lrn = ablate_lrn.get_config('cuda_convnet')
-  assert overlapping == _flat(json.loads(ablation.run_config(lrn, 'lrn', 0).to_json()))
-  assert overlapping['model.variant'] == 'cc_11pct'
+  assert reused == _flat(json.loads(ablation.run_config(lrn, 'lrn', 0).to_json()))
+  assert reused['model.variant'] == 'cc_11pct'
   defaults['data.on_device'] = 'auto'
-  for key, value in overlapping.items():
+  for key, value in reused.items():
     assert value == committed.get(key, defaults.get(key)), key
-  assert set(committed) <= set(overlapping)
-  assert {key for key in overlapping if overlapping[key] != non_overlapping[key]} == {
-      'model.pooling'}
+  assert set(committed) <= set(reused)
+  assert {key for key in reused if reused[key] != trained[key]} == {differs}
 
 
 def test_a_chained_run_starts_from_the_earlier_runs_weights(tiny_config, tmp_path, capsys):

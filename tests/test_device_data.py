@@ -36,6 +36,7 @@ def _data_config(small_config, **data):
 
 @pytest.mark.parametrize('data', [
     {'normalization': 'cuda_convnet'},
+    {'normalization': 'cuda_convnet', 'pca_std': 0.1},
     {'normalization': 'per_pixel', 'pca_std': 0.1},
     {'normalization': 'per_channel', 'crop_padding': 2, 'image_size': 12},
     {'normalization': 'torchvision', 'pca_std': 0.1},
@@ -62,10 +63,11 @@ def test_augmentation_equals_the_host_arithmetic(small_config, data):
   assert np.asarray(flips).any() or not config.data.flip
 
 
-def test_colour_shifts_are_the_host_units(small_config):
-  """The shift drawn for given alphas is Preprocessor's (_colour_shift of the PCA term),
-  caffe's in BGR order and 0-255 units."""
-  config = _data_config(small_config, normalization='caffe', pca_std=0.1)
+@pytest.mark.parametrize('normalization', ['caffe', 'cuda_convnet', 'torchvision'])
+def test_colour_shifts_are_the_host_units(small_config, normalization):
+  """The shift drawn for given alphas is Preprocessor's (_colour_shift of the PCA term):
+  caffe's in BGR order and 0-255 units, cuda_convnet's in 0-255 units."""
+  config = _data_config(small_config, normalization=normalization, pca_std=0.1)
   preprocessor = input_pipeline.Preprocessor(config, STATS)
   augmentation = device_data.Augmentation.from_preprocessor(preprocessor, 12, 3)
   key = jax.random.key(2)

@@ -440,15 +440,14 @@ class Preprocessor:
   def _colour_shift(self, shift):
     """A PCA colour shift (RGB, pixels in [0, 1]) in the units of the normalized input.
 
-    The eigenvalues are those of [0, 1] pixels (ImageNet's published ones are), so the
-    normalizations that feed 0-255 pixels (caffe, cuda_convnet) scale the shift by 255:
-    unscaled, it would be 1/255 of the paper's colour noise."""
+    The eigenvalues are those of [0, 1] pixels (ImageNet's published ones are), and an
+    input pixel is its 0-255 value times `pixel_scale`, so the shift is scaled by 255 x
+    `pixel_scale` (1 for the [0, 1] normalizations, 255 for caffe and cuda_convnet)."""
+    shift = shift * (255.0 * self.pixel_scale)
     if self.data.normalization == 'torchvision':
       return shift / IMAGENET_STD
     if self.data.normalization == 'caffe':
-      return shift[:, ::-1] * 255.0
-    if self.data.normalization == 'cuda_convnet':
-      return shift * 255.0
+      return shift[:, ::-1]
     return shift
 
   def train(self, images, rng, out=None):

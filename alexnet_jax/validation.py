@@ -102,9 +102,9 @@ def validate_model(model_config, image_size: int):
   conv_names = tuple(layer.name for layer in arch.conv)
   for name in model_config.width_exempt:
     require_one_of('model.width_exempt', name, conv_names)
+  spec = alexnet.ModelSpec.from_config(model_config)
   for layer in arch.conv:
-    features = alexnet.conv_features(layer, model_config.width_multiplier,
-                                    model_config.width_exempt)
+    features = spec.conv_kernels(layer)
     require(features >= model_config.columns and features % model_config.columns == 0,
              f'config.model.columns={model_config.columns} does not divide the {features} '
              f'kernels of {layer.name} (config.model.width_multiplier='

@@ -3,11 +3,13 @@ skipping finished runs, then the report from the run files."""
 
 import json
 
+import jax
 import pytest
 
 from alexnet_jax import ablation, errors, validation
 from alexnet_jax.config import presets
-from configs import ablate_lrn, ablate_pca
+from alexnet_jax.models import alexnet
+from configs import ablate_columns, ablate_lrn, ablate_pca
 
 
 def tiny_ablation(tiny_config):
@@ -74,6 +76,33 @@ def test_every_ablation_config_is_valid(module, preset):
   config = get_config(preset)
   validation.validate_config(config)
   ablation.validate(config)
+
+
+def _conv_kernels_and_parameters(run_config):
+  """{conv layer: kernels over all columns}, parameter count: from the built network."""
+  model = alexnet.create_model(run_config.model)
+  params = jax.eval_shape(lambda: alexnet.init_params(model, jax.random.key(0), (32, 32, 3)))
+  kernels = {}
+  for column, layers in params.items():
+    for name, layer in layers.items() if column.startswith('column') else ():
+      if name.startswith('conv'):
+        kernels[name] = kernels.get(name, 0) + layer['kernel'].shape[-1]
+  return kernels, sum(leaf.size for leaf in jax.tree.leaves(params))
+
+
+@pytest.mark.parametrize('width', [1.0, 0.5])
+def test_one_column_halves_every_conv_but_the_last_at_any_width(width):
+  """The paper's one-GPU net (section 3.2) against the two-column net of the same
+  config, also when the width comes from the command line (after get_config)."""
+  config = ablate_columns.get_config('cifar10')
+  config.model.width_multiplier = width  # as --config.model.width_multiplier=... does
+  ablation.validate(config)
+  two, two_parameters = _conv_kernels_and_parameters(ablation.run_config(config, 'two_columns', 0))
+  one, one_parameters = _conv_kernels_and_parameters(ablation.run_config(config, 'one_column', 0))
+  assert two == {name: round(k * width) for name, k in
+                 {'conv1': 64, 'conv2': 64, 'conv3': 96, 'conv4': 96, 'conv5': 64}.items()}
+  assert one == {name: k if name == 'conv5' else k // 2 for name, k in two.items()}
+  assert 0.8 < one_parameters / two_parameters < 1.0  # "about the same number"
 
 
 def test_pca_ablation_needs_rgb():

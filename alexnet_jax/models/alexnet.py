@@ -170,6 +170,11 @@ class ModelSpec:
   dropout_rate: float = 0.5
   width_multiplier: float = 1.0
   width_exempt: tuple = ()
+  # Every conv layer but the last with half its kernels: the paper's one-GPU net
+  # (section 3.2), which kept conv5 whole so that both nets have about the same number of
+  # parameters (most of them are in fc6, which reads conv5). Relative to width_multiplier,
+  # so the comparison holds at any width.
+  halve_kernels_but_last: bool = False
   init: str = 'paper'
   dtype: str = 'float32'
   conv_chunk: int = 0
@@ -190,17 +195,22 @@ class ModelSpec:
   def lrn_params(self) -> lrn_lib.LRNParams:
     return lrn_lib.LRNParams(self.lrn_k, self.lrn_n, self.lrn_alpha, self.lrn_beta)
 
+  def conv_kernels(self, layer: 'ConvLayer') -> int:
+    """Kernels of conv layer `layer` (all columns) in this network."""
+    halved = self.halve_kernels_but_last and layer.name != self.arch.conv[-1].name
+    return conv_features(layer, self.width_multiplier, self.width_exempt, halved)
+
   @property
   def stages(self) -> tuple:
     return stages(self.arch, self.lrn and self.lrn_across_columns)
 
 
 def conv_features(layer: ConvLayer, width_multiplier: float,
-                  width_exempt: Sequence[str]) -> int:
-  """Kernels of a conv layer (all columns) after the width multiplier."""
-  if layer.name in width_exempt:
-    return layer.features
-  return int(round(layer.features * width_multiplier))
+                  width_exempt: Sequence[str], halved: bool = False) -> int:
+  """Kernels of a conv layer (all columns) after the width multiplier (not applied to
+  the layers in `width_exempt`), halved if `halved`."""
+  multiplier = 1.0 if layer.name in width_exempt else width_multiplier
+  return int(round(layer.features * multiplier * (0.5 if halved else 1.0)))
 
 
 def _dropout(x, rate, rng, example_ids, salt):
@@ -250,7 +260,7 @@ class Column(nn.Module):
         x = self._pool_and_sow(x, layer.layer)
       elif isinstance(layer, ConvLayer):
         kernel_init, bias_init = layers.initializers(spec.init, layer.bias_one)
-        features = conv_features(layer, spec.width_multiplier, spec.width_exempt)
+        features = spec.conv_kernels(layer)
         x = layers.Conv(features // spec.columns, layer.kernel, layer.stride, layer.padding,
                  kernel_init=kernel_init, bias_init=bias_init, dtype=dtype,
                  name=layer.name)(x)

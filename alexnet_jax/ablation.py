@@ -11,7 +11,9 @@ refused before anything runs (workdir.check_resume), and `--config.resume=restar
 moves every planned run aside and starts it over. `ablation.only` restricts a
 machine to some runs (e.g. `lrn_off/seed1,lrn_off/seed2`), so several machines
 can share a sweep; `python -m alexnet_jax.report DIR` then builds the report
-from all of them.
+from all of them. After each run: the paper's 10-view test (`ten_views_eval`) and
+the error on a fixed sample of the training images (`train_eval_examples`), for the
+report's overfitting table.
 
 `start_from` (variant -> an earlier variant) chains runs, as cuda-convnet's
 Methodology resumed a net with `-f` on other batches: the run `<variant>/seed<k>`
@@ -28,7 +30,7 @@ import ml_collections
 
 from alexnet_jax import errors, evaluate, report, train, validation
 from alexnet_jax.runtime import results_io
-from alexnet_jax.training import metric_writers
+from alexnet_jax.training import metric_writers, run_files
 from alexnet_jax.training import workdir as workdirs
 
 
@@ -90,6 +92,10 @@ def validate(config):
       raise errors.ConfigError(f'config.ablation.overrides has unknown variant {name!r}')
   if not ablation.seeds:
     raise errors.ConfigError('config.ablation.seeds is empty')
+  sample = ablation.get('train_eval_examples', 0)
+  if not isinstance(sample, int) or isinstance(sample, bool) or sample < 0:
+    raise errors.ConfigError(f'config.ablation.train_eval_examples={sample!r} must be an '
+                             'integer >= 0 (0: no evaluation on the training split)')
   order = list(ablation.variants)
   for variant, source in _start_from(config).items():
     if variant not in order or source not in order or order.index(source) >= order.index(variant):
@@ -137,6 +143,19 @@ def _evaluate_ten_views(run_settings, run_dir: str):
   evaluate.run(ten_views, run_dir, filename='eval_ten_views.json')
 
 
+def _evaluate_training_split(run_settings, run_dir: str, max_examples: int):
+  """The finished run's error on (a fixed sample of) its own training images, as the
+  test split is evaluated (no dropout, no augmentation, the center crop):
+  `run_dir/eval_train.json`. Test error minus this is how far the net overfits, which
+  is what the paper says dropout (section 4.2) and augmentation (4.1) reduce."""
+  on_train = ml_collections.ConfigDict(run_settings.to_dict())
+  on_train.data.eval_split = on_train.data.train_split
+  on_train.data.ten_views = False
+  on_train.eval.checkpoint = 'latest'
+  on_train.eval.max_examples = max_examples
+  evaluate.run(on_train, run_dir, filename=run_files.TRAIN_EVAL)
+
+
 def run(config, workdir: str):
   """Runs the planned variant x seed runs (skipping finished ones), then the report."""
 
@@ -169,6 +188,8 @@ def run(config, workdir: str):
     train.train_and_evaluate(this_run, run_dir)
     if config.ablation.get('ten_views_eval', False):
       _evaluate_ten_views(this_run, run_dir)
+    if config.ablation.get('train_eval_examples', 0):
+      _evaluate_training_split(this_run, run_dir, config.ablation.train_eval_examples)
     # A resumed run's time includes what the processes before this one spent on it.
     earlier_s = metric_writers.earlier_processes_s(run_dir, start)
     results_io.write_json_atomic(os.path.join(run_dir, 'run.json'), {

@@ -2,8 +2,9 @@
 
     python -m alexnet_jax.report DIR [--out=OUT_DIR] [--target_train_error=0.4]
 
-reads `DIR/<variant>/seed<k>/{metrics.jsonl,eval.json,run.json,machines.jsonl}`
-(written by the training loop and the ablation runner, possibly yesterday on other machines)
+reads `DIR/<variant>/seed<k>/{metrics.jsonl,eval.json,run.json,machines.jsonl}` and,
+where the ablation wrote them, `eval_ten_views.json` and `eval_train.json` (written by
+the training loop and the ablation runner, possibly yesterday on other machines)
 and `DIR/ablation.json` (the sweep: variants, baseline, the paper's claims),
 and writes `DIR/results.{md,csv,json}` and the plots `DIR/train_error.png`,
 `DIR/test_error.png`.
@@ -12,7 +13,8 @@ Per variant, over seeds: mean +/- std of the final training loss, the test
 top-1/top-5 error, the epochs and steps to reach the target training error
 (the paper's Figure 1 uses 25% on CIFAR-10), wall time and images/s; and the
 difference of each to the baseline, with the paper's claimed difference beside it;
-and the machines the runs trained on (runs from before machines.jsonl have none).
+how far each variant overfits (test error minus the error on training images evaluated
+alike); and the machines the runs trained on (runs from before machines.jsonl have none).
 """
 
 import csv
@@ -41,6 +43,9 @@ SEED_DIR = re.compile(r'^seed(\d+)$')
 METRICS = ('final_train_loss', 'test_top1_error', 'test_top5_error',
            'test_top1_error_ten_views', 'epochs_to_target', 'epochs_to_target_interpolated',
            'steps_to_target', 'wall_time_s', 'images_per_s')
+# From eval_train.json (ablations since it was written): in a sweep's statistics and
+# tables only when one of its runs has it, so that older sweeps' reports are unchanged.
+OVERFITTING_METRICS = ('train_top1_error_eval', 'overfitting_gap')
 
 
 def read_jsonl(path):
@@ -73,6 +78,8 @@ def summarize_run(run_dir: str, target_train_error: float) -> dict:
   final_eval = _read_json(os.path.join(run_dir, 'eval.json')) or (evals[-1] if evals else {})
   run_info = _read_json(os.path.join(run_dir, 'run.json')) or {}
   ten_views = _read_json(os.path.join(run_dir, 'eval_ten_views.json')) or {}
+  on_train = _read_json(os.path.join(run_dir, run_files.TRAIN_EVAL)) or {}
+  train_error, test_error = on_train.get('top1_error'), final_eval.get('top1_error')
   # Epoch means (split 'train_epoch') are Figure 1's quantity; older runs have only
   # the log-interval windows, each a noisier estimate that crosses the target earlier.
   epochs = sorted((r for r in records if r.get('split') == 'train_epoch'), key=lambda r: r['step'])
@@ -87,9 +94,14 @@ def summarize_run(run_dir: str, target_train_error: float) -> dict:
       'run_dir': run_dir,
       'finished': bool(run_info.get('finished', False)),
       'final_train_loss': train[-1].get('loss') if train else None,
-      'test_top1_error': final_eval.get('top1_error'),
+      'test_top1_error': test_error,
       'test_top5_error': final_eval.get('top5_error'),
       'test_top1_error_ten_views': ten_views.get('top1_error'),  # the multiview test
+      # The same net and preprocessing on training images: test minus train is overfitting.
+      'train_top1_error_eval': train_error,
+      'train_eval_examples': on_train.get('num_examples'),
+      'overfitting_gap': (None if train_error is None or test_error is None
+                          else test_error - train_error),
       'epochs_to_target': reached.get('epoch') if reached else None,
       'epochs_to_target_interpolated': _crossing(curve, index, target_train_error),
       'steps_to_target': reached['step'] if reached else None,
@@ -181,6 +193,27 @@ def _mean_std(values):
   return statistics.fmean(values), std, len(values)
 
 
+def _read_runs(variant_dir: str, target: float) -> list:
+  """summarize_run of each `seed<k>` run directory of a variant, with its seed."""
+  runs = []
+  if os.path.isdir(variant_dir):
+    for name in sorted(os.listdir(variant_dir)):
+      match = SEED_DIR.match(name)
+      run_dir = os.path.join(variant_dir, name)
+      if match and os.path.exists(os.path.join(run_dir, run_files.METRICS)):
+        run = summarize_run(run_dir, target)
+        run['seed'] = int(match.group(1))
+        runs.append(run)
+  return runs
+
+
+def _metrics(runs_of: dict) -> tuple:
+  """METRICS, and OVERFITTING_METRICS where a finished run of the sweep has them."""
+  finished = [run for runs in runs_of.values() for run in runs if run['finished']]
+  return METRICS + tuple(metric for metric in OVERFITTING_METRICS
+                         if any(run[metric] is not None for run in finished))
+
+
 def collect(workdir: str, target_train_error=None) -> dict:
   """Reads the sweep description and every run; returns the results.json content.
   `target_train_error` overrides the sweep's own target (e.g. for short runs that
@@ -192,23 +225,16 @@ def collect(workdir: str, target_train_error=None) -> dict:
         '`python -m alexnet_jax.main --config=configs/ablate_<name>.py --workdir=DIR` first)')
   target = (sweep.get('target_train_error', 0.25) if target_train_error is None
             else target_train_error)
+  runs_of = {variant: _read_runs(os.path.join(workdir, variant), target)
+             for variant in sweep['variants']}
+  metrics = _metrics(runs_of)
   variants = {}
-  for variant in sweep['variants']:
-    variant_dir = os.path.join(workdir, variant)
-    runs = []
-    if os.path.isdir(variant_dir):
-      for name in sorted(os.listdir(variant_dir)):
-        match = SEED_DIR.match(name)
-        run_dir = os.path.join(variant_dir, name)
-        if match and os.path.exists(os.path.join(run_dir, run_files.METRICS)):
-          run = summarize_run(run_dir, target)
-          run['seed'] = int(match.group(1))
-          runs.append(run)
+  for variant, runs in runs_of.items():
     # Statistics cover finished runs only: a run still training (or killed) has
     # numbers from the middle of its schedule.
     finished = [run for run in runs if run['finished']]
     stats = {}
-    for metric in METRICS:
+    for metric in metrics:
       mean, std, n = _mean_std([run[metric] for run in finished])
       stats[metric] = {'mean': mean, 'std': std, 'n': n}
     variants[variant] = {'runs': runs, 'stats': stats,
@@ -219,7 +245,7 @@ def collect(workdir: str, target_train_error=None) -> dict:
   claims = sweep.get('paper_claims', {})
   for name, variant in variants.items():
     differences = {}
-    for metric in METRICS:
+    for metric in metrics:
       mine = variant['stats'][metric]['mean']
       base = variants[baseline]['stats'][metric]['mean']
       differences[metric] = None if mine is None or base is None else mine - base
@@ -244,7 +270,8 @@ def collect(workdir: str, target_train_error=None) -> dict:
     variant['paper_claim'] = claims.get(name)
     variant['seed_ranges_overlap'] = {
         metric: _seed_ranges_overlap(variant, variants[baseline], metric)
-        for metric in ('test_top1_error', 'test_top1_error_ten_views')}
+        for metric in ('test_top1_error', 'test_top1_error_ten_views')
+        + OVERFITTING_METRICS[1:] if metric in metrics}
   return {'ablation': sweep.get('name'), 'dataset': sweep.get('dataset'),
           'baseline': baseline, 'target_train_error': target, 'seeds': sweep.get('seeds'),
           'variants': variants}
@@ -297,6 +324,7 @@ def markdown_table(results: dict) -> str:
         ratio = variant['epochs_to_target_interpolated_ratio']
         lines[-1] += f' Interpolated between epochs: {ratio:.2f} ({fine[0]:.2f}-{fine[1]:.2f}).'
   lines += _spread_lines(results)
+  lines += _overfitting_lines(results)
   lines += _machine_lines(results)
   lines += ['', '## Per run', '',
             f'| variant | seed | finished | epochs trained | epochs to {target:.0%} train err '
@@ -319,14 +347,15 @@ def _spread_lines(results) -> list:
   whether it is beyond the seed spread (the per-seed values do not overlap)."""
   lines = []
   labels = {'test_top1_error': 'test top-1 error', 'test_top1_error_ten_views':
-            'test top-1 error, 10 views'}
+            'test top-1 error, 10 views', 'overfitting_gap':
+            'overfitting (test minus training-image top-1 error)'}
   baseline = results['baseline']
   for name, variant in results['variants'].items():
     if name == baseline:
       continue
     for metric, label in labels.items():
       spread = variant.get('seed_ranges_overlap', {}).get(metric)
-      diff = variant['difference_to_baseline'][metric]
+      diff = variant['difference_to_baseline'].get(metric)
       if spread is None or diff is None:
         continue
       verdict = ('within the seed spread (the per-seed values overlap)' if spread['overlap']
@@ -334,6 +363,31 @@ def _spread_lines(results) -> list:
                       'any effect that happens with probability '
                       f"{spread['chance_without_effect']:.2f})")
       lines += ['', f'`{name}` minus `{baseline}`, {label}: {diff * 100:+.2f} points, {verdict}.']
+  return lines
+
+
+def _overfitting_lines(results) -> list:
+  """The overfitting table: top-1 error on a fixed sample of training images and on
+  the test split, both evaluated alike (no dropout, no augmentation), and their gap;
+  nothing for sweeps without eval_train.json."""
+  variants = results['variants']
+  if not any('overfitting_gap' in variant['stats'] for variant in variants.values()):
+    return []
+  examples = sorted({run['train_eval_examples'] for variant in variants.values()
+                     for run in variant['runs'] if run.get('train_eval_examples')})
+  lines = ['', '## Overfitting', '',
+           f"Top-1 error on {' or '.join(f'{n:,}' for n in examples)} training images "
+           '(a fixed sample, the same for every run) evaluated as the test split is: no '
+           'dropout, no augmentation. The gap is test minus training error.', '',
+           '| variant | n | train top-1 err | test top-1 err | gap | Δ gap |',
+           '|---|---|---|---|---|---|']
+  for name, variant in variants.items():
+    stats = variant['stats']
+    lines.append(
+        f"| {name} | {stats['overfitting_gap']['n']} "
+        f"| {_fmt(stats['train_top1_error_eval'], 100)} | {_fmt(stats['test_top1_error'], 100)} "
+        f"| {_fmt(stats['overfitting_gap'], 100)} "
+        f"| {_fmt_diff(variant['difference_to_baseline']['overfitting_gap'], 100)} |")
   return lines
 
 
@@ -385,12 +439,15 @@ def _num(value, digits, scale=1.0):
 def write_csv(results: dict, path: str):
   with open(path, 'w', newline='') as f:
     writer = csv.writer(f)
-    writer.writerow(['variant', 'n'] + [f'{m}_{s}' for m in METRICS for s in ('mean', 'std')]
-                    + [f'diff_{m}' for m in METRICS])
-    for name, variant in results['variants'].items():
+    variants = results['variants']
+    metrics = [m for m in METRICS + OVERFITTING_METRICS
+               if all(m in variant['stats'] for variant in variants.values())]
+    writer.writerow(['variant', 'n'] + [f'{m}_{s}' for m in metrics for s in ('mean', 'std')]
+                    + [f'diff_{m}' for m in metrics])
+    for name, variant in variants.items():
       writer.writerow([name, variant['finished_runs']]
-                      + [variant['stats'][m][s] for m in METRICS for s in ('mean', 'std')]
-                      + [variant['difference_to_baseline'][m] for m in METRICS])
+                      + [variant['stats'][m][s] for m in metrics for s in ('mean', 'std')]
+                      + [variant['difference_to_baseline'][m] for m in metrics])
 
 
 def plot(results: dict, workdir: str):

@@ -288,6 +288,9 @@ def validate_config(config, *, num_devices=None):
   validate_model(config.model, config.data.image_size)
   validate_lrn_window(config.model)
   require_one_of('resume', config.get('resume', 'auto'), RESUME)
+  sample = (config.get('eval') or {}).get('max_examples', 0)
+  require(isinstance(sample, int) and not isinstance(sample, bool) and sample >= 0,
+          f'config.eval.max_examples={sample!r} must be an integer >= 0 (0: every example)')
   require(config.batch_size >= 1, f'config.batch_size={config.batch_size!r} must be >= 1')
   require_one_of('optimizer.name', config.optimizer.name, optimizers.OPTIMIZERS)
   require(config.optimizer.name != 'cuda_convnet' or config.model.variant in cuda_convnet.NETS,

@@ -35,6 +35,16 @@ def test_tiny_ablation_end_to_end(tiny_config, tmp_path, capsys):
     run_config = json.loads((tmp_path / variant / 'seed1' / 'config.json').read_text())
     assert run_config['model']['lrn'] == (variant == 'lrn') and run_config['seed'] == 1
   assert (tmp_path / 'results.md').exists() and (tmp_path / 'train_error.png').exists()
+  # Each run's error on a sample of its training images, evaluated as the test split is.
+  assert config.ablation.train_eval_examples == 10_000  # the presets' value: more than
+  for variant in ('lrn', 'no_lrn'):
+    on_train = json.loads((tmp_path / variant / 'seed0' / 'eval_train.json').read_text())
+    assert on_train['split'] == 'train' and on_train['views'] == 1
+    assert on_train['num_examples'] == 200  # the tiny training split's 200, all of them
+    stats = results['variants'][variant]['stats']
+    assert stats['overfitting_gap']['mean'] == pytest.approx(
+        stats['test_top1_error']['mean'] - stats['train_top1_error_eval']['mean'])
+  assert '## Overfitting' in (tmp_path / 'results.md').read_text()
   ablation.run(config, str(tmp_path))
   assert capsys.readouterr().out.count('finished earlier, skipped') == 4
   # The small files copied into the repository let another machine skip those runs.
@@ -51,6 +61,10 @@ def test_tiny_ablation_end_to_end(tiny_config, tmp_path, capsys):
 
 
 def test_only_and_bad_sweeps(tiny_config):
+  config = tiny_ablation(tiny_config)
+  config.ablation.train_eval_examples = -1
+  with pytest.raises(errors.ConfigError, match='config.ablation.train_eval_examples'):
+    ablation.validate(config)
   config = tiny_ablation(tiny_config)
   config.ablation.only = 'no_lrn/seed1'
   assert ablation.planned_runs(config) == [('no_lrn', 1)]

@@ -227,6 +227,32 @@ def test_eval_sees_every_example_once(tiny_config, tiny_data_dir, ten_views):
   assert shape == ((10, 10, 10, 10, 3) if ten_views else (10, 10, 10, 3))
 
 
+@pytest.mark.parametrize('process_count', [1, 2])
+def test_eval_of_a_sample_sees_the_same_examples_in_every_run(tiny_config, tiny_data_dir,
+                                                              process_count):
+  import tensorflow_datasets as tfds
+  tiny_config.eval.max_examples = 15
+  chosen = iterators.eval_examples(37, 15)
+  assert len(set(chosen)) == 15 and list(chosen) == sorted(chosen) and chosen.max() < 37
+  np.testing.assert_array_equal(chosen, iterators.eval_examples(37, 15))  # fixed seed
+  assert not np.array_equal(chosen, np.arange(15))  # a sample, not the first 15
+  for everything in (0, 37, 50):
+    np.testing.assert_array_equal(iterators.eval_examples(37, everything), np.arange(37))
+  labels = []
+  for process in range(process_count):
+    batches = list(iterators.create_eval_iterator(tiny_config, process_index=process,
+                                                  process_count=process_count))
+    mask = np.concatenate([b['mask'] for b in batches]).astype(bool)
+    labels.append(np.concatenate([b['label'] for b in batches])[mask])
+  source = tfds.data_source('tiny_quadrants', split='test', data_dir=tiny_data_dir)
+  expected = [int(source[int(i)]['label']) for i in chosen]
+  assert sum(len(part) for part in labels) == 15
+  if process_count == 1:
+    np.testing.assert_array_equal(labels[0], expected)
+  else:
+    assert sorted(np.concatenate(labels).tolist()) == sorted(expected)
+
+
 @pytest.fixture(scope='module')
 def tiny_jpeg_config(tmp_path_factory):
   """A TFDS dataset of 12 JPEGs of several sizes (full-size path: resize_size=16),

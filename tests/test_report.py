@@ -68,6 +68,28 @@ def test_statistics_over_seeds(ablation_dir):
   assert results['variants']['tanh']['paper_claim']['text'] == '6x slower to 25%'
 
 
+def test_overfitting_table_from_the_training_split_evaluations(ablation_dir):
+  assert 'overfitting_gap' not in report.build(str(ablation_dir))['variants']['relu']['stats']
+  assert '## Overfitting' not in (ablation_dir / 'results.md').read_text()  # older sweeps
+  for variant, seed, train_error in [('relu', 0, 0.05), ('relu', 1, 0.07), ('tanh', 0, 0.30),
+                                     ('tanh', 1, 0.32)]:
+    (ablation_dir / variant / f'seed{seed}' / 'eval_train.json').write_text(json.dumps(
+        {'split': 'train', 'views': 1, 'num_examples': 10000, 'top1_error': train_error}))
+  results = report.build(str(ablation_dir))
+  relu, tanh = (results['variants'][v] for v in ('relu', 'tanh'))
+  assert relu['stats']['train_top1_error_eval']['mean'] == pytest.approx(0.06)
+  assert relu['stats']['overfitting_gap']['mean'] == pytest.approx(0.26)  # 0.25, 0.27
+  assert tanh['stats']['overfitting_gap']['mean'] == pytest.approx(0.11)  # 0.10, 0.12
+  assert tanh['difference_to_baseline']['overfitting_gap'] == pytest.approx(-0.15)
+  assert tanh['seed_ranges_overlap']['overfitting_gap']['overlap'] is False
+  table = (ablation_dir / 'results.md').read_text()
+  assert '## Overfitting' in table and 'on 10,000 training images' in table
+  assert '| tanh | 2 | 31.00 ± 1.41 | 42.00 ± 2.83 | 11.00 ± 1.41 | -15.00 |' in table
+  assert '`tanh` minus `relu`, overfitting' in table
+  rows = list(csv.DictReader((ablation_dir / 'results.csv').open()))
+  assert float(rows[1]['diff_overfitting_gap']) == pytest.approx(-0.15)
+
+
 def test_files_are_written(ablation_dir):
   report.build(str(ablation_dir))
   table = (ablation_dir / 'results.md').read_text()

@@ -30,6 +30,7 @@ CASES = [
     ('model.lrn_k', 0.0, 'model.lrn_k'),
     ('data.image_size', 2, 'data.image_size'),
     ('batch_size', 0, 'batch_size'),
+    ('eval.max_examples', -1, 'eval.max_examples'),
     ('optimizer.name', 'rmsprop', 'optimizer.name'),
     ('optimizer.learning_rate', -1.0, 'optimizer.learning_rate'),
     ('mode', 'fly', 'mode'),

@@ -121,6 +121,8 @@ def get_config(arg=None):
   checkpoint.async_save = True
   config.eval = ml_collections.ConfigDict()
   config.eval.checkpoint = 'latest'  # latest | best | <step> | <path to a step directory>
+  config.eval.max_examples = 0       # >0: a fixed seeded sample of this many examples of the
+                                     # split (the same in every run); 0: every example
 
   # ---- Devices (alexnet_jax/devices/parallel.py) ----------------------------------
   config.parallel = parallel = ml_collections.ConfigDict()

@@ -115,22 +115,32 @@ def create_train_iterator(config, *, process_index=0, process_count=1, start_ste
                        start_step=start_step)
 
 
+def eval_examples(length: int, max_examples: int) -> np.ndarray:
+  """The indices an evaluation of a split of `length` examples covers: all of them, or
+  with `max_examples` (`config.eval.max_examples`) below that a sample drawn with a fixed
+  seed, sorted, so that every run and every process evaluates the same examples."""
+  if not 0 < max_examples < length:
+    return np.arange(length)
+  return np.sort(np.random.default_rng(0).choice(length, max_examples, replace=False))
+
+
 def create_eval_iterator(config, *, process_index=0, process_count=1, split=None):
-  """Every eval example exactly once: fixed-size batches, the last one padded,
-  with 'mask' 1 for real examples and 0 for padding (cf. flax#263)."""
+  """Every eval example (of `eval_examples`) exactly once: fixed-size batches, the last
+  one padded, with 'mask' 1 for real examples and 0 for padding (cf. flax#263)."""
   split = split or config.data.eval_split
   source = input_pipeline.open_source(config, split)
+  examples = eval_examples(source.length, (config.get('eval') or {}).get('max_examples', 0))
   preprocessor = input_pipeline.Preprocessor(config, input_pipeline.dataset_statistics(config))
   batch_size = config.eval_batch_size
   if batch_size % process_count:
     raise ValueError(f'config.eval_batch_size={batch_size} is not divisible by the '
                      f'{process_count} processes')
   local = batch_size // process_count
-  for start in range(0, source.length, batch_size):
+  for start in range(0, len(examples), batch_size):
     positions = np.arange(start, start + batch_size)[process_index * local:
                                                      (process_index + 1) * local]
-    mask = positions < source.length
-    indices = np.where(mask, positions, 0)
+    mask = positions < len(examples)
+    indices = examples[np.where(mask, positions, 0)]
     images, labels = source.get(indices)
     yield {'image': preprocessor.eval(images), 'label': labels.astype(np.int32),
            'mask': mask.astype(np.float32)}

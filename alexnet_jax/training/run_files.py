@@ -6,6 +6,8 @@ CONFIG = 'config.json'               # the resolved config the run was started w
 STATISTICS = 'dataset_statistics.json'  # the training split's statistics its normalization
                                         # used: alexnet_jax.load and export need no dataset
 METRICS = 'metrics.jsonl'            # one record per log window, epoch and evaluation
+TRAIN_EVAL = 'eval_train.json'       # ablations: the training split evaluated as the test
+                                     # split is, after training (the overfitting table)
 MACHINES = 'machines.jsonl'          # one record per training process: the step it started
                                      # at, its CPU, devices and package versions
 TENSORBOARD = 'tensorboard'          # the same records as TensorBoard events

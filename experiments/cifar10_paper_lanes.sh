@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
-# The CPU sweeps of experiments/results/cifar10_paper/ in two single-threaded lanes, one per
-# core: Figure 1's rate sweep (eight runs to 25% training error), the LRN sweep on the
-# paper's r541 net (lrn_r541: lrn / no_lrn, seeds 0-2), the paper's pair's cc_13pct
-# (lrn_paper_pair, seeds 0-2), overlapping pooling on r541 (pooling_r541: its three
-# non_overlapping runs; the overlapping ones are lrn_r541's `lrn` runs), PCA colour noise on
-# r541 (pca_r541: its three `pca` runs; the no_pca ones are lrn_r541's `lrn` runs), the same
-# LRN pair with a 200-epoch first phase (lrn_r541_long, seed 0), then the committed sweeps on the
-# r540 draft: LRN (lrn) and the three non-overlapping pooling runs (the overlapping ones
-# are that LRN sweep's `lrn` runs).
+# The CPU sweeps of experiments/results/cifar10_paper/ (and cifar10_small/) in two
+# single-threaded lanes, one per core: Figure 1's rate sweep (eight runs to 25% training
+# error), the LRN sweep on the paper's r541 net (lrn_r541: lrn / no_lrn, seeds 0-2), the
+# paper's pair's cc_13pct (lrn_paper_pair, seeds 0-2), overlapping pooling on r541
+# (pooling_r541: its three non_overlapping runs; the overlapping ones are lrn_r541's `lrn`
+# runs), PCA colour noise on r541 (pca_r541: its three `pca` runs; the no_pca ones are
+# lrn_r541's `lrn` runs), dropout and the paper's one-GPU net on the small net
+# (dropout_small, columns_small), the same LRN pair with a 200-epoch first phase
+# (lrn_r541_long, seed 0), then the committed sweeps on the r540 draft: LRN (lrn) and the
+# three non-overlapping pooling runs (the overlapping ones are that LRN sweep's `lrn` runs).
 #
 #   experiments/cifar10_paper_lanes.sh SWEEP_CLONE RUNS_DIR [RUN ...]   # starts both lanes, returns
 #
@@ -52,6 +53,14 @@ sweep() {  # every run, EXPERIMENT/VARIANT/seedK, in the order the lanes take th
   # PCA colour noise on the paper's net: its no_pca side is lrn_r541's `lrn` (the same
   # config); needs a clone with the preset (ablate_pca.py:cuda_convnet).
   for seed in 0 1 2; do echo "pca_r541/pca/seed$seed"; done
+  # Dropout and the two columns on the project's small net (width 0.5, the cifar10 preset's
+  # 10 epochs; results in ../cifar10_small/): `two_columns` is dropout_small's `dropout` (the
+  # same config), so only `one_column` runs for columns_small. Needs a clone at or after
+  # 1747161 (the training-split evaluation; 9ebe4aa: one_column halved at any width).
+  for seed in 0 1 2; do
+    for variant in dropout no_dropout; do echo "dropout_small/$variant/seed$seed"; done
+    echo "columns_small/one_column/seed$seed"
+  done
   # Run C: the LRN pair on the paper's net with a 200-epoch first phase (4.5-6.5 h per run on
   # one core; needs a clone at or after bb0c4eb, where the preset appeared).
   for variant in lrn no_lrn; do echo "lrn_r541_long/$variant/seed0"; done
@@ -85,8 +94,11 @@ claim() {  # claim RUN: true if this lane may take it (unclaimed, or its lane ha
   echo "$BASHPID" > "$dir/pid"  # a claim left by a lane that has exited
 }
 
-experiment_of() {  # EXPERIMENT -> "CONFIG WORKDIR_NAME COMMITTED_RUNS" (relative to results)
+experiment_of() {  # EXPERIMENT -> "CONFIG WORKDIR_NAME COMMITTED_RUNS [OVERRIDES]"
+  # (COMMITTED_RUNS relative to experiments/results/cifar10_paper)
   case "$1" in
+    dropout_small) echo "configs/ablate_dropout.py:cifar10 dropout_small ../cifar10_small/dropout/runs --config.model.width_multiplier=0.5" ;;
+    columns_small) echo "configs/ablate_columns.py:cifar10 columns_small ../cifar10_small/columns/runs --config.model.width_multiplier=0.5" ;;
     rate_sweep) echo "configs/ablate_activation.py:cuda_convnet_rate_sweep rate_sweep figure1/rate_sweep/runs" ;;
     lrn_r541) echo "configs/ablate_lrn.py:cuda_convnet lrn_r541 lrn_r541/runs" ;;
     lrn_paper_pair) echo "configs/ablate_lrn.py:paper_pair lrn_paper_pair lrn_paper_pair/runs" ;;
@@ -99,15 +111,16 @@ experiment_of() {  # EXPERIMENT -> "CONFIG WORKDIR_NAME COMMITTED_RUNS" (relativ
 }
 
 lane() {  # lane CORE: takes each run of the sweep that no other lane has claimed
-  local core=$1 name config workdir committed
+  local core=$1 name config workdir committed overrides
   while read -r name; do
     if [ "$only" != "  " ] && [[ "$only" != *" $name "* ]]; then continue; fi
     claim "$name" || continue
-    read -r config workdir committed < <(experiment_of "${name%%/*}")
+    read -r config workdir committed overrides < <(experiment_of "${name%%/*}")
     echo "$(date -u +%FT%TZ) lane $core starts $runs/$workdir ${name#*/}"
     (cd "$clone" && PYTHONPATH="$clone" taskset -c "$core" python -m alexnet_jax.main \
        --config="$config" --workdir="$runs/$workdir" \
-       --config.ablation.only="${name#*/}" --config.ablation.committed_runs="$results/$committed") \
+       --config.ablation.only="${name#*/}" --config.ablation.committed_runs="$results/$committed" \
+       $overrides) \
        </dev/null || true
     echo "$(date -u +%FT%TZ) lane $core ends $runs/$workdir ${name#*/}"
   done < <(sweep)

@@ -270,8 +270,8 @@ def collect(workdir: str, target_train_error=None) -> dict:
     variant['paper_claim'] = claims.get(name)
     variant['seed_ranges_overlap'] = {
         metric: _seed_ranges_overlap(variant, variants[baseline], metric)
-        for metric in ('test_top1_error', 'test_top1_error_ten_views')
-        + OVERFITTING_METRICS[1:] if metric in metrics}
+        for metric in ('test_top1_error', 'test_top1_error_ten_views', 'overfitting_gap')
+        if metric in metrics}
   return {'ablation': sweep.get('name'), 'dataset': sweep.get('dataset'),
           'baseline': baseline, 'target_train_error': target, 'seeds': sweep.get('seeds'),
           'variants': variants}

@@ -1,11 +1,18 @@
 """Dropout 0.5 on fc6/fc7 vs none (paper section 4.2).
 
     python -m alexnet_jax.main --config=configs/ablate_dropout.py --workdir=/tmp/ablate_dropout
+    python -m alexnet_jax.main --config=configs/ablate_dropout.py:cifar10 \
+        --config.model.width_multiplier=0.5 --workdir=/tmp/dropout_small
 
 Default preset (fashion_mnist): 2 variants x 3 seeds, about 20 minutes on a
 2-core CPU. The paper: without dropout the network overfits substantially;
 dropout roughly doubles the iterations needed to converge. Expect a lower final
-training loss and a larger train/test gap without dropout.
+training loss and a larger train/test gap without dropout: the report's overfitting
+table (test error minus the error on training images, both without dropout).
+
+`cifar10` at width 0.5: the small net on CIFAR-10 for 10 epochs, one run on one core of
+the 2-core VM at a time (`experiments/cifar10_paper_lanes.sh`, `dropout_small`); results in
+experiments/results/cifar10_small/. cuda-convnet's CIFAR-10 nets have no dropout.
 """
 
 from alexnet_jax.config import presets

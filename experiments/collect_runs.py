@@ -3,8 +3,8 @@
     python -m experiments.collect_runs SWEEP_DIR experiments/results/cifar10_paper/<exp>/runs
 
 For every `SWEEP_DIR/<variant>/seed<k>/` whose run.json says finished, copies
-config.json, metrics.jsonl, machines.jsonl, run.json, eval.json and
-eval_ten_views.json (those present), plus SWEEP_DIR/ablation.json: what
+config.json, metrics.jsonl, machines.jsonl, run.json, eval.json,
+eval_ten_views.json and eval_train.json (those present), plus SWEEP_DIR/ablation.json: what
 `python -m alexnet_jax.report` needs to rebuild the tables and plots, and what the
 ablation runner's `committed_runs` reads to skip a run. Never checkpoints or TensorBoard events.
 
@@ -25,7 +25,7 @@ from alexnet_jax.runtime import results_io
 from alexnet_jax.training import metric_writers
 
 SMALL_FILES = ('config.json', 'metrics.jsonl', 'machines.jsonl', 'run.json', 'eval.json',
-               'eval_ten_views.json')
+               'eval_ten_views.json', 'eval_train.json')
 
 
 def collect(sweep_dir: str, dest_dir: str) -> list:

@@ -53,6 +53,7 @@ def test_tiny_ablation_end_to_end(tiny_config, tmp_path, capsys):
   assert len(collect_runs.collect(str(tmp_path), str(committed))) == 4
   assert not list(committed.glob('*/seed*/checkpoints'))
   assert len(list(committed.glob('*/seed*/machines.jsonl'))) == 4  # what each run ran on
+  assert len(list(committed.glob('*/seed*/eval_train.json'))) == 4  # the overfitting table
   config.ablation.committed_runs = str(committed)
   elsewhere = tmp_path.parent / f'{tmp_path.name}_elsewhere'
   ablation.run(config, str(elsewhere))

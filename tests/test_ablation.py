@@ -130,8 +130,8 @@ def test_pca_ablation_needs_rgb():
     ('ablate_lrn', 'paper_pair'), ('ablate_lrn', 'cuda_convnet_r540'), ('ablate_lrn', 'paper_recipe'),
     ('ablate_pooling', 'cuda_convnet_r541'), ('ablate_pca', 'cuda_convnet'),
     ('ablate_activation', 'cuda_convnet_lr_search'),
-    ('ablate_activation', 'cuda_convnet_rate_sweep')])
-def test_the_cuda_convnet_ablations_own_presets_are_valid(module, preset):
+    ('ablate_activation', 'cuda_convnet_rate_sweep'), ('ablate_dropout', 'cifar10_unaugmented')])
+def test_the_ablations_own_presets_are_valid(module, preset):
   import importlib
   config = importlib.import_module(f'configs.{module}').get_config(preset)
   validation.validate_config(config)

@@ -204,6 +204,22 @@ def test_r541_ablations_reuse_the_committed_lrn_r541_run(module, preset, same, o
   assert {key for key in reused if reused[key] != trained[key]} == {differs}
 
 
+def test_columns_small_reuses_the_dropout_small_run():
+  """columns_small (the lanes, experiments/results/cifar10_small/) takes dropout_small's
+  `dropout` runs as its `two_columns` side: at the lanes' width 0.5 the two configs agree on
+  every key, and `one_column` differs from them in its columns alone."""
+  from configs import ablate_dropout
+  runs = {}
+  for module, variant in ((ablate_dropout, 'dropout'), (ablate_columns, 'two_columns'),
+                          (ablate_columns, 'one_column')):
+    config = module.get_config('cifar10')
+    config.model.width_multiplier = 0.5  # as the lanes' --config.model.width_multiplier=0.5
+    runs[variant] = _flat(json.loads(ablation.run_config(config, variant, 0).to_json()))
+  assert runs['two_columns'] == runs['dropout']
+  assert {key for key in runs['dropout'] if runs['dropout'][key] != runs['one_column'][key]} == {
+      'model.columns', 'model.halve_kernels_but_last'}
+
+
 def test_a_chained_run_starts_from_the_earlier_runs_weights(tiny_config, tmp_path, capsys):
   """start_from: the second stage trains on another split from the first's final weights
   (cuda-convnet's Methodology: batches 1-4, then all five)."""

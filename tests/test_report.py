@@ -232,7 +232,7 @@ def test_cli_target_override_writes_elsewhere(ablation_dir, tmp_path_factory):
 
 
 COMMITTED = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-                         'experiments', 'results', 'cifar10_paper')
+                         'experiments', 'results')
 
 
 def _committed_experiments():

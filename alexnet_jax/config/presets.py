@@ -5,17 +5,18 @@
   `python -m alexnet_jax.datasets import-fashion-mnist`). One epoch per run, so
   that a two-variant, three-seed sweep takes about 20 minutes on a 2-core CPU.
 * `cifar10`: the small net on CIFAR-10 32x32 (import once from arrays, see
-  README), as in the paper's CIFAR-10 experiments; 10 epochs per run. On a 2-core
-  CPU an epoch takes about 4 minutes at full width (a two-variant, three-seed
-  sweep: about 4 hours), and about 2.5-3 minutes with `--config.model.width_multiplier=0.5`
-  on one core per run, the setting of the committed CIFAR-10 results
-  (`experiments/results/cifar10_ablations/`).
+  README), as in the paper's CIFAR-10 experiments; 10 epochs per run. The committed
+  CIFAR-10 results on this net (`experiments/results/cifar10_ablations/` and
+  `cifar10_small/`) set `--config.model.width_multiplier=0.5` and give each run one core,
+  which makes a run minutes to tens of minutes long on a CPU (paces by machine and date:
+  docs/performance_log.md).
 * `cuda_convnet`: the paper's own CIFAR-10 networks (cuda-convnet's layer files,
   `alexnet_jax/models/cuda_convnet.py`): the 11pct net (svn r541) on random 24x24 crops of
   CIFAR-10 with flips, cuda-convnet's mean subtraction (the whole training split's mean
   image) and per-layer update rule, the Methodology's two x0.1 drops of epsW (not epsB)
-  in the last 20 epochs, and the multiview test (10 views) beside the center crop. About 110 s per epoch on a
-  2-core CPU (two single-threaded runs side by side: see experiments/README.md).
+  in the last 20 epochs, and the multiview test (10 views) beside the center crop; run
+  as two single-threaded runs side by side on a 2-core CPU (experiments/README.md; paces
+  in docs/performance_log.md).
 * `imagenette`: the paper network at 227x227 on the 10-class ImageNet subset
   (`tfds` downloads it); a GPU job.
 * `imagenet`: the paper's own setting (ILSVRC-2012, manual download); a

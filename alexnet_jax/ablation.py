@@ -134,13 +134,20 @@ def is_finished(run_dir: str) -> bool:
     return bool(json.load(f).get('finished'))
 
 
+def _evaluate_last_checkpoint(run_settings, run_dir: str, filename: str, data=None, eval_=None):
+  """Evaluates the finished run's last checkpoint with its own settings, `data` and
+  `eval_` updated, into `run_dir/filename` (a copy: `run_settings` is not changed)."""
+  settings = ml_collections.ConfigDict(run_settings.to_dict())
+  settings.data.update(data or {})
+  settings.eval.update({'checkpoint': 'latest', **(eval_ or {})})
+  evaluate.run(settings, run_dir, filename=filename)
+
+
 def _evaluate_ten_views(run_settings, run_dir: str):
   """The multiview test of the finished run (cuda-convnet's --multiview-test, the
   paper's 10 views): `run_dir/eval_ten_views.json`, which the report reads."""
-  ten_views = ml_collections.ConfigDict(run_settings.to_dict())
-  ten_views.data.ten_views = True
-  ten_views.eval.checkpoint = 'latest'
-  evaluate.run(ten_views, run_dir, filename='eval_ten_views.json')
+  _evaluate_last_checkpoint(run_settings, run_dir, 'eval_ten_views.json',
+                            data={'ten_views': True})
 
 
 def _evaluate_training_split(run_settings, run_dir: str, max_examples: int):
@@ -148,12 +155,10 @@ def _evaluate_training_split(run_settings, run_dir: str, max_examples: int):
   test split is evaluated (no dropout, no augmentation, the center crop):
   `run_dir/eval_train.json`. Test error minus this is how far the net overfits, which
   is what the paper says dropout (section 4.2) and augmentation (4.1) reduce."""
-  on_train = ml_collections.ConfigDict(run_settings.to_dict())
-  on_train.data.eval_split = on_train.data.train_split
-  on_train.data.ten_views = False
-  on_train.eval.checkpoint = 'latest'
-  on_train.eval.max_examples = max_examples
-  evaluate.run(on_train, run_dir, filename=run_files.TRAIN_EVAL)
+  _evaluate_last_checkpoint(
+      run_settings, run_dir, run_files.TRAIN_EVAL,
+      data={'eval_split': run_settings.data.train_split, 'ten_views': False},
+      eval_={'max_examples': max_examples})
 
 
 def run(config, workdir: str):

@@ -10,6 +10,7 @@ from alexnet_jax import ablation, errors, validation
 from alexnet_jax.config import presets
 from alexnet_jax.models import alexnet
 from configs import ablate_columns, ablate_lrn, ablate_pca
+from tests.conftest import TINY_SIZE
 
 
 def tiny_ablation(tiny_config):
@@ -59,6 +60,25 @@ def test_tiny_ablation_end_to_end(tiny_config, tmp_path, capsys):
   ablation.run(config, str(elsewhere))
   assert capsys.readouterr().out.count('results are committed in') == 4
   assert not (elsewhere / 'lrn' / 'seed0' / 'metrics.jsonl').exists()
+
+
+def test_ten_views_eval_adds_the_multiview_test_and_zero_train_examples_skip_theirs(
+    tiny_config, tmp_path):
+  config = tiny_ablation(tiny_config)
+  config.ablation.only = 'lrn/seed0'
+  config.ablation.ten_views_eval = True
+  config.ablation.train_eval_examples = 0
+  config.data.image_size = TINY_SIZE - 2  # crops smaller than the images: 10 views
+  results = ablation.run(config, str(tmp_path))
+  run_dir = tmp_path / 'lrn' / 'seed0'
+  ten_views = json.loads((run_dir / 'eval_ten_views.json').read_text())
+  assert ten_views['views'] == 10 and ten_views['split'] == 'test'
+  assert ten_views['num_examples'] == 37  # every test image, the partial last batch too
+  assert ten_views['step'] == config.num_train_steps  # the last checkpoint
+  assert not (run_dir / 'eval_train.json').exists()
+  stats = results['variants']['lrn']['stats']
+  assert stats['test_top1_error_ten_views']['mean'] == pytest.approx(ten_views['top1_error'])
+  assert stats['test_top1_error_ten_views']['n'] == 1
 
 
 def test_only_and_bad_sweeps(tiny_config):

@@ -5,11 +5,11 @@
 # paper's pair's cc_13pct (lrn_paper_pair, seeds 0-2), overlapping pooling on r541
 # (pooling_r541: its three non_overlapping runs; the overlapping ones are lrn_r541's `lrn`
 # runs), PCA colour noise on r541 (pca_r541: its three `pca` runs; the no_pca ones are
-# lrn_r541's `lrn` runs), dropout and the paper's one-GPU net on the small net
-# (dropout_small, columns_small, dropout_unaugmented), the same LRN pair with a 200-epoch
-# first phase (lrn_r541_long, seed 0), then the committed sweeps on the r540 draft: LRN (lrn)
-# and the three non-overlapping pooling runs (the overlapping ones are that LRN sweep's `lrn`
-# runs).
+# lrn_r541's `lrn` runs), dropout, the paper's one-GPU net and crops and flips on the small
+# net (dropout_small, columns_small, dropout_unaugmented, augmentation_small), the same LRN
+# pair with a 200-epoch first phase (lrn_r541_long, seed 0), then the committed sweeps on
+# the r540 draft: LRN (lrn) and the three non-overlapping pooling runs (the overlapping ones
+# are that LRN sweep's `lrn` runs).
 #
 #   experiments/cifar10_paper_lanes.sh SWEEP_CLONE RUNS_DIR [RUN ...]   # starts both lanes, returns
 #
@@ -66,6 +66,10 @@ sweep() {  # every run, EXPERIMENT/VARIANT/seedK, in the order the lanes take th
   for seed in 0 1 2; do
     for variant in dropout no_dropout; do echo "dropout_unaugmented/$variant/seed$seed"; done
   done
+  # Crops and flips on the same 30-epoch schedule: `unaugmented` is dropout_unaugmented's
+  # `dropout` (the same config), so only `augmented` runs. Needs a clone with the config
+  # (configs/ablate_augmentation.py).
+  for seed in 0 1 2; do echo "augmentation_small/augmented/seed$seed"; done
   # Run C: the LRN pair on the paper's net with a 200-epoch first phase (4.5-6.5 h per run on
   # one core; needs a clone at or after bb0c4eb, where the preset appeared).
   for variant in lrn no_lrn; do echo "lrn_r541_long/$variant/seed0"; done
@@ -104,6 +108,7 @@ experiment_of() {  # EXPERIMENT -> "CONFIG WORKDIR_NAME COMMITTED_RUNS [OVERRIDE
   case "$1" in
     dropout_small) echo "configs/ablate_dropout.py:cifar10 dropout_small ../cifar10_small/dropout/runs --config.model.width_multiplier=0.5" ;;
     dropout_unaugmented) echo "configs/ablate_dropout.py:cifar10_unaugmented dropout_unaugmented ../cifar10_small/dropout_unaugmented/runs" ;;
+    augmentation_small) echo "configs/ablate_augmentation.py:cifar10_long augmentation_small ../cifar10_small/augmentation/runs" ;;
     columns_small) echo "configs/ablate_columns.py:cifar10 columns_small ../cifar10_small/columns/runs --config.model.width_multiplier=0.5" ;;
     rate_sweep) echo "configs/ablate_activation.py:cuda_convnet_rate_sweep rate_sweep figure1/rate_sweep/runs" ;;
     lrn_r541) echo "configs/ablate_lrn.py:cuda_convnet lrn_r541 lrn_r541/runs" ;;

@@ -99,7 +99,7 @@ def test_only_and_bad_sweeps(tiny_config):
 
 
 @pytest.mark.parametrize('module', ['ablate_lrn', 'ablate_activation', 'ablate_pooling',
-                                    'ablate_dropout', 'ablate_columns'])
+                                    'ablate_dropout', 'ablate_columns', 'ablate_augmentation'])
 @pytest.mark.parametrize('preset', list(presets.PRESETS))
 def test_every_ablation_config_is_valid(module, preset):
   import importlib
@@ -238,6 +238,24 @@ def test_columns_small_reuses_the_dropout_small_run():
   assert runs['two_columns'] == runs['dropout']
   assert {key for key in runs['dropout'] if runs['dropout'][key] != runs['one_column'][key]} == {
       'model.columns', 'model.halve_kernels_but_last'}
+
+
+def test_augmentation_small_reuses_the_dropout_unaugmented_run():
+  """augmentation_small (the lanes, experiments/results/cifar10_small/) takes
+  dropout_unaugmented's `dropout` runs as its `unaugmented` side: the two configs agree on
+  every key, and `augmented` differs from them in its crops and flips alone."""
+  from configs import ablate_augmentation, ablate_dropout
+  runs = {}
+  for module, preset, variant in (
+      (ablate_dropout, 'cifar10_unaugmented', 'dropout'),
+      (ablate_augmentation, 'cifar10_long', 'unaugmented'),
+      (ablate_augmentation, 'cifar10_long', 'augmented')):
+    config = module.get_config(preset)
+    runs[variant] = _flat(json.loads(ablation.run_config(config, variant, 0).to_json()))
+  assert runs['unaugmented'] == runs['dropout']
+  assert {key for key in runs['dropout'] if runs['dropout'][key] != runs['augmented'][key]} == {
+      'data.random_crop', 'data.crop_padding', 'data.flip'}
+  assert runs['augmented']['data.crop_padding'] == 4 and runs['augmented']['num_epochs'] == 30
 
 
 def test_a_chained_run_starts_from_the_earlier_runs_weights(tiny_config, tmp_path, capsys):

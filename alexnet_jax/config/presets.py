@@ -121,7 +121,8 @@ def base_config(preset, extra_presets=()):
   return config
 
 
-CUDA_CONVNET_ABLATIONS = ('ablate_lrn', 'ablate_pooling', 'ablate_activation', 'ablate_pca')
+CUDA_CONVNET_ABLATIONS = ('ablate_lrn', 'ablate_pooling', 'ablate_activation', 'ablate_pca',
+                          'ablate_augmentation')
 
 
 def ablation_config(*, name, preset, variants, baseline, paper_claims, seeds=(0, 1, 2),

@@ -19,8 +19,8 @@ At that length, with crops and flips, the net's training error stays close to it
 error, so there is little overfitting for dropout to prevent.
 
 `cifar10_unaugmented`: the same net at width 0.5 without crops or flips, for 30 epochs,
-so that it overfits as the paper's net did (about 40 minutes per run on one core;
-`dropout_unaugmented` in the lanes).
+so that it overfits as the paper's net did (about 50 minutes per run on one core;
+`dropout_unaugmented` in the lanes; results in experiments/results/cifar10_small/).
 """
 
 from alexnet_jax.config import presets

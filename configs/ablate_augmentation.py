@@ -23,27 +23,17 @@ augmentation. `unaugmented` is then `ablate_dropout.py:cifar10_unaugmented`'s `d
 from alexnet_jax.config import presets
 
 LONG = 'cifar10_long'
-LONG_EPOCHS = 30.0
-
-
-def long_small_net(config):
-  """The small net at width 0.5 for 30 epochs on CIFAR-10 (in place): the
-  schedule of `ablate_dropout.py:cifar10_unaugmented`, with or without augmentation."""
-  config.model.width_multiplier = 0.5
-  config.num_epochs = LONG_EPOCHS
-  return config
 
 
 def get_config(arg=None):
   config = presets.ablation_config(
       name='augmentation', preset='cifar10' if arg == LONG else arg,
       variants={'augmented': {},
-                'unaugmented': {'data': {'random_crop': False, 'crop_padding': 0,
-                                         'flip': False}}},
+                'unaugmented': {'data': dict(presets.NO_CROPS_OR_FLIPS)}},
       cuda_convnet_ok=True,
       baseline='augmented',
       paper_claims={'unaugmented': 'substantial overfitting (ImageNet)'},
       extra_presets=(LONG,))
   if arg == LONG:
-    long_small_net(config)
+    presets.small_net_30_epochs(config)
   return config

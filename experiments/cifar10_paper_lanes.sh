@@ -62,7 +62,7 @@ sweep() {  # every run, EXPERIMENT/VARIANT/seedK, in the order the lanes take th
     for variant in dropout no_dropout; do echo "dropout_small/$variant/seed$seed"; done
     echo "columns_small/one_column/seed$seed"
   done
-  # Dropout where the small net overfits: no crops or flips, 30 epochs (about 40 min per run).
+  # Dropout where the small net overfits: no crops or flips, 30 epochs (about 50 min per run).
   for seed in 0 1 2; do
     for variant in dropout no_dropout; do echo "dropout_unaugmented/$variant/seed$seed"; done
   done

@@ -121,6 +121,20 @@ def base_config(preset, extra_presets=()):
   return config
 
 
+# The training input without crops or flips (the center crop, unflipped, as evaluated):
+# `ablate_augmentation.py`'s `unaugmented` variant and `ablate_dropout.py:cifar10_unaugmented`.
+NO_CROPS_OR_FLIPS = {'random_crop': False, 'crop_padding': 0, 'flip': False}
+
+
+def small_net_30_epochs(config):
+  """The cifar10 preset's small net at width 0.5 for 30 epochs (in place): long enough to
+  overfit CIFAR-10 without augmentation, the regime the dropout and augmentation claims
+  are about."""
+  config.model.width_multiplier = 0.5
+  config.num_epochs = 30.0
+  return config
+
+
 CUDA_CONVNET_ABLATIONS = ('ablate_lrn', 'ablate_pooling', 'ablate_activation', 'ablate_pca',
                           'ablate_augmentation')
 

@@ -69,7 +69,7 @@ def layer_table(config) -> dict:
   if config.model.variant in cuda_convnet.NETS:
     return cuda_convnet_table(config)
   params, intermediates, image_shape = _shapes(config)
-  arch = alexnet.ARCHITECTURES[config.model.variant]
+  arch = alexnet.ModelSpec.from_config(config.model).arch
   columns = [name for name in params if name.startswith('column')]
   rows = []
   for layer in arch.conv + arch.dense:

@@ -102,8 +102,19 @@ def validate_model(model_config, image_size: int):
   conv_names = tuple(layer.name for layer in arch.conv)
   for name in model_config.width_exempt:
     require_one_of('model.width_exempt', name, conv_names)
+  removed = model_config.get('removed_layers', ())
+  require(isinstance(removed, (list, tuple)) and all(isinstance(name, str) for name in removed),
+          f'config.model.removed_layers={removed!r} must be a tuple of conv layer names')
+  removable = alexnet.removable_layers(arch)
+  for name in removed:
+    require(name in removable,
+            f'config.model.removed_layers: {name!r} cannot be left out of '
+            f'{model_config.variant!r}; only the conv layers that neither normalize nor pool '
+            f'can, so that every map size stays: {", ".join(removable)}')
+  require(len(set(removed)) == len(removed),
+          f'config.model.removed_layers={removed!r} names a layer twice')
   spec = alexnet.ModelSpec.from_config(model_config)
-  for layer in arch.conv:
+  for layer in spec.arch.conv:
     features = spec.conv_kernels(layer)
     require(features >= model_config.columns and features % model_config.columns == 0,
              f'config.model.columns={model_config.columns} does not divide the {features} '

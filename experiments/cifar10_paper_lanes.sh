@@ -6,7 +6,8 @@
 # (pooling_r541: its three non_overlapping runs; the overlapping ones are lrn_r541's `lrn`
 # runs), PCA colour noise on r541 (pca_r541: its three `pca` runs; the no_pca ones are
 # lrn_r541's `lrn` runs), dropout, the paper's one-GPU net and crops and flips on the small
-# net (dropout_small, columns_small, dropout_unaugmented, augmentation_small), the same LRN
+# net (dropout_small, columns_small, dropout_unaugmented, augmentation_small), depth on the
+# small net (depth_small: two middle conv layers, each left out), the same LRN
 # pair with a 200-epoch first phase (lrn_r541_long, seed 0), then the committed sweeps on
 # the r540 draft: LRN (lrn) and the three non-overlapping pooling runs (the overlapping ones
 # are that LRN sweep's `lrn` runs).
@@ -70,6 +71,12 @@ sweep() {  # every run, EXPERIMENT/VARIANT/seedK, in the order the lanes take th
   # `dropout` (the same config), so only `augmented` runs. Needs a clone with the config
   # (configs/ablate_augmentation.py).
   for seed in 0 1 2; do echo "augmentation_small/augmented/seed$seed"; done
+  # Depth on the small net at the cifar10 preset's 10 epochs: `full` is dropout_small's
+  # `dropout` (the same config), so only the two nets with a middle layer left out run.
+  # Needs a clone with the config (configs/ablate_depth.py).
+  for seed in 0 1 2; do
+    for variant in no_conv3 no_conv4; do echo "depth_small/$variant/seed$seed"; done
+  done
   # Run C: the LRN pair on the paper's net with a 200-epoch first phase (4.5-6.5 h per run on
   # one core; needs a clone at or after bb0c4eb, where the preset appeared).
   for variant in lrn no_lrn; do echo "lrn_r541_long/$variant/seed0"; done
@@ -109,6 +116,7 @@ experiment_of() {  # EXPERIMENT -> "CONFIG WORKDIR_NAME COMMITTED_RUNS [OVERRIDE
     dropout_small) echo "configs/ablate_dropout.py:cifar10 dropout_small ../cifar10_small/dropout/runs --config.model.width_multiplier=0.5" ;;
     dropout_unaugmented) echo "configs/ablate_dropout.py:cifar10_unaugmented dropout_unaugmented ../cifar10_small/dropout_unaugmented/runs" ;;
     augmentation_small) echo "configs/ablate_augmentation.py:cifar10_long augmentation_small ../cifar10_small/augmentation/runs" ;;
+    depth_small) echo "configs/ablate_depth.py:cifar10 depth_small ../cifar10_small/depth/runs --config.model.width_multiplier=0.5" ;;
     columns_small) echo "configs/ablate_columns.py:cifar10 columns_small ../cifar10_small/columns/runs --config.model.width_multiplier=0.5" ;;
     rate_sweep) echo "configs/ablate_activation.py:cuda_convnet_rate_sweep rate_sweep figure1/rate_sweep/runs" ;;
     lrn_r541) echo "configs/ablate_lrn.py:cuda_convnet lrn_r541 lrn_r541/runs" ;;

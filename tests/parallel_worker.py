@@ -29,13 +29,15 @@ def make_config(variant):
   config.optimizer.name = 'sgd'
   config.optimizer.learning_rate = 0.01
   config.model.init = 'he'
-  if variant in ('small', 'small_chunked', 'small_lrn_across'):
+  if variant in ('small', 'small_chunked', 'small_lrn_across', 'small_no_conv3'):
     config.data.image_size, config.data.channels = 16, 3
     config.model.width_multiplier = 0.5
   if variant == 'small_chunked':  # conv layers over slices of 3 images (the last one shorter)
     config.model.conv_chunk = 3
   if variant == 'small_lrn_across':  # LRN over both columns' maps (Caffe's)
     config.model.lrn_across_columns = True
+  if variant == 'small_no_conv3':  # conv4 takes over conv3's exchange (the depth ablation)
+    config.model.removed_layers = ('conv3',)
   return config
 
 

@@ -99,7 +99,8 @@ def test_only_and_bad_sweeps(tiny_config):
 
 
 @pytest.mark.parametrize('module', ['ablate_lrn', 'ablate_activation', 'ablate_pooling',
-                                    'ablate_dropout', 'ablate_columns', 'ablate_augmentation'])
+                                    'ablate_dropout', 'ablate_columns', 'ablate_augmentation',
+                                    'ablate_depth'])
 @pytest.mark.parametrize('preset', list(presets.PRESETS))
 def test_every_ablation_config_is_valid(module, preset):
   import importlib
@@ -224,38 +225,33 @@ def test_r541_ablations_reuse_the_committed_lrn_r541_run(module, preset, same, o
   assert {key for key in reused if reused[key] != trained[key]} == {differs}
 
 
-def test_columns_small_reuses_the_dropout_small_run():
-  """columns_small (the lanes, experiments/results/cifar10_small/) takes dropout_small's
-  `dropout` runs as its `two_columns` side: at the lanes' width 0.5 the two configs agree on
-  every key, and `one_column` differs from them in its columns alone."""
-  from configs import ablate_dropout
-  runs = {}
-  for module, variant in ((ablate_dropout, 'dropout'), (ablate_columns, 'two_columns'),
-                          (ablate_columns, 'one_column')):
-    config = module.get_config('cifar10')
-    config.model.width_multiplier = 0.5  # as the lanes' --config.model.width_multiplier=0.5
-    runs[variant] = _flat(json.loads(ablation.run_config(config, variant, 0).to_json()))
-  assert runs['two_columns'] == runs['dropout']
-  assert {key for key in runs['dropout'] if runs['dropout'][key] != runs['one_column'][key]} == {
-      'model.columns', 'model.halve_kernels_but_last'}
+@pytest.mark.parametrize('reused, sweep, other, differs', [
+    (('ablate_dropout', 'cifar10', 'dropout'), ('ablate_columns', 'cifar10', 'two_columns'),
+     'one_column', {'model.columns', 'model.halve_kernels_but_last'}),
+    (('ablate_dropout', 'cifar10', 'dropout'), ('ablate_depth', 'cifar10', 'full'),
+     'no_conv4', {'model.removed_layers'}),
+    (('ablate_dropout', 'cifar10_unaugmented', 'dropout'),
+     ('ablate_augmentation', 'cifar10_long', 'unaugmented'),
+     'augmented', {'data.random_crop', 'data.crop_padding', 'data.flip'})])
+def test_small_net_sweeps_reuse_an_earlier_sweeps_runs(reused, sweep, other, differs):
+  """The small-net sweeps of the lanes (experiments/results/cifar10_small/) take an earlier
+  sweep's runs as their own baseline: columns_small's `two_columns` and depth_small's `full`
+  are dropout_small's `dropout`, augmentation_small's `unaugmented` is dropout_unaugmented's
+  `dropout`. At the lanes' width 0.5 (cifar10_long's own) each pair agrees on every key, and the variant that
+  trains differs from them in `differs` alone."""
+  import importlib
 
+  def run(module, preset, variant):
+    config = importlib.import_module(f'configs.{module}').get_config(preset)
+    if preset == 'cifar10':  # the lanes give it --config.model.width_multiplier=0.5
+      config.model.width_multiplier = 0.5
+    return _flat(json.loads(ablation.run_config(config, variant, 0).to_json()))
 
-def test_augmentation_small_reuses_the_dropout_unaugmented_run():
-  """augmentation_small (the lanes, experiments/results/cifar10_small/) takes
-  dropout_unaugmented's `dropout` runs as its `unaugmented` side: the two configs agree on
-  every key, and `augmented` differs from them in its crops and flips alone."""
-  from configs import ablate_augmentation, ablate_dropout
-  runs = {}
-  for module, preset, variant in (
-      (ablate_dropout, 'cifar10_unaugmented', 'dropout'),
-      (ablate_augmentation, 'cifar10_long', 'unaugmented'),
-      (ablate_augmentation, 'cifar10_long', 'augmented')):
-    config = module.get_config(preset)
-    runs[variant] = _flat(json.loads(ablation.run_config(config, variant, 0).to_json()))
-  assert runs['unaugmented'] == runs['dropout']
-  assert {key for key in runs['dropout'] if runs['dropout'][key] != runs['augmented'][key]} == {
-      'data.random_crop', 'data.crop_padding', 'data.flip'}
-  assert runs['augmented']['data.crop_padding'] == 4 and runs['augmented']['num_epochs'] == 30
+  baseline = run(*reused)
+  assert run(*sweep) == baseline
+  trained = run(sweep[0], sweep[1], other)
+  assert {key for key in baseline if baseline[key] != trained[key]} == differs
+  assert baseline['model.width_multiplier'] == 0.5
 
 
 def test_a_chained_run_starts_from_the_earlier_runs_weights(tiny_config, tmp_path, capsys):

@@ -126,10 +126,11 @@ def test_init_statistics_he(small_config):
 
 
 def grouped_reference(params, images, *, lrn_params, lrn_across_columns=False, window=3,
-                      stride=2, padding='SAME'):
+                      stride=2, padding='SAME', removed=()):
   """The small two-column net written the other way: whole layers with
   feature_group_count=2 for the column-private convolutions and per-half LRN
-  (`lrn_across_columns`: LRN over all maps, as Caffe does)."""
+  (`lrn_across_columns`: LRN over all maps, as Caffe does); the middle conv layers in
+  `removed` skipped, the first conv layer after conv2 seeing both columns."""
   def cat_kernels(layer):
     return jnp.concatenate([params['column0'][layer]['kernel'],
                             params['column1'][layer]['kernel']], axis=-1)
@@ -157,9 +158,11 @@ def grouped_reference(params, images, *, lrn_params, lrn_across_columns=False, w
 
   x = pool(half_lrn(conv(images, 'conv1', 2, 1)))
   x = pool(half_lrn(conv(x, 'conv2', 2, 2)))
-  x = conv(x, 'conv3', 1, 1)
-  x = conv(x, 'conv4', 1, 2)
-  x = pool(conv(x, 'conv5', 1, 2))
+  groups = 1
+  for layer in ('conv3', 'conv4', 'conv5'):
+    if layer not in removed:
+      x, groups = conv(x, layer, 1, groups), 2
+  x = pool(x)
   a, b = jnp.split(x, 2, axis=-1)
   x = jnp.concatenate([a.reshape(len(a), -1), b.reshape(len(b), -1)], -1)
   x = jax.nn.relu(x @ cat_kernels('fc6') + cat_bias('fc6'))
@@ -181,6 +184,28 @@ def test_columns_equal_grouped_convolution_reference(small_setup, lrn_across_col
                      for across in (lrn_across_columns, not lrn_across_columns))
   np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-5)
   assert not np.allclose(got, other, rtol=1e-4, atol=1e-5)  # the knob changes the net
+
+
+@pytest.mark.parametrize('removed', [('conv3',), ('conv4',), ('conv3', 'conv4')])
+def test_removed_layers_are_left_out_and_the_exchange_moves_on(small_setup, removed):
+  """The depth ablation's nets (`model.removed_layers`) against the grouped reference:
+  the removed layers have no parameters, and when conv3 (the conv stack's exchange) is
+  left out, the next kept layer reads both columns."""
+  config, _, full_params, images = small_setup
+  config = config.copy_and_resolve_references()
+  config.model.removed_layers = removed
+  model = alexnet.create_model(config.model)
+  params = jax.tree.map(lambda p: p * 5.0, alexnet.init_params(model, jax.random.key(0),
+                                                                (32, 32, 3)))
+  kept = [name for name in ('conv3', 'conv4') if name not in removed]
+  assert set(params['column0']) == {'conv1', 'conv2', *kept, 'conv5', 'fc6', 'fc7'}
+  first = (kept + ['conv5'])[0]  # reads both columns' 32 + 32 conv2 maps
+  assert params['column0'][first]['kernel'].shape[2] == 64
+  got = model.apply({'params': params}, images)
+  expected = grouped_reference(params, images, lrn_params=model.spec.lrn_params,
+                               removed=removed)
+  np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-5)
+  assert alexnet.count_params(params) < alexnet.count_params(full_params)
 
 
 def test_column_private_layers_do_not_see_the_other_column(small_setup):

@@ -65,6 +65,11 @@ def test_lrn_across_columns_equal_on_model_parallel_layouts():
     assert_close(result, 1)
 
 
+def test_a_removed_exchange_layer_is_equal_on_model_parallel_layouts():
+  for result in run_worker('small_no_conv3', 1, ('1x2:pmap', '1x2:shard_map'), devices=2):
+    assert_close(result, 1)
+
+
 def test_paper_variant_equal_on_1x2_2x2_4x2():
   for result in run_worker('paper', 1, ('1x2:pmap', '2x2:pmap', '4x2:shard_map')):
     assert_close(result, 1)

@@ -26,6 +26,8 @@ CASES = [
     ('model.conv_chunk', -1, 'model.conv_chunk'),
     ('model.width_multiplier', 0.51, 'does not divide'),  # 64 * 0.51 = 33 kernels, 2 columns
     ('model.width_exempt', ('fc6',), 'model.width_exempt'),
+    ('model.removed_layers', ('conv5',), 'model.removed_layers'),  # pools
+    ('model.removed_layers', ('conv3', 'conv3'), 'names a layer twice'),
     ('model.lrn_n', 0, 'model.lrn_n'),
     ('model.lrn_k', 0.0, 'model.lrn_k'),
     ('data.image_size', 2, 'data.image_size'),

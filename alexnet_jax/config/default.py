@@ -37,6 +37,8 @@ def get_config(arg=None):
   model.width_exempt = ()            # ... except the conv layers named here
   model.halve_kernels_but_last = False  # True: every conv layer but the last has half its
                                      # kernels: the paper's one-GPU net (section 3.2), columns=1
+  model.removed_layers = ()          # conv layers left out, e.g. ('conv4',): the depth claim
+                                     # (section 7); only those that neither normalize nor pool
   model.activation = 'relu'          # relu | tanh (paper section 3.1)
   model.tanh_a = 1.0                 # tanh is a * tanh(b * x), cuda-convnet's tanh[a,b] neuron;
   model.tanh_b = 1.0                 # a=b=1 plain; LeCun's scaled tanh: 1.7159, 2/3

@@ -175,6 +175,9 @@ class ModelSpec:
   # parameters (most of them are in fc6, which reads conv5). Relative to width_multiplier,
   # so the comparison holds at any width.
   halve_kernels_but_last: bool = False
+  # Conv layers left out (section 7: removing any middle conv layer costs about 2 points
+  # of top-1); `removable_layers` says which may be.
+  removed_layers: tuple = ()
   init: str = 'paper'
   dtype: str = 'float32'
   conv_chunk: int = 0
@@ -189,7 +192,7 @@ class ModelSpec:
 
   @property
   def arch(self) -> 'Architecture':
-    return ARCHITECTURES[self.variant]
+    return without_layers(ARCHITECTURES[self.variant], self.removed_layers)
 
   @property
   def lrn_params(self) -> lrn_lib.LRNParams:
@@ -203,6 +206,36 @@ class ModelSpec:
   @property
   def stages(self) -> tuple:
     return stages(self.arch, self.lrn and self.lrn_across_columns)
+
+
+def removable_layers(arch: Architecture) -> tuple:
+  """The conv layers the depth ablation may leave out: those after conv1 that neither
+  normalize nor pool (the paper's conv3 and conv4). Their 3x3 stride-1 padded kernels keep
+  the map size, so leaving one out changes the depth and nothing else: every map, the fc6
+  input and every other layer's kernels stay as they were."""
+  return tuple(layer.name for layer in arch.conv[1:]
+               if not (layer.lrn or layer.pool) and layer.kernel == 2 * layer.padding + 1
+               and layer.stride == 1)
+
+
+@functools.cache
+def without_layers(arch: Architecture, names: tuple) -> Architecture:
+  """`arch` without the conv layers `names` (from `removable_layers`). A removed layer
+  that saw both columns hands that to the next kept layer, so the columns still exchange
+  where they did (in the paper, conv3 is the conv stack's only exchange): the depth
+  ablation then differs from the full net in depth alone, not also in the columns'
+  communication, which is `ablate_columns.py`'s question."""
+  if not names:
+    return arch
+  kept, hand_over = [], False
+  for layer in arch.conv:
+    if layer.name in names:
+      hand_over = hand_over or layer.sees == BOTH
+      continue
+    if hand_over:
+      layer, hand_over = dataclasses.replace(layer, sees=BOTH), False
+    kept.append(layer)
+  return dataclasses.replace(arch, conv=tuple(kept))
 
 
 def conv_features(layer: ConvLayer, width_multiplier: float,

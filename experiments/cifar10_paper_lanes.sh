@@ -7,7 +7,7 @@
 # runs), PCA colour noise on r541 (pca_r541: its three `pca` runs; the no_pca ones are
 # lrn_r541's `lrn` runs), dropout, the paper's one-GPU net and crops and flips on the small
 # net (dropout_small, columns_small, dropout_unaugmented, augmentation_small), depth on the
-# small net (depth_small: two middle conv layers, each left out), the same LRN
+# small net (depth_small: conv4, then conv3 and conv4, left out), the same LRN
 # pair with a 200-epoch first phase (lrn_r541_long, seed 0), then the committed sweeps on
 # the r540 draft: LRN (lrn) and the three non-overlapping pooling runs (the overlapping ones
 # are that LRN sweep's `lrn` runs).
@@ -72,10 +72,10 @@ sweep() {  # every run, EXPERIMENT/VARIANT/seedK, in the order the lanes take th
   # (configs/ablate_augmentation.py).
   for seed in 0 1 2; do echo "augmentation_small/augmented/seed$seed"; done
   # Depth on the small net at the cifar10 preset's 10 epochs: `full` is dropout_small's
-  # `dropout` (the same config), so only the two nets with a middle layer left out run.
-  # Needs a clone with the config (configs/ablate_depth.py).
+  # `dropout` (the same config), so only the nets without conv4 and without conv3 and conv4
+  # run. Needs a clone with the config (configs/ablate_depth.py).
   for seed in 0 1 2; do
-    for variant in no_conv3 no_conv4; do echo "depth_small/$variant/seed$seed"; done
+    for variant in no_conv4 no_conv3_conv4; do echo "depth_small/$variant/seed$seed"; done
   done
   # Run C: the LRN pair on the paper's net with a 200-epoch first phase (4.5-6.5 h per run on
   # one core; needs a clone at or after bb0c4eb, where the preset appeared).

@@ -208,6 +208,26 @@ def test_removed_layers_are_left_out_and_the_exchange_moves_on(small_setup, remo
   assert alexnet.count_params(params) < alexnet.count_params(full_params)
 
 
+@pytest.mark.parametrize('variant,size', [('paper', 227), ('small', 32)])
+def test_leaving_out_conv3_or_conv4_gives_the_same_layout(variant, size):
+  """ablate_depth.py runs only `no_conv4` because leaving out conv3 instead gives the
+  same parameter shapes, with the kept layer under the other name."""
+  from alexnet_jax.config import default
+
+  def shapes(removed):
+    config = default.get_config('paper' if variant == 'paper' else None)
+    config.model.removed_layers = removed
+    model = alexnet.create_model(config.model)
+    params = jax.eval_shape(lambda: alexnet.init_params(model, jax.random.key(0),
+                                                        (size, size, 3)))
+    middle = {'conv3': 'middle', 'conv4': 'middle'}
+    return {column: {middle.get(name, name): layer['kernel'].shape
+                     for name, layer in layers.items()}
+            for column, layers in params.items() if column.startswith('column')}
+
+  assert shapes(('conv3',)) == shapes(('conv4',)) != shapes(())
+
+
 def test_column_private_layers_do_not_see_the_other_column(small_setup):
   _, model, params, images = small_setup
 

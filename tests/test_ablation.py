@@ -237,8 +237,8 @@ def test_small_net_sweeps_reuse_an_earlier_sweeps_runs(reused, sweep, other, dif
   """The small-net sweeps of the lanes (experiments/results/cifar10_small/) take an earlier
   sweep's runs as their own baseline: columns_small's `two_columns` and depth_small's `full`
   are dropout_small's `dropout`, augmentation_small's `unaugmented` is dropout_unaugmented's
-  `dropout`. At the lanes' width 0.5 (cifar10_long's own) each pair agrees on every key, and the variant that
-  trains differs from them in `differs` alone."""
+  `dropout`. At the lanes' width 0.5 (cifar10_long's own) each pair agrees on every key, and
+  the variant that trains differs from them in `differs` alone."""
   import importlib
 
   def run(module, preset, variant):

@@ -14,7 +14,8 @@ moves to conv4 (alexnet.without_layers), so only the two layers' names and initi
 would differ. `no_conv3_conv4` leaves out both: a third point on the depth curve, which the
 paper does not report. Default preset (fashion_mnist): 3 variants x 3 seeds of one epoch.
 
-`cifar10` at width 0.5: the small net on CIFAR-10 for 10 epochs; `full` is then
+`cifar10` at width 0.5: the small net on CIFAR-10 for 10 epochs (about 17 minutes per run
+on one core of a 2-core VM; paces in docs/performance_log.md); `full` is then
 `ablate_dropout.py:cifar10`'s `dropout` run (the same config; a test checks every key), so
 the lanes (`experiments/cifar10_paper_lanes.sh`, `depth_small`) run only `no_conv4` and
 `no_conv3_conv4`; results in experiments/results/cifar10_small/. cuda-convnet's CIFAR-10 nets are

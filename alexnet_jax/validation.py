@@ -5,6 +5,7 @@ bad value and what is allowed; `main.py` prints that line and exits non-zero.
 """
 
 import dataclasses
+import importlib.util
 import os
 
 import jax
@@ -262,11 +263,15 @@ def flag_error(argv, error: BaseException) -> str:
     path = config_arg.split(':', 1)[0]
     if not os.path.isfile(path):
       return f'--config={config_arg}: no such config file {path!r}'
+  overrides = [a[len('--config.'):].split('=', 1)[0] for a in argv
+               if a.startswith('--config.')]
+  unknown = _first_unknown_override(config_arg, overrides) if config_arg else None
+  if unknown:
+    return (f'--config.{unknown}: no such config field (a typo? the fields are in '
+            f'{config_arg.split(":", 1)[0]})')
   for cause in chain:
     if isinstance(cause, (KeyError, AttributeError)):
       name = str(cause).strip('"\'')
-      overrides = [a[len('--config.'):].split('=', 1)[0] for a in argv
-                   if a.startswith('--config.')]
       unknown = [o for o in overrides if name in o.split('.')] or overrides
       if unknown:
         return (f'--config.{unknown[0]}: no such config field (a typo? the fields are in '
@@ -276,6 +281,29 @@ def flag_error(argv, error: BaseException) -> str:
   if not first or 'Error whilst parsing config file' in first:
     first = f'--config={config_arg}: {_first_line(chain[-1]) or repr(chain[-1])}'
   return first
+
+
+def _first_unknown_override(config_arg: str, overrides) -> str:
+  """The first `--config.` override that is not a field of the config file's config, or
+  '' (none, or the file does not load). absl's error names another flag when an unknown
+  override follows a valid one (the valid one, e.g. `config.seed`, is reported as
+  unknown), so the overrides are checked against the config itself."""
+  path, _, preset = config_arg.partition(':')
+  try:
+    spec = importlib.util.spec_from_file_location('_checked_config_file', path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    config = module.get_config(preset) if preset else module.get_config()
+  except Exception:  # the file's own error is reported by the caller
+    return ''
+  for override in overrides:
+    node = config
+    for part in override.split('.'):
+      try:
+        node = node[part]
+      except Exception:  # a missing key, or a key under a value that is not a dict
+        return override
+  return ''
 
 
 def _first_line(error) -> str:

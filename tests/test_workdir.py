@@ -201,6 +201,8 @@ def test_full_disk_is_one_line_and_keeps_the_checkpoints(trained, tmp_path):
 @pytest.mark.parametrize('args,fragment', [
     (['--config=configs/default.py', '--config.model.nonexistent=1'],
      '--config.model.nonexistent: no such config field'),
+    (['--config=configs/default.py', '--config.seed=1', '--config.num_steps=5'],
+     '--config.num_steps: no such config field'),  # absl names --config.seed
     (['--config=configs/nope.py'], "no such config file 'configs/nope.py'"),
     (['--config=configs/ablate_lrn.py:svhn'], "unknown preset 'svhn'"),
     (['--config=configs/default.py', '--config.model.lrn_n=4'], 'lrn_n=4 is even'),

@@ -265,17 +265,16 @@ def flag_error(argv, error: BaseException) -> str:
       return f'--config={config_arg}: no such config file {path!r}'
   overrides = [a[len('--config.'):].split('=', 1)[0] for a in argv
                if a.startswith('--config.')]
-  unknown = _first_unknown_override(config_arg, overrides) if config_arg else None
+  source = config_arg.split(':', 1)[0] if config_arg else 'the config file'
+  unknown = _first_unknown_override(config_arg, overrides) if config_arg else ''
   if unknown:
-    return (f'--config.{unknown}: no such config field (a typo? the fields are in '
-            f'{config_arg.split(":", 1)[0]})')
+    return f'--config.{unknown}: no such config field (a typo? the fields are in {source})'
   for cause in chain:
     if isinstance(cause, (KeyError, AttributeError)):
       name = str(cause).strip('"\'')
       unknown = [o for o in overrides if name in o.split('.')] or overrides
       if unknown:
-        return (f'--config.{unknown[0]}: no such config field (a typo? the fields are in '
-                f'{config_arg.split(":", 1)[0] if config_arg else "the config file"})')
+        return f'--config.{unknown[0]}: no such config field (a typo? the fields are in {source})'
   first = _first_line(error)
   first = first[len('flag '):] if first.startswith('flag ') else first
   if not first or 'Error whilst parsing config file' in first:

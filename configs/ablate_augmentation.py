@@ -17,12 +17,17 @@ preset (fashion_mnist): 28x28 crops of 28x28 images, so only the flips differ.
 augmentation. `unaugmented` is then `ablate_dropout.py:cifar10_unaugmented`'s `dropout` run
 (the same config; a test checks every key), so the lanes (`experiments/cifar10_paper_lanes.sh`,
 `augmentation_small`) run only `augmented`; results in experiments/results/cifar10_small/.
-`cuda_convnet`: cuda-convnet's 24x24 crops of CIFAR-10 and flips against the center crop.
+`cuda_convnet`: the paper's r541 net (`cc_11pct`) on the schedule of `ablate_lrn.py:cuda_convnet`
+(80 epochs, 3 seeds; about 2 hours per run on one core), cuda-convnet's random 24x24 crops of
+CIFAR-10 and their flips against the center 24x24 crop alone. `augmented` is then lrn_r541's
+`lrn` run (the same config; a test checks every key), so only `unaugmented` runs in the lanes
+(`augmentation_r541`); results in experiments/results/cifar10_paper/augmentation_r541/.
 """
 
 from alexnet_jax.config import presets
 
 LONG = 'cifar10_long'
+COMMITTED = 'experiments/results/cifar10_paper'
 
 
 def get_config(arg=None):
@@ -36,4 +41,7 @@ def get_config(arg=None):
       extra_presets=(LONG,))
   if arg == LONG:
     presets.small_net_30_epochs(config)
+  if arg == 'cuda_convnet':
+    # Finished runs committed by earlier sessions are skipped.
+    config.ablation.committed_runs = f'{COMMITTED}/augmentation_r541/runs'
   return config

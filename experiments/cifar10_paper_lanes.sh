@@ -5,9 +5,10 @@
 # paper's pair's cc_13pct (lrn_paper_pair, seeds 0-2), overlapping pooling on r541
 # (pooling_r541: its three non_overlapping runs; the overlapping ones are lrn_r541's `lrn`
 # runs), PCA colour noise on r541 (pca_r541: its three `pca` runs; the no_pca ones are
-# lrn_r541's `lrn` runs), dropout, the paper's one-GPU net and crops and flips on the small
-# net (dropout_small, columns_small, dropout_unaugmented, augmentation_small), depth on the
-# small net (depth_small: conv4, then conv3 and conv4, left out), the same LRN
+# lrn_r541's `lrn` runs), crops and flips on r541 (augmentation_r541: its three
+# `unaugmented` runs; the augmented ones are lrn_r541's `lrn` runs), dropout, the paper's
+# one-GPU net and crops and flips on the small net (dropout_small, columns_small,
+# dropout_unaugmented, augmentation_small), depth on the small net (depth_small: conv4, then conv3 and conv4, left out), the same LRN
 # pair with a 200-epoch first phase (lrn_r541_long, seed 0), then the committed sweeps on
 # the r540 draft: LRN (lrn) and the three non-overlapping pooling runs (the overlapping ones
 # are that LRN sweep's `lrn` runs).
@@ -55,6 +56,9 @@ sweep() {  # every run, EXPERIMENT/VARIANT/seedK, in the order the lanes take th
   # PCA colour noise on the paper's net: its no_pca side is lrn_r541's `lrn` (the same
   # config); needs a clone with the preset (ablate_pca.py:cuda_convnet).
   for seed in 0 1 2; do echo "pca_r541/pca/seed$seed"; done
+  # Crops and flips on the paper's net: its augmented side is lrn_r541's `lrn` (the same
+  # config); needs a clone with the preset's committed runs (ablate_augmentation.py).
+  for seed in 0 1 2; do echo "augmentation_r541/unaugmented/seed$seed"; done
   # Dropout and the two columns on the project's small net (width 0.5, the cifar10 preset's
   # 10 epochs; results in ../cifar10_small/): `two_columns` is dropout_small's `dropout` (the
   # same config), so only `one_column` runs for columns_small. Needs a clone at or after
@@ -123,6 +127,7 @@ experiment_of() {  # EXPERIMENT -> "CONFIG WORKDIR_NAME COMMITTED_RUNS [OVERRIDE
     lrn_paper_pair) echo "configs/ablate_lrn.py:paper_pair lrn_paper_pair lrn_paper_pair/runs" ;;
     pooling_r541) echo "configs/ablate_pooling.py:cuda_convnet_r541 pooling_r541 pooling_r541/runs" ;;
     pca_r541) echo "configs/ablate_pca.py:cuda_convnet pca_r541 pca_r541/runs" ;;
+    augmentation_r541) echo "configs/ablate_augmentation.py:cuda_convnet augmentation_r541 augmentation_r541/runs" ;;
     lrn_r541_long) echo "configs/ablate_lrn.py:cuda_convnet_long lrn_r541_long lrn_r541_long/runs" ;;
     lrn) echo "configs/ablate_lrn.py:cuda_convnet_r540 lrn80 lrn/runs" ;;
     *) echo "configs/ablate_$1.py:cuda_convnet ${1}80 $1/runs" ;;

@@ -195,12 +195,15 @@ def test_r540_presets_give_the_committed_runs_configs(module, preset, experiment
 
 @pytest.mark.parametrize('module, preset, same, other, differs', [
     ('ablate_pooling', 'cuda_convnet_r541', 'overlapping', 'non_overlapping', 'model.pooling'),
-    ('ablate_pca', 'cuda_convnet', 'no_pca', 'pca', 'data.pca_std')])
+    ('ablate_pca', 'cuda_convnet', 'no_pca', 'pca', 'data.pca_std'),
+    ('ablate_augmentation', 'cuda_convnet', 'augmented', 'unaugmented',
+     'data.random_crop data.flip')])
 def test_r541_ablations_reuse_the_committed_lrn_r541_run(module, preset, same, other, differs):
-  """pooling_r541 and pca_r541 take lrn_r541's `lrn` runs as their `overlapping` and
-  `no_pca` sides, so those configs must agree with it on every key (defaults for keys
-  added since; `data.on_device`, added since, is 'auto' in both presets, host-fed on the
-  CPU that trained them), and the other variant must differ from it in one key only."""
+  """pooling_r541, pca_r541 and augmentation_r541 take lrn_r541's `lrn` runs as their
+  `overlapping`, `no_pca` and `augmented` sides, so those configs must agree with it on every
+  key (defaults for keys added since; `data.on_device`, added since, is 'auto' in these
+  presets, host-fed on the CPU that trained them), and the other variant must differ from it
+  in `differs` only."""
   import importlib
   import json
   import os
@@ -222,7 +225,7 @@ def test_r541_ablations_reuse_the_committed_lrn_r541_run(module, preset, same, o
   for key, value in reused.items():
     assert value == committed.get(key, defaults.get(key)), key
   assert set(committed) <= set(reused)
-  assert {key for key in reused if reused[key] != trained[key]} == {differs}
+  assert {key for key in reused if reused[key] != trained[key]} == set(differs.split())
 
 
 @pytest.mark.parametrize('reused, sweep, other, differs', [

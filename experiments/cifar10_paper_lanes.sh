@@ -6,12 +6,13 @@
 # (pooling_r541: its three non_overlapping runs; the overlapping ones are lrn_r541's `lrn`
 # runs), PCA colour noise on r541 (pca_r541: its three `pca` runs; the no_pca ones are
 # lrn_r541's `lrn` runs), crops and flips on r541 (augmentation_r541: its three
-# `unaugmented` runs; the augmented ones are lrn_r541's `lrn` runs), dropout, the paper's
+# `unaugmented` runs; the augmented ones are lrn_r541's `lrn` runs), weight decay on r541
+# (weight_decay_r541: its three `no_weight_decay` runs; likewise), dropout, the paper's
 # one-GPU net and crops and flips on the small net (dropout_small, columns_small,
-# dropout_unaugmented, augmentation_small), depth on the small net (depth_small: conv4, then conv3 and conv4, left out), the same LRN
-# pair with a 200-epoch first phase (lrn_r541_long, seed 0), then the committed sweeps on
-# the r540 draft: LRN (lrn) and the three non-overlapping pooling runs (the overlapping ones
-# are that LRN sweep's `lrn` runs).
+# dropout_unaugmented, augmentation_small), depth on the small net (depth_small: conv4,
+# then conv3 and conv4, left out), the same LRN pair with a 200-epoch first phase
+# (lrn_r541_long, seed 0), then the committed sweeps on the r540 draft: LRN (lrn) and the
+# three non-overlapping pooling runs (the overlapping ones are that LRN sweep's `lrn` runs).
 #
 #   experiments/cifar10_paper_lanes.sh SWEEP_CLONE RUNS_DIR [RUN ...]   # starts both lanes, returns
 #
@@ -59,6 +60,9 @@ sweep() {  # every run, EXPERIMENT/VARIANT/seedK, in the order the lanes take th
   # Crops and flips on the paper's net: its augmented side is lrn_r541's `lrn` (the same
   # config); needs a clone with the preset's committed runs (ablate_augmentation.py).
   for seed in 0 1 2; do echo "augmentation_r541/unaugmented/seed$seed"; done
+  # Weight decay on the paper's net: its weight_decay side is lrn_r541's `lrn` (the same
+  # config); needs a clone with the config (configs/ablate_weight_decay.py).
+  for seed in 0 1 2; do echo "weight_decay_r541/no_weight_decay/seed$seed"; done
   # Dropout and the two columns on the project's small net (width 0.5, the cifar10 preset's
   # 10 epochs; results in ../cifar10_small/): `two_columns` is dropout_small's `dropout` (the
   # same config), so only `one_column` runs for columns_small. Needs a clone at or after
@@ -128,6 +132,7 @@ experiment_of() {  # EXPERIMENT -> "CONFIG WORKDIR_NAME COMMITTED_RUNS [OVERRIDE
     pooling_r541) echo "configs/ablate_pooling.py:cuda_convnet_r541 pooling_r541 pooling_r541/runs" ;;
     pca_r541) echo "configs/ablate_pca.py:cuda_convnet pca_r541 pca_r541/runs" ;;
     augmentation_r541) echo "configs/ablate_augmentation.py:cuda_convnet augmentation_r541 augmentation_r541/runs" ;;
+    weight_decay_r541) echo "configs/ablate_weight_decay.py:cuda_convnet weight_decay_r541 weight_decay_r541/runs" ;;
     lrn_r541_long) echo "configs/ablate_lrn.py:cuda_convnet_long lrn_r541_long lrn_r541_long/runs" ;;
     lrn) echo "configs/ablate_lrn.py:cuda_convnet_r540 lrn80 lrn/runs" ;;
     *) echo "configs/ablate_$1.py:cuda_convnet ${1}80 $1/runs" ;;

@@ -4,12 +4,14 @@ skipping finished runs, then the report from the run files."""
 import json
 
 import jax
+import jax.numpy as jnp
 import pytest
 
 from alexnet_jax import ablation, errors, validation
 from alexnet_jax.config import presets
-from alexnet_jax.models import alexnet
-from configs import ablate_columns, ablate_lrn, ablate_pca
+from alexnet_jax.models import alexnet, cuda_convnet
+from alexnet_jax.training import optimizers
+from configs import ablate_columns, ablate_lrn, ablate_pca, ablate_weight_decay
 from tests.conftest import TINY_SIZE
 
 
@@ -141,6 +143,41 @@ def test_one_column_halves_every_conv_but_the_last_at_any_width(width):
   assert 0.8 < one_parameters / two_parameters < 1.0  # "about the same number"
 
 
+@pytest.mark.parametrize('preset, key', [('cuda_convnet', 'layer_weight_decay'),
+                                         ('imagenette', 'weight_decay'),
+                                         ('imagenet', 'weight_decay')])
+def test_no_weight_decay_turns_off_the_decay_its_optimizer_reads(preset, key):
+  """cuda-convnet's rule reads each layer's wc from the layer file (`layer_weight_decay`),
+  the paper's SGD one `weight_decay` for all: the variant must zero the one its optimizer
+  reads, and nothing else."""
+  config = ablate_weight_decay.get_config(preset)
+  validation.validate_config(config)
+  ablation.validate(config)
+  on, off = (ablation.run_config(config, variant, 0) for variant in
+             ('weight_decay', 'no_weight_decay'))
+  assert {k for k in on.optimizer if on.optimizer[k] != off.optimizer[k]} == {key}
+  if preset == 'cuda_convnet':
+    decays = [{name: wc for name, wc, _ in cuda_convnet.update_rules(
+        run.model.variant, run.optimizer.layer_weight_decay)} for run in (on, off)]
+    assert decays[0]['fc10'] > 0 and decays[0]['local3'] > 0
+    assert set(decays[1].values()) == {0.0}
+    return
+  # One step from zero momentum with a zero gradient moves the weights by the decay alone.
+  params = {'w': jnp.ones((3,))}
+  moved = []
+  for run in (on, off):
+    tx = optimizers.create_optimizer(run.optimizer)
+    updates, _ = tx.update({'w': jnp.zeros((3,))}, tx.init(params), params)
+    moved.append(bool(jnp.any(updates['w'] != 0)))
+  assert moved == [True, False]
+
+
+@pytest.mark.parametrize('preset', ['fashion_mnist', 'cifar10'])
+def test_weight_decay_ablation_refuses_the_adamw_presets(preset):
+  with pytest.raises(ValueError, match=f'{preset!r} trains with AdamW'):
+    ablate_weight_decay.get_config(preset)
+
+
 def test_pca_ablation_needs_rgb():
   ablation.validate(ablate_pca.get_config())
   with pytest.raises(ValueError, match='RGB'):
@@ -197,10 +234,12 @@ def test_r540_presets_give_the_committed_runs_configs(module, preset, experiment
     ('ablate_pooling', 'cuda_convnet_r541', 'overlapping', 'non_overlapping', 'model.pooling'),
     ('ablate_pca', 'cuda_convnet', 'no_pca', 'pca', 'data.pca_std'),
     ('ablate_augmentation', 'cuda_convnet', 'augmented', 'unaugmented',
-     'data.random_crop data.flip')])
+     'data.random_crop data.flip'),
+    ('ablate_weight_decay', 'cuda_convnet', 'weight_decay', 'no_weight_decay',
+     'optimizer.layer_weight_decay')])
 def test_r541_ablations_reuse_the_committed_lrn_r541_run(module, preset, same, other, differs):
-  """pooling_r541, pca_r541 and augmentation_r541 take lrn_r541's `lrn` runs as their
-  `overlapping`, `no_pca` and `augmented` sides, so those configs must agree with it on every
+  """pooling_r541, pca_r541, augmentation_r541 and weight_decay_r541 take lrn_r541's `lrn`
+  runs as their `overlapping`, `no_pca`, `augmented` and `weight_decay` sides, so those configs must agree with it on every
   key (defaults for keys added since; `data.on_device`, added since, is 'auto' in these
   presets, host-fed on the CPU that trained them), and the other variant must differ from it
   in `differs` only."""

@@ -136,7 +136,7 @@ def small_net_30_epochs(config):
 
 
 CUDA_CONVNET_ABLATIONS = ('ablate_lrn', 'ablate_pooling', 'ablate_activation', 'ablate_pca',
-                          'ablate_augmentation')
+                          'ablate_augmentation', 'ablate_weight_decay')
 
 
 def ablation_config(*, name, preset, variants, baseline, paper_claims, seeds=(0, 1, 2),

@@ -15,6 +15,7 @@
 # three non-overlapping pooling runs (the overlapping ones are that LRN sweep's `lrn` runs).
 #
 #   experiments/cifar10_paper_lanes.sh SWEEP_CLONE RUNS_DIR [RUN ...]   # starts both lanes, returns
+#   experiments/cifar10_paper_lanes.sh --list   # each run's config, committed runs and overrides
 #
 # RUN (optional, any number): only these runs, named EXPERIMENT/VARIANT/seedK, e.g.
 # lrn_r541/no_lrn/seed2, pooling/non_overlapping/seed0 or rate_sweep/tanh_lr0p002/seed0 (a
@@ -35,10 +36,6 @@
 # one with three times the default weight, so that they take both cores when nothing else
 # runs and foreground work still gets about a third of a core.
 set -euo pipefail
-if [ "$#" -lt 2 ] || [ ! -d "$1/alexnet_jax" ]; then
-  echo "usage: $0 SWEEP_CLONE RUNS_DIR [EXPERIMENT/VARIANT/seedK ...] (SWEEP_CLONE: a clone of alexnet_jax)" >&2
-  exit 2
-fi
 sweep() {  # every run, EXPERIMENT/VARIANT/seedK, in the order the lanes take them
   local seed variant
   # Figure 1's rate sweep, the longest runs (lowest tanh rates) first.
@@ -93,6 +90,35 @@ sweep() {  # every run, EXPERIMENT/VARIANT/seedK, in the order the lanes take th
   done
   for seed in 0 1 2; do echo "pooling/non_overlapping/seed$seed"; done
 }
+experiment_of() {  # EXPERIMENT -> "CONFIG WORKDIR_NAME COMMITTED_RUNS [OVERRIDES]"
+  # (COMMITTED_RUNS relative to experiments/results/cifar10_paper)
+  case "$1" in
+    dropout_small) echo "configs/ablate_dropout.py:cifar10 dropout_small ../cifar10_small/dropout/runs --config.model.width_multiplier=0.5" ;;
+    dropout_unaugmented) echo "configs/ablate_dropout.py:cifar10_unaugmented dropout_unaugmented ../cifar10_small/dropout_unaugmented/runs" ;;
+    augmentation_small) echo "configs/ablate_augmentation.py:cifar10_long augmentation_small ../cifar10_small/augmentation/runs" ;;
+    depth_small) echo "configs/ablate_depth.py:cifar10 depth_small ../cifar10_small/depth/runs --config.model.width_multiplier=0.5" ;;
+    columns_small) echo "configs/ablate_columns.py:cifar10 columns_small ../cifar10_small/columns/runs --config.model.width_multiplier=0.5" ;;
+    rate_sweep) echo "configs/ablate_activation.py:cuda_convnet_rate_sweep rate_sweep figure1/rate_sweep/runs" ;;
+    lrn_r541) echo "configs/ablate_lrn.py:cuda_convnet lrn_r541 lrn_r541/runs" ;;
+    lrn_paper_pair) echo "configs/ablate_lrn.py:paper_pair lrn_paper_pair lrn_paper_pair/runs" ;;
+    pooling_r541) echo "configs/ablate_pooling.py:cuda_convnet_r541 pooling_r541 pooling_r541/runs" ;;
+    pca_r541) echo "configs/ablate_pca.py:cuda_convnet pca_r541 pca_r541/runs" ;;
+    augmentation_r541) echo "configs/ablate_augmentation.py:cuda_convnet augmentation_r541 augmentation_r541/runs" ;;
+    weight_decay_r541) echo "configs/ablate_weight_decay.py:cuda_convnet weight_decay_r541 weight_decay_r541/runs" ;;
+    lrn_r541_long) echo "configs/ablate_lrn.py:cuda_convnet_long lrn_r541_long lrn_r541_long/runs" ;;
+    lrn) echo "configs/ablate_lrn.py:cuda_convnet_r540 lrn80 lrn/runs" ;;
+    *) echo "configs/ablate_$1.py:cuda_convnet ${1}80 $1/runs" ;;
+  esac
+}
+
+if [ "${1:-}" = "--list" ]; then  # every run: NAME CONFIG WORKDIR_NAME COMMITTED_RUNS [OVERRIDES]
+  sweep | while read -r name; do echo "$name $(experiment_of "${name%%/*}")"; done
+  exit 0
+fi
+if [ "$#" -lt 2 ] || [ ! -d "$1/alexnet_jax" ]; then
+  echo "usage: $0 SWEEP_CLONE RUNS_DIR [EXPERIMENT/VARIANT/seedK ...] (SWEEP_CLONE: a clone of alexnet_jax)" >&2
+  exit 2
+fi
 all_runs=" $(sweep | tr '\n' ' ')"
 for wanted in "${@:3}"; do
   if [[ "$all_runs" != *" $wanted "* ]]; then
@@ -116,27 +142,6 @@ claim() {  # claim RUN: true if this lane may take it (unclaimed, or its lane ha
   pid=$(cat "$dir/pid" 2>/dev/null || true)
   if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then return 1; fi
   echo "$BASHPID" > "$dir/pid"  # a claim left by a lane that has exited
-}
-
-experiment_of() {  # EXPERIMENT -> "CONFIG WORKDIR_NAME COMMITTED_RUNS [OVERRIDES]"
-  # (COMMITTED_RUNS relative to experiments/results/cifar10_paper)
-  case "$1" in
-    dropout_small) echo "configs/ablate_dropout.py:cifar10 dropout_small ../cifar10_small/dropout/runs --config.model.width_multiplier=0.5" ;;
-    dropout_unaugmented) echo "configs/ablate_dropout.py:cifar10_unaugmented dropout_unaugmented ../cifar10_small/dropout_unaugmented/runs" ;;
-    augmentation_small) echo "configs/ablate_augmentation.py:cifar10_long augmentation_small ../cifar10_small/augmentation/runs" ;;
-    depth_small) echo "configs/ablate_depth.py:cifar10 depth_small ../cifar10_small/depth/runs --config.model.width_multiplier=0.5" ;;
-    columns_small) echo "configs/ablate_columns.py:cifar10 columns_small ../cifar10_small/columns/runs --config.model.width_multiplier=0.5" ;;
-    rate_sweep) echo "configs/ablate_activation.py:cuda_convnet_rate_sweep rate_sweep figure1/rate_sweep/runs" ;;
-    lrn_r541) echo "configs/ablate_lrn.py:cuda_convnet lrn_r541 lrn_r541/runs" ;;
-    lrn_paper_pair) echo "configs/ablate_lrn.py:paper_pair lrn_paper_pair lrn_paper_pair/runs" ;;
-    pooling_r541) echo "configs/ablate_pooling.py:cuda_convnet_r541 pooling_r541 pooling_r541/runs" ;;
-    pca_r541) echo "configs/ablate_pca.py:cuda_convnet pca_r541 pca_r541/runs" ;;
-    augmentation_r541) echo "configs/ablate_augmentation.py:cuda_convnet augmentation_r541 augmentation_r541/runs" ;;
-    weight_decay_r541) echo "configs/ablate_weight_decay.py:cuda_convnet weight_decay_r541 weight_decay_r541/runs" ;;
-    lrn_r541_long) echo "configs/ablate_lrn.py:cuda_convnet_long lrn_r541_long lrn_r541_long/runs" ;;
-    lrn) echo "configs/ablate_lrn.py:cuda_convnet_r540 lrn80 lrn/runs" ;;
-    *) echo "configs/ablate_$1.py:cuda_convnet ${1}80 $1/runs" ;;
-  esac
 }
 
 lane() {  # lane CORE: takes each run of the sweep that no other lane has claimed

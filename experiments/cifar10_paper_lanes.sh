@@ -10,9 +10,10 @@
 # (weight_decay_r541: its three `no_weight_decay` runs; likewise), dropout, the paper's
 # one-GPU net and crops and flips on the small net (dropout_small, columns_small,
 # dropout_unaugmented, augmentation_small), depth on the small net (depth_small: conv4,
-# then conv3 and conv4, left out), the same LRN pair with a 200-epoch first phase
-# (lrn_r541_long, seed 0), then the committed sweeps on the r540 draft: LRN (lrn) and the
-# three non-overlapping pooling runs (the overlapping ones are that LRN sweep's `lrn` runs).
+# then conv3 and conv4, left out; depth_long: the same at 30 epochs), the same LRN pair
+# with a 200-epoch first phase (lrn_r541_long, seed 0), then the committed sweeps on the
+# r540 draft: LRN (lrn) and the three non-overlapping pooling runs (the overlapping ones are
+# that LRN sweep's `lrn` runs).
 #
 #   experiments/cifar10_paper_lanes.sh SWEEP_CLONE RUNS_DIR [RUN ...]   # starts both lanes, returns
 #   experiments/cifar10_paper_lanes.sh --list   # each run's config, committed runs and overrides
@@ -82,6 +83,11 @@ sweep() {  # every run, EXPERIMENT/VARIANT/seedK, in the order the lanes take th
   for seed in 0 1 2; do
     for variant in no_conv4 no_conv3_conv4; do echo "depth_small/$variant/seed$seed"; done
   done
+  # The same at 30 epochs (about an hour per run): `full` is augmentation_small's
+  # `augmented` (the same config).
+  for seed in 0 1 2; do
+    for variant in no_conv4 no_conv3_conv4; do echo "depth_long/$variant/seed$seed"; done
+  done
   # Run C: the LRN pair on the paper's net with a 200-epoch first phase (4.5-6.5 h per run on
   # one core; needs a clone at or after bb0c4eb, where the preset appeared).
   for variant in lrn no_lrn; do echo "lrn_r541_long/$variant/seed0"; done
@@ -97,6 +103,7 @@ experiment_of() {  # EXPERIMENT -> "CONFIG WORKDIR_NAME COMMITTED_RUNS [OVERRIDE
     dropout_unaugmented) echo "configs/ablate_dropout.py:cifar10_unaugmented dropout_unaugmented ../cifar10_small/dropout_unaugmented/runs" ;;
     augmentation_small) echo "configs/ablate_augmentation.py:cifar10_long augmentation_small ../cifar10_small/augmentation/runs" ;;
     depth_small) echo "configs/ablate_depth.py:cifar10 depth_small ../cifar10_small/depth/runs --config.model.width_multiplier=0.5" ;;
+    depth_long) echo "configs/ablate_depth.py:cifar10_long depth_long ../cifar10_small/depth_long/runs" ;;
     columns_small) echo "configs/ablate_columns.py:cifar10 columns_small ../cifar10_small/columns/runs --config.model.width_multiplier=0.5" ;;
     rate_sweep) echo "configs/ablate_activation.py:cuda_convnet_rate_sweep rate_sweep figure1/rate_sweep/runs" ;;
     lrn_r541) echo "configs/ablate_lrn.py:cuda_convnet lrn_r541 lrn_r541/runs" ;;

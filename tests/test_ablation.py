@@ -274,12 +274,14 @@ def test_r541_ablations_reuse_the_committed_lrn_r541_run(module, preset, same, o
      'no_conv4', {'model.removed_layers'}),
     (('ablate_dropout', 'cifar10_unaugmented', 'dropout'),
      ('ablate_augmentation', 'cifar10_long', 'unaugmented'),
-     'augmented', {'data.random_crop', 'data.crop_padding', 'data.flip'})])
+     'augmented', {'data.random_crop', 'data.crop_padding', 'data.flip'}),
+    (('ablate_augmentation', 'cifar10_long', 'augmented'), ('ablate_depth', 'cifar10_long', 'full'),
+     'no_conv4', {'model.removed_layers'})])
 def test_small_net_sweeps_reuse_an_earlier_sweeps_runs(reused, sweep, other, differs):
   """The small-net sweeps of the lanes (experiments/results/cifar10_small/) take an earlier
   sweep's runs as their own baseline: columns_small's `two_columns` and depth_small's `full`
   are dropout_small's `dropout`, augmentation_small's `unaugmented` is dropout_unaugmented's
-  `dropout`. At the lanes' width 0.5 (cifar10_long's own) each pair agrees on every key, and
+  `dropout`, depth_long's `full` is augmentation_small's `augmented`. At the lanes' width 0.5 (cifar10_long's own) each pair agrees on every key, and
   the variant that trains differs from them in `differs` alone."""
   import importlib
 

@@ -56,6 +56,8 @@ def test_statistics_over_seeds(ablation_dir):
   assert relu['test_top1_error']['mean'] == pytest.approx(0.32)
   assert relu['test_top1_error']['std'] == pytest.approx(0.028284, rel=1e-4)
   assert relu['final_train_loss']['mean'] == pytest.approx(0.6)
+  assert relu['final_train_top1_error']['mean'] == pytest.approx(0.1)  # windows: no epoch means
+  assert tanh['final_train_top1_error']['mean'] == pytest.approx(0.25)
   assert relu['epochs_to_target']['mean'] == pytest.approx(2.5)  # epochs 3 and 2
   assert relu['steps_to_target']['mean'] == pytest.approx(25)
   assert tanh['epochs_to_target'] == {'mean': 4.0, 'std': 0.0, 'n': 1}  # one seed never got there
@@ -188,6 +190,7 @@ def test_epoch_means_decide_epochs_to_target_when_the_run_logged_them(tmp_path):
   assert run['epochs_to_target'] == 3  # the window logged at epoch 2.0 (0.2) does not count
   assert run['epochs_to_target_interpolated'] == pytest.approx(2 + (0.27 - 0.25) / (0.27 - 0.25))
   assert run['train_curve'] == [(1, 0.35), (2, 0.27), (3, 0.25)]
+  assert run['final_train_top1_error'] == 0.25  # the last epoch's mean, not its last window
 
 
 def test_unfinished_runs_are_counted_but_not_averaged(ablation_dir):

@@ -3,7 +3,8 @@
     python -m alexnet_jax.main --config=configs/ablate_depth.py --workdir=/tmp/ablate_depth
     python -m alexnet_jax.main --config=configs/ablate_depth.py:cifar10 \
         --config.model.width_multiplier=0.5 --workdir=/tmp/depth_small
-    python -m alexnet_jax.main --config=configs/ablate_depth.py:cifar10_long --workdir=/tmp/depth_long
+    python -m alexnet_jax.main --config=configs/ablate_depth.py:cifar10_long \
+        --workdir=/tmp/depth_long
 
 The paper: "our network's performance degrades if a single convolutional layer is removed.
 For example, removing any of the middle layers results in a loss of about 2% for the top-1

@@ -239,10 +239,10 @@ def test_r540_presets_give_the_committed_runs_configs(module, preset, experiment
      'optimizer.layer_weight_decay')])
 def test_r541_ablations_reuse_the_committed_lrn_r541_run(module, preset, same, other, differs):
   """pooling_r541, pca_r541, augmentation_r541 and weight_decay_r541 take lrn_r541's `lrn`
-  runs as their `overlapping`, `no_pca`, `augmented` and `weight_decay` sides, so those configs must agree with it on every
-  key (defaults for keys added since; `data.on_device`, added since, is 'auto' in these
-  presets, host-fed on the CPU that trained them), and the other variant must differ from it
-  in `differs` only."""
+  runs as their `overlapping`, `no_pca`, `augmented` and `weight_decay` sides, so those
+  configs must agree with it on every key (defaults for keys added since; `data.on_device`,
+  added since, is 'auto' in these presets, host-fed on the CPU that trained them), and the
+  other variant must differ from it in `differs` only."""
   import importlib
   import json
   import os
@@ -275,14 +275,15 @@ def test_r541_ablations_reuse_the_committed_lrn_r541_run(module, preset, same, o
     (('ablate_dropout', 'cifar10_unaugmented', 'dropout'),
      ('ablate_augmentation', 'cifar10_long', 'unaugmented'),
      'augmented', {'data.random_crop', 'data.crop_padding', 'data.flip'}),
-    (('ablate_augmentation', 'cifar10_long', 'augmented'), ('ablate_depth', 'cifar10_long', 'full'),
-     'no_conv4', {'model.removed_layers'})])
+    (('ablate_augmentation', 'cifar10_long', 'augmented'),
+     ('ablate_depth', 'cifar10_long', 'full'), 'no_conv4', {'model.removed_layers'})])
 def test_small_net_sweeps_reuse_an_earlier_sweeps_runs(reused, sweep, other, differs):
   """The small-net sweeps of the lanes (experiments/results/cifar10_small/) take an earlier
   sweep's runs as their own baseline: columns_small's `two_columns` and depth_small's `full`
   are dropout_small's `dropout`, augmentation_small's `unaugmented` is dropout_unaugmented's
-  `dropout`, depth_long's `full` is augmentation_small's `augmented`. At the lanes' width 0.5 (cifar10_long's own) each pair agrees on every key, and
-  the variant that trains differs from them in `differs` alone."""
+  `dropout`, depth_long's `full` is augmentation_small's `augmented`. At the lanes' width 0.5
+  (cifar10_long's own) each pair agrees on every key, and the variant that trains differs
+  from them in `differs` alone."""
   import importlib
 
   def run(module, preset, variant):

@@ -27,7 +27,7 @@ CIFAR-10 and their flips against the center 24x24 crop alone. `augmented` is the
 from alexnet_jax.config import presets
 
 LONG = 'cifar10_long'
-COMMITTED = 'experiments/results/cifar10_paper'
+COMMITTED = presets.CIFAR10_PAPER_RESULTS
 
 
 def get_config(arg=None):

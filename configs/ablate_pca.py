@@ -19,7 +19,7 @@ experiments/results/cifar10_paper/pca_r541/.
 
 from alexnet_jax.config import presets
 
-COMMITTED = 'experiments/results/cifar10_paper'
+COMMITTED = presets.CIFAR10_PAPER_RESULTS
 
 
 def get_config(arg=None):

@@ -4,9 +4,10 @@
 
 The paper trained with weight decay 0.0005 and found "this small amount of weight decay was
 important for the model to learn. In other words, weight decay here is not merely a
-regularizer: it reduces the model's training error." So the claim is about training error,
-which the report's overfitting table gives (the error on 10,000 training images, evaluated
-as the test split is) beside the test error. `no_weight_decay` sets the decay to zero and
+regularizer: it reduces the model's training error." So the claim is about training error:
+the report's "final train top-1 err" (the last epoch's mean, logged alike for both variants)
+and, where both sides have it, its overfitting table (10,000 training images evaluated as the
+test split is). `no_weight_decay` sets the decay to zero and
 changes nothing else.
 
 The claim is about SGD's coupled decay (v <- 0.9 v - 0.0005 lr w - lr dL/dw), so the
@@ -25,7 +26,7 @@ decoupled decay at their learning rate (1e-3) shrinks each weight by 5e-7 of its
 
 from alexnet_jax.config import presets
 
-COMMITTED = 'experiments/results/cifar10_paper'
+COMMITTED = presets.CIFAR10_PAPER_RESULTS
 ADAMW_PRESETS = ('fashion_mnist', 'cifar10')
 
 

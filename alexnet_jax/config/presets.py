@@ -135,6 +135,10 @@ def small_net_30_epochs(config):
   return config
 
 
+# Where the cuda_convnet sweeps' finished runs are committed (relative to the repository
+# root), so that a config's `ablation.committed_runs` can skip them.
+CIFAR10_PAPER_RESULTS = 'experiments/results/cifar10_paper'
+
 CUDA_CONVNET_ABLATIONS = ('ablate_lrn', 'ablate_pooling', 'ablate_activation', 'ablate_pca',
                           'ablate_augmentation', 'ablate_weight_decay')
 

@@ -9,7 +9,7 @@ the last (conv5), and the same fully-connected layers, so that both nets have
 about the same number of parameters; `one_column` does the same here
 (`model.halve_kernels_but_last`, relative to the base config's width, so that
 `--config.model.width_multiplier=0.5` halves both nets). Default preset
-(fashion_mnist): about 20 minutes on a 2-core CPU. The paper: the two
+(fashion_mnist): about 12 minutes on a 2-core CPU. The paper: the two
 columns lower top-1/top-5 error by 1.7/1.2 points on ImageNet.
 
 `cifar10` at width 0.5: the small net on CIFAR-10 for 10 epochs; `two_columns` is then

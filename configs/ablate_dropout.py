@@ -6,11 +6,11 @@
     python -m alexnet_jax.main --config=configs/ablate_dropout.py:cifar10_unaugmented \
         --workdir=/tmp/dropout_unaugmented
 
-Default preset (fashion_mnist): 2 variants x 3 seeds, about 20 minutes on a
-2-core CPU. The paper: without dropout the network overfits substantially;
-dropout roughly doubles the iterations needed to converge. Expect a lower final
-training loss and a larger train/test gap without dropout: the report's overfitting
-table (test error minus the error on training images, both without dropout).
+Default preset (fashion_mnist): 2 variants x 3 seeds, about 12 minutes on a 2-core CPU
+(about 2 minutes per run). The paper: without dropout the network overfits
+substantially; dropout roughly doubles the iterations needed to converge. Expect a lower
+final training loss and a larger train/test gap without dropout: the report's
+overfitting table (test error minus the error on training images, both without dropout).
 
 `cifar10` at width 0.5: the small net on CIFAR-10 for 10 epochs, one run on one core of
 the 2-core VM at a time (`experiments/cifar10_paper_lanes.sh`, `dropout_small`); results in

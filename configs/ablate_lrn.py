@@ -7,9 +7,9 @@
     python -m alexnet_jax.main --config=configs/ablate_lrn.py:cuda_convnet_r540 --workdir=/tmp/lrn80
     python -m alexnet_jax.main --config=configs/ablate_lrn.py:paper_recipe --workdir=/tmp/lrn_recipe
 
-Default preset (fashion_mnist): 2 variants x 3 seeds, about 20 minutes on a
-2-core CPU. The paper: LRN lowers ImageNet top-1/top-5 error by 1.4/1.2 points,
-and a four-layer CIFAR-10 net's test error from 13% to 11%; expect `no_lrn` to
+Default preset (fashion_mnist): 2 variants x 3 seeds, about 12 minutes on a 2-core CPU
+(about 2 minutes per run). The paper: LRN lowers ImageNet top-1/top-5 error by 1.4/1.2
+points, and a four-layer CIFAR-10 net's test error from 13% to 11%; expect `no_lrn` to
 have a slightly higher test error, by an amount that small runs may not resolve.
 
 The paper's CIFAR-10 claim on cuda-convnet's own nets (alexnet_jax/models/cuda_convnet.py), each

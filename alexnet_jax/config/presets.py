@@ -3,7 +3,7 @@
 * `fashion_mnist` (default): the small two-column net on Fashion-MNIST, which any
   machine can have offline (Debian's `dataset-fashion-mnist`; import it once with
   `python -m alexnet_jax.datasets import-fashion-mnist`). One epoch per run, so
-  that a two-variant, three-seed sweep takes about 20 minutes on a 2-core CPU.
+  that a two-variant, three-seed sweep takes about 12 minutes on a 2-core CPU.
 * `cifar10`: the small net on CIFAR-10 32x32 (import once from arrays, see
   README), as in the paper's CIFAR-10 experiments; 10 epochs per run. The committed
   CIFAR-10 results on this net (`experiments/results/cifar10_ablations/` and

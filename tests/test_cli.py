@@ -122,12 +122,13 @@ CLIS = {  # module -> (a command line that is wrong before any work, a phrase of
     'datasets': (['import-npz', '--name=x'], 'needs --train, --test'),
     'report': (['--target_train_error=0.5'], 'expected one ablation directory'),
     'weights': (['import-torchvision', 'only-src'], 'expected COMMAND SRC DEST_DIR'),
+    'ensemble': (['--out=x.json'], 'expected at least one run directory'),
 }
 
 
 @pytest.mark.parametrize('module', sorted(CLIS))
 def test_every_command_line_has_help_and_one_exit_code_rule(module, tmp_path):
-  """The package's four command lines: `--help` exits 0 and names its flags or usage; a
+  """The package's command lines: `--help` exits 0 and names its flags or usage; a
   usage error is one `error:` line and exit 2 (runtime/cli.py), with nothing written."""
   command = [sys.executable, '-m', f'alexnet_jax.{module}']
   shown = subprocess.run(command + ['--help'], cwd=ROOT, capture_output=True, text=True,

@@ -173,19 +173,25 @@ def make_dispatch(train_step, make_batch, *, collectives=None):
   return dispatch
 
 
+def eval_outputs(model, params, images):
+  """(logits, class probabilities) of an evaluation batch. For the paper's 10 views
+  (images [N, 10, H, W, C]) the views' softmax outputs are averaged, as in section 4.1,
+  and the logits are their log, so that the metrics score the averaged prediction."""
+  if images.ndim == 5:
+    views = images.shape[1]
+    logits = model.apply({'params': params}, images.reshape(-1, *images.shape[2:]),
+                         train=False)
+    probs = jax.nn.softmax(logits).reshape(images.shape[0], views, -1).mean(axis=1)
+    return jnp.log(probs), probs
+  logits = model.apply({'params': params}, images, train=False)
+  return logits, jax.nn.softmax(logits)
+
+
 def make_eval_step(model, *, collectives=None):
   """Builds `eval_step(params, batch) -> metric sums`; batch may carry a 'mask'."""
 
   def eval_step(params, batch):
-    images = batch['image']
-    if images.ndim == 5:  # the paper's 10 views: average the softmax outputs
-      views = images.shape[1]
-      logits = model.apply({'params': params}, images.reshape(-1, *images.shape[2:]),
-                           train=False)
-      probs = jax.nn.softmax(logits).reshape(images.shape[0], views, -1).mean(axis=1)
-      logits = jnp.log(probs)
-    else:
-      logits = model.apply({'params': params}, images, train=False)
+    logits, _ = eval_outputs(model, params, batch['image'])
     metrics = classification_metrics(logits, batch['label'], batch.get('mask'))
     if collectives is not None:
       metrics = collectives.sum_over_data(metrics)

@@ -73,6 +73,7 @@ def load_members(paths, ten_views: bool, split=None) -> list:
         raise errors.ConfigError(
             f'{key} differs between ensemble members: {_value(first, key)!r} in {first_path}, '
             f'{_value(config, key)!r} in {path}')
+    config.eval_batch_size = first.eval_batch_size  # so that batch i holds the same images
   return members
 
 
@@ -115,6 +116,9 @@ def evaluate(members) -> dict:
                                  f'(labels differ in batch {position})')
         probability_sums[position] += probs
       totals = _add(totals, step_functions.classification_metrics(logits, labels, mask))
+    if position + 1 != len(labels_seen):
+      raise errors.UserError(f'{path} evaluates other examples than {members[0][0]} '
+                             f'({position + 1} batches, not {len(labels_seen)})')
     member_results.append({'run': os.path.abspath(path), 'step': step,
                            'checkpoint': checkpoint, **_scores(totals)})
     print(f"member {index}: top-1 err {member_results[-1]['top1_error']:.2%}, "

@@ -78,6 +78,20 @@ def test_members_on_different_classes_are_refused_before_any_evaluation(two_runs
     ensemble.load_members([w for w, _ in two_runs], ten_views=False)
 
 
+def test_members_evaluate_in_batches_of_one_size(two_runs, monkeypatch):
+  """A member trained with another eval batch size still lines up, batch for batch."""
+  trained_run = restore.trained_run
+
+  def other_batch_size(path):
+    config, *rest = trained_run(path)
+    config.eval_batch_size = 7 if path == two_runs[1][0] else config.eval_batch_size
+    return (config, *rest)
+
+  monkeypatch.setattr(restore, 'trained_run', other_batch_size)
+  members = ensemble.load_members([w for w, _ in two_runs], ten_views=False)
+  assert members[1][1].eval_batch_size == members[0][1].eval_batch_size == 10
+
+
 def test_members_whose_labels_differ_are_refused(two_runs, monkeypatch):
   batches = ensemble._member_batches
   calls = []

@@ -103,7 +103,7 @@ def evaluate(members) -> dict:
   averaged per example, scored by their log as `--mode=eval` scores 10 views."""
   probability_sums, labels_seen, member_results = [], [], []
   for index, (path, config, params, step, checkpoint) in enumerate(members):
-    totals = None
+    totals, position = None, -1
     for position, (labels, mask, logits, probs) in enumerate(_member_batches(config, params)):
       if index == 0:
         labels_seen.append((labels, mask))

@@ -116,6 +116,8 @@ def evaluate(members) -> dict:
                                  f'(labels differ in batch {position})')
         probability_sums[position] += probs
       totals = _add(totals, step_functions.classification_metrics(logits, labels, mask))
+    if position < 0:
+      raise errors.UserError(f'{path}: its split {config.data.eval_split!r} has no examples')
     if position + 1 != len(labels_seen):
       raise errors.UserError(f'{path} evaluates other examples than {members[0][0]} '
                              f'({position + 1} batches, not {len(labels_seen)})')

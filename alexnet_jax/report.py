@@ -15,7 +15,9 @@ top-1/top-5 error, the epochs and steps to reach the target training error
 (the paper's Figure 1 uses 25% on CIFAR-10), wall time and images/s; and the
 difference of each to the baseline, with the paper's claimed difference beside it;
 how far each variant overfits (test error minus the error on training images evaluated
-alike); and the machines the runs trained on (runs from before machines.jsonl have none).
+alike); the machines the runs trained on (runs from before machines.jsonl have none);
+and per run, the training error of every k-th epoch (with the seeds' mean) and the test
+error at each evaluation.
 """
 
 import csv
@@ -114,6 +116,7 @@ def summarize_run(run_dir: str, target_train_error: float) -> dict:
       'wall_time_s': run_info.get('wall_time_s'),
       'images_per_s': statistics.median(rates) if rates else None,
       'train_curve': [(r.get('epoch', r['step']), r.get('top1_error')) for r in curve],
+      'train_curve_per_epoch': bool(epochs),
       'test_curve': [(r.get('epoch', r['step']), r.get('top1_error')) for r in evals],
       'machines': sorted({machine_label(m) for m in machines}),
   }
@@ -344,6 +347,7 @@ def markdown_table(results: dict) -> str:
           f"| {_num(run['epochs_to_target_interpolated'], 2)} "
           f"| {_num(run['test_top1_error'], 2, 100)} "
           f"| {_num(run['test_top1_error_ten_views'], 2, 100)} |")
+  lines += _train_curve_lines(results)
   lines += _test_curve_lines(results)
   return '\n'.join(lines) + '\n'
 
@@ -435,6 +439,51 @@ def _test_curve_lines(results) -> list:
     at = {round(epoch, 2): error for epoch, error in run['test_curve']}
     lines.append(f"| {name} | {run['seed']} | " + ' | '.join(
         _num(at.get(e), 1, 100) if e in at else '' for e in epochs) + ' |')
+  return lines
+
+
+# Column strides for the training-error table: the smallest that gives at most
+# TRAIN_CURVE_COLUMNS columns, so that an 80-epoch run shows every 5th epoch.
+TRAIN_CURVE_STRIDES = (1, 2, 5, 10, 20, 25, 50, 100)
+TRAIN_CURVE_COLUMNS = 16
+
+
+def _train_curve_lines(results) -> list:
+  """Each epoch's mean training error (over the batches it trained on, augmentation
+  and dropout included) at every k-th epoch of each finished run, and the mean over a
+  variant's seeds: claims about training error (Figure 1, weight decay in section 5)
+  are about the whole curve, not only its last point. Runs that logged only
+  log-interval windows (before per-epoch means existed) are left out."""
+  runs = [(name, run) for name, variant in results['variants'].items()
+          for run in variant['runs']
+          if run['finished'] and run.get('train_curve_per_epoch') and run.get('train_curve')]
+  if not runs:
+    return []
+  last = max(int(epoch) for _, run in runs for epoch, _ in run['train_curve'])
+  stride = next((s for s in TRAIN_CURVE_STRIDES if last // s <= TRAIN_CURVE_COLUMNS),
+                TRAIN_CURVE_STRIDES[-1])
+  epochs = list(range(stride, last + 1, stride))
+  lines = ['', '## Training top-1 error during training (%)', '',
+           "Each epoch's mean over the batches it trained on (with the run's augmentation "
+           'and dropout), every ' + (f'{stride} epochs' if stride > 1 else 'epoch')
+           + '; "mean": over the seeds shown.', '',
+           '| variant | seed | ' + ' | '.join(str(e) for e in epochs) + ' |',
+           '|---|---|' + '---|' * len(epochs)]
+  by_variant = {}
+  for name, run in runs:
+    by_variant.setdefault(name, []).append(run)
+  for name, variant_runs in by_variant.items():
+    curves = []
+    for run in variant_runs:
+      at = {int(epoch): error for epoch, error in run['train_curve'] if epoch == int(epoch)}
+      curves.append(at)
+      lines.append(f"| {name} | {run['seed']} | " + ' | '.join(
+          _num(at.get(e), 2, 100) if e in at else '' for e in epochs) + ' |')
+    if len(curves) > 1:
+      means = [statistics.mean(c[e] for c in curves) if all(e in c for c in curves) else None
+               for e in epochs]
+      lines.append(f'| {name} | mean | ' + ' | '.join(
+          '' if m is None else _num(m, 2, 100) for m in means) + ' |')
   return lines
 
 

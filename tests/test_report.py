@@ -279,3 +279,39 @@ def test_runs_without_a_training_curve_plot_without_a_legend_warning(tmp_path):
     warnings.simplefilter('error')
     report.build(str(tmp_path))
   assert (tmp_path / 'train_error.png').read_bytes()[:4] == b'\x89PNG'
+
+
+def _append_epoch_means(run_dir, errors, steps_per_epoch=10):
+  with open(run_dir / 'metrics.jsonl', 'a') as f:
+    for epoch, error in enumerate(errors, start=1):
+      f.write(json.dumps({'step': epoch * steps_per_epoch, 'split': 'train_epoch',
+                          'epoch': epoch, 'loss': 1.0, 'top1_error': error}) + '\n')
+
+
+def test_training_error_table_shows_every_kth_epoch_and_the_seed_mean(tmp_path):
+  # 20 epochs: at most 16 columns, so every 2nd epoch; the mean row averages the seeds.
+  (tmp_path / 'ablation.json').write_text(json.dumps({
+      'name': 'weight_decay', 'dataset': 'cifar10', 'baseline': 'wd',
+      'variants': ['wd', 'no_wd'], 'seeds': [0, 1], 'paper_claims': {}}))
+  for variant, seed, offset in (('wd', 0, 0.0), ('wd', 1, 0.02), ('no_wd', 0, 0.05)):
+    write_run(tmp_path, variant, seed, train_errors=[0.5] * 20, losses=[1.0] * 20,
+              test_top1=0.3, test_top5=0.1, wall_time=10)
+    _append_epoch_means(tmp_path / variant / f'seed{seed}',
+                        [0.6 - 0.01 * e + offset for e in range(1, 21)])
+  text = report.markdown_table(report.collect(str(tmp_path)))
+  section = text[text.index('## Training top-1 error during training'):
+                 text.index('## Test top-1 error during training')]
+  header = next(line for line in section.splitlines() if line.startswith('| variant'))
+  assert header == '| variant | seed | ' + ' | '.join(str(e) for e in range(2, 21, 2)) + ' |'
+  rows = {tuple(cell.strip() for cell in line.split('|')[1:3]): line.split('|')[3:-1]
+          for line in section.splitlines() if line.startswith('| wd') or line.startswith('| no_wd')}
+  assert [c.strip() for c in rows[('wd', '0')]][:2] == ['58.00', '56.00']
+  assert [c.strip() for c in rows[('wd', 'mean')]][-1] == '41.00'  # (40 + 42) / 2
+  assert ('no_wd', 'mean') not in rows  # one seed: no mean row
+  assert [c.strip() for c in rows[('no_wd', '0')]][-1] == '45.00'
+
+
+def test_runs_without_epoch_means_get_no_training_error_table(ablation_dir):
+  # The fixture's runs logged only log-interval windows, as runs before per-epoch means did.
+  assert '## Training top-1 error during training' not in report.markdown_table(
+      report.collect(str(ablation_dir)))

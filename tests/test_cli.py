@@ -123,6 +123,7 @@ CLIS = {  # module -> (a command line that is wrong before any work, a phrase of
     'report': (['--target_train_error=0.5'], 'expected one ablation directory'),
     'weights': (['import-torchvision', 'only-src'], 'expected COMMAND SRC DEST_DIR'),
     'ensemble': (['--out=x.json'], 'expected at least one run directory'),
+    'neighbours': (['--out=x.json'], 'expected one run directory'),
 }
 
 

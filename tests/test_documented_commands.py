@@ -37,7 +37,7 @@ SYNTAX_EXAMPLES = {'a.b'}
 # Values a reader fills in: `process_id=K`, `batch_size={128,256}`, `only=a/seed0,...`.
 PLACEHOLDER_VALUE = re.compile(r'--config\.[\w.]+=(?:[A-Z]|\{[^}]*,[^}]*\}|\S*\.\.\.)(?:\s|$)')
 # The package's other command lines, whose flags live in a module-level FlagValues.
-OTHER_CLI = re.compile(r'python3? -m alexnet_jax\.(datasets|report|weights|ensemble)\b([^`|&#\n]*)')
+OTHER_CLI = re.compile(r'python3? -m alexnet_jax\.(datasets|report|weights|ensemble|neighbours)\b([^`|&#\n]*)')
 # The experiment tools' command lines and the flags their source declares (argparse or absl).
 TOOL = re.compile(r'python3? -m experiments\.(\w+)\b([^`|&#\n]*)')
 DECLARED_FLAG = re.compile(r"(?:add_argument\(\s*'--|DEFINE_\w+\(\s*')(\w+)'")

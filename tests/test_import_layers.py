@@ -19,7 +19,7 @@ LAYERS = (
     ('training',),
     ('validation',),
     ('train', 'evaluate', 'summary', 'benchmark', 'ablation', 'kernel_images', 'export',
-     'api', 'report', 'weights', 'datasets', 'ensemble'),
+     'api', 'report', 'weights', 'datasets', 'ensemble', 'neighbours'),
     ('main',),
 )
 # Heavy third-party packages whose import may wait inside a function (each with a

@@ -4,7 +4,7 @@ errors as one line.
 Exit codes: 0 done; 2 (USAGE) a bad flag, argument, config value or input path, found
 before any work; 1 (FAILURE) something failed while the work ran. `main` parses with
 absl's app (its config flags live in the global FlagValues); `datasets`, `report`,
-`weights` and `ensemble` each keep their own FlagValues, so that importing them as
+`weights`, `ensemble` and `neighbours` each keep their own FlagValues, so that importing them as
 libraries (the tests do, in one process) defines no global flags and cannot clash.
 """
 

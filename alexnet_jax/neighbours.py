@@ -1,0 +1,252 @@
+"""Nearest neighbours in a trained net's feature space (paper section 6.1, Figure 4 right).
+
+    python -m alexnet_jax.neighbours RUN_DIR --out=FILE.json [--layer=NAME] [--k=6]
+        [--shown=5] [--max_train=N] [--max_queries=N]
+
+The paper: "If two images produce feature activation vectors with a small Euclidean
+separation, we can say that the higher levels of the neural network consider them to be
+similar. Figure 4 shows five images from the test set and the six images from the
+training set that are most similar to each of them according to this measure. Notice
+that at the pixel level, the retrieved training images are generally not close in L2 to
+the query images." The figure is the evidence there; this puts a number beside it.
+
+For every query (the run's eval split, or a fixed sample of `--max_queries`) it finds the
+`--k` training images (all, or a fixed sample of `--max_train`) nearest in Euclidean
+distance twice: between the activations of `--layer` (default: the last hidden layer, the
+one the classifier reads; the paper's is the 4096-d fc7) and between the network inputs
+themselves (the center crops after the run's normalization: the pixel level). It writes
+FILE.json, each space's label agreement (the share of the k neighbours with the query's
+class; at k = 1 this is 1-nearest-neighbour accuracy) beside the agreement of neighbours
+drawn at random, and FILE.png: `--shown` queries (a fixed sample), each followed by its
+neighbours in feature space, then by its neighbours in pixel space.
+"""
+
+import os
+import sys
+
+from absl import flags
+import numpy as np
+
+from alexnet_jax import api, errors
+from alexnet_jax.data import input_pipeline, iterators
+from alexnet_jax.runtime import cli, console, results_io, startup
+
+USAGE = 'usage: ' + __doc__.split('\n\n')[1].strip()
+FLAGS = flags.FlagValues()
+flags.DEFINE_string('out', None, 'write the record here (a .json file; the figure goes '
+                    'beside it as .png)', flag_values=FLAGS)
+flags.DEFINE_string('layer', None, 'the layer whose activations are compared (default: the '
+                    'last hidden layer)', flag_values=FLAGS)
+flags.DEFINE_integer('k', 6, 'neighbours per query (the paper shows 6)', flag_values=FLAGS)
+flags.DEFINE_integer('shown', 5, 'queries drawn in the figure (the paper shows 5)',
+                     flag_values=FLAGS)
+flags.DEFINE_integer('max_train', 0, 'search a fixed sample of this many training images '
+                     '(0: all)', flag_values=FLAGS)
+flags.DEFINE_integer('max_queries', 0, 'use a fixed sample of this many eval images as '
+                     'queries (0: all)', flag_values=FLAGS)
+flags.mark_flag_as_required('out', flag_values=FLAGS)
+
+DATABASE_SPLIT = 'train'
+# Query rows per distance block: a block of distances to 50,000 images is 100 MB.
+QUERY_BLOCK = 512
+
+
+def last_hidden_layer(net) -> str:
+  """The layer the classifier reads: the last but one of the summary's layers."""
+  names = [name for name in net.layers if not name.endswith('_conv')]
+  return names[-2]
+
+
+def nearest(queries, database, k: int, block: int = QUERY_BLOCK):
+  """(indices [Q, k], distances [Q, k]) of the k rows of `database` nearest to each row
+  of `queries` in Euclidean distance, nearest first. Squared distances as
+  |q|^2 - 2 q.d + |d|^2, so each block is one matrix product."""
+  queries = np.asarray(queries, np.float32)
+  database = np.asarray(database, np.float32)
+  if not 0 < k <= len(database):
+    raise ValueError(f'k={k}: expected 1 to {len(database)} (the images searched)')
+  database_norms = np.einsum('ij,ij->i', database, database)
+  indices, distances = [], []
+  for start in range(0, len(queries), block):
+    rows = queries[start:start + block]
+    squared = (np.einsum('ij,ij->i', rows, rows)[:, None] - 2 * rows @ database.T
+               + database_norms[None, :])
+    part = np.argpartition(squared, k - 1, axis=1)[:, :k]
+    part_squared = np.take_along_axis(squared, part, axis=1)
+    order = np.argsort(part_squared, axis=1, kind='stable')
+    indices.append(np.take_along_axis(part, order, axis=1))
+    distances.append(np.sqrt(np.maximum(np.take_along_axis(part_squared, order, axis=1), 0)))
+  return np.concatenate(indices), np.concatenate(distances)
+
+
+def label_agreement(neighbour_labels, query_labels) -> dict:
+  """The share of neighbours with their query's label: of the first (1-NN accuracy)
+  and of all k."""
+  same = np.asarray(neighbour_labels) == np.asarray(query_labels)[:, None]
+  return {'at_1': float(same[:, 0].mean()), 'at_k': float(same.mean())}
+
+
+def chance_agreement(database_labels, query_labels) -> float:
+  """The agreement of neighbours drawn at random from the database: for each query, the
+  database's share of its class."""
+  counts = np.bincount(database_labels, minlength=int(max(database_labels.max(),
+                                                          query_labels.max())) + 1)
+  return float((counts[query_labels] / len(database_labels)).mean())
+
+
+def embed(net, source, indices, layer: str, batch_size: int, what: str):
+  """(activations of `layer` [N, d], network inputs [N, p], labels [N]) of the images at
+  `indices`, batch by batch, with a progress line per tenth."""
+  features, pixels, labels = [], [], []
+  tenth = max(1, len(indices) // 10)
+  done = 0
+  for start in range(0, len(indices), batch_size):
+    images, batch_labels = source.get(indices[start:start + batch_size])
+    inputs = net.preprocess(images)
+    features.append(net.features(inputs, layer).reshape(len(inputs), -1))
+    pixels.append(inputs.reshape(len(inputs), -1))
+    labels.append(np.asarray(batch_labels))
+    if (done + len(inputs)) // tenth > done // tenth or done + len(inputs) == len(indices):
+      print(f'{what}: {done + len(inputs)}/{len(indices)} images', flush=True)
+    done += len(inputs)
+  return np.concatenate(features), np.concatenate(pixels), np.concatenate(labels)
+
+
+def _neighbour_list(indices, distances, labels, database_indices):
+  return [{'index': int(database_indices[i]), 'label': int(labels[i]), 'distance': float(d)}
+          for i, d in zip(indices, distances)]
+
+
+@console.quiet_library_logs
+def load(path: str, layer=None):
+  """(network, layer) of a run; ConfigError naming the path without a checkpoint or the
+  layer that the network does not have."""
+  try:
+    net = api.load(path)
+  except (ValueError, FileNotFoundError) as error:
+    raise errors.ConfigError(str(error)) from None
+  layer = layer or last_hidden_layer(net)
+  if layer not in net.layers:
+    raise errors.ConfigError(f'--layer={layer}: {path} has no such layer; choose one of '
+                             f'{", ".join(net.layers)}')
+  return net, layer
+
+
+@console.quiet_library_logs
+def retrieve(net, layer: str, k: int = 6, shown: int = 5, max_train: int = 0,
+             max_queries: int = 0) -> tuple:
+  """(record, images to draw): the k nearest training images of every query in feature
+  and in pixel space, the label agreement of each, and the `shown` queries' neighbours."""
+  config = net.config
+  query_split = config.data.eval_split
+  database_source = input_pipeline.open_source(config, DATABASE_SPLIT)
+  query_source = input_pipeline.open_source(config, query_split)
+  database_indices = iterators.eval_examples(database_source.length, max_train)
+  query_indices = iterators.eval_examples(query_source.length, max_queries)
+  if not 0 < k <= len(database_indices):
+    raise errors.ConfigError(f'--k={k}: expected 1 to {len(database_indices)} (the '
+                             f'{DATABASE_SPLIT} images searched)')
+  if len(query_indices) == 0:
+    raise errors.ConfigError(f'{net.workdir}: its split {query_split!r} has no examples')
+  batch = config.eval_batch_size
+  db_features, db_pixels, db_labels = embed(net, database_source, database_indices, layer,
+                                            batch, f'{DATABASE_SPLIT} ({layer})')
+  q_features, q_pixels, q_labels = embed(net, query_source, query_indices, layer, batch,
+                                         f'{query_split} ({layer})')
+  spaces = {}
+  for space, queries, database in (('feature', q_features, db_features),
+                                   ('pixel', q_pixels, db_pixels)):
+    indices, distances = nearest(queries, database, k)
+    spaces[space] = (indices, distances)
+  picked = np.sort(np.random.default_rng(0).choice(
+      len(query_indices), min(shown, len(query_indices)), replace=False))
+  record = {
+      'run': os.path.abspath(net.workdir), 'step': net.step, 'checkpoint': net.checkpoint,
+      'layer': layer, 'feature_size': int(db_features.shape[1]),
+      'pixel_size': int(db_pixels.shape[1]), 'k': k,
+      'database': {'split': DATABASE_SPLIT, 'examples': len(database_indices)},
+      'queries': {'split': query_split, 'examples': len(query_indices)},
+      'chance_agreement': chance_agreement(db_labels, q_labels),
+      **{f'{space}_space': label_agreement(db_labels[indices], q_labels)
+         for space, (indices, _) in spaces.items()},
+      'shown': [{'index': int(query_indices[q]), 'label': int(q_labels[q]),
+                 **{f'{space}_neighbours': _neighbour_list(
+                     indices[q], distances[q], db_labels, database_indices)
+                    for space, (indices, distances) in spaces.items()}}
+                for q in picked],
+  }
+  query_images = query_source.get(query_indices[picked])[0]
+  rows = [(query_images[row], *[database_source.get(
+      [n['index'] for n in entry[f'{space}_neighbours']])[0] for space in spaces])
+          for row, entry in enumerate(record['shown'])]
+  return record, rows
+
+
+def save_figure(rows, record, path: str):
+  """Each shown query, a gap, its feature-space neighbours, a gap, its pixel-space ones."""
+  import matplotlib  # deferred: only figures need it
+  matplotlib.use('Agg')
+  import matplotlib.pyplot as plt
+
+  k = record['k']
+  columns = 1 + 2 * (k + 1)
+  fig, axes = plt.subplots(max(1, len(rows)), columns, squeeze=False,
+                           figsize=(0.9 * columns, 0.9 * max(1, len(rows)) + 0.6))
+  for ax in axes.flat:
+    ax.set_axis_off()
+  for r, (query, by_features, by_pixels) in enumerate(rows):
+    cells = [(0, query)] + [(2 + i, image) for i, image in enumerate(by_features)] + [
+        (3 + k + i, image) for i, image in enumerate(by_pixels)]
+    for column, image in cells:
+      axes[r, column].imshow(image[..., 0] if image.shape[-1] == 1 else image, cmap='gray',
+                             interpolation='nearest')
+  axes[0, 0].set_title('query', fontsize=8)
+  axes[0, 2].set_title(f"nearest by {record['layer']}", fontsize=8, loc='left')
+  axes[0, 3 + k].set_title('nearest by pixels', fontsize=8, loc='left')
+  fig.tight_layout()
+  fig.savefig(path, dpi=150)
+  plt.close(fig)
+
+
+def summary(record) -> str:
+  rows = [f"| {space} ({record[f'{space}_size']} values) | "
+          f"{record[f'{space}_space']['at_1']:.2%} | {record[f'{space}_space']['at_k']:.2%} |"
+          for space in ('feature', 'pixel')]
+  return '\n'.join([
+      f"{record['queries']['examples']} {record['queries']['split']} queries, "
+      f"{record['database']['examples']} {record['database']['split']} images searched, "
+      f"layer {record['layer']}; neighbours of the query's class:", '',
+      f"| space | nearest | all {record['k']} nearest |", '|---|---|---|', *rows,
+      f"| at random | {record['chance_agreement']:.2%} | {record['chance_agreement']:.2%} |"])
+
+
+def main(argv) -> int:
+  """`argv`: the arguments after the program name; returns the exit code."""
+  paths = cli.parse(FLAGS, argv, USAGE)
+  if len(paths) != 1:
+    return cli.usage_error('expected one run directory')
+  out = FLAGS.out
+  if not out.endswith('.json') or not os.path.isdir(os.path.dirname(os.path.abspath(out))):
+    return cli.usage_error(f'--out={out}: expected a .json file in an existing directory')
+  for name in ('k', 'shown', 'max_train', 'max_queries'):
+    if FLAGS[name].value < (1 if name == 'k' else 0):
+      return cli.usage_error(f'--{name}={FLAGS[name].value}: expected '
+                             f'{"at least 1" if name == "k" else "0 or more"}')
+  startup.setup()  # before XLA's threads allocate or anything is compiled
+  console.quiet_native_logs()
+  try:
+    net, layer = load(paths[0], FLAGS.layer)
+    record, rows = retrieve(net, layer, FLAGS.k, FLAGS.shown, FLAGS.max_train,
+                            FLAGS.max_queries)
+  except errors.UserError as error:
+    return cli.fail(error)
+  png = out[:-len('.json')] + '.png'
+  save_figure(rows, record, png)
+  results_io.write_json_atomic(out, record)
+  print(summary(record))
+  print(f'wrote {out} and {png}')
+  return 0
+
+
+if __name__ == '__main__':
+  sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,111 @@
+"""`python -m alexnet_jax.neighbours`: Figure 4's retrieval by Euclidean distance."""
+
+import json
+
+import numpy as np
+import pytest
+
+import alexnet_jax
+from alexnet_jax import neighbours
+from conftest import make_tiny_config, tiny_arrays
+
+
+@pytest.fixture(scope='module')
+def tiny_run(tiny_data_dir, tmp_path_factory):
+  from alexnet_jax import train
+  workdir = str(tmp_path_factory.mktemp('neighbours_run'))
+  train.train_and_evaluate(make_tiny_config(tiny_data_dir), workdir)
+  return workdir
+
+
+def _brute_force(queries, database, k):
+  distances = np.linalg.norm(queries[:, None, :].astype(np.float64)
+                             - database[None, :, :].astype(np.float64), axis=-1)
+  order = np.argsort(distances, axis=1, kind='stable')[:, :k]
+  return order, np.take_along_axis(distances, order, axis=1)
+
+
+def test_nearest_equals_brute_force_in_blocks():
+  rng = np.random.default_rng(0)
+  database = rng.normal(size=(57, 9)).astype(np.float32)
+  queries = rng.normal(size=(23, 9)).astype(np.float32)
+  indices, distances = neighbours.nearest(queries, database, k=4, block=5)
+  expected_indices, expected_distances = _brute_force(queries, database, 4)
+  np.testing.assert_array_equal(indices, expected_indices)
+  np.testing.assert_allclose(distances, expected_distances, rtol=1e-4, atol=1e-4)
+  assert np.all(np.diff(distances, axis=1) >= 0)  # nearest first
+
+
+def test_nearest_refuses_more_neighbours_than_images():
+  with pytest.raises(ValueError, match='k=4'):
+    neighbours.nearest(np.zeros((2, 3)), np.zeros((3, 3)), k=4)
+
+
+def test_label_agreement_and_chance():
+  agreement = neighbours.label_agreement([[1, 1, 0], [2, 0, 0]], [1, 0])
+  assert agreement == {'at_1': 0.5, 'at_k': pytest.approx(4 / 6)}
+  # database: class 0 three times, class 1 once; queries of class 0 and 1
+  assert neighbours.chance_agreement(np.array([0, 0, 0, 1]), np.array([0, 1])) == (
+      pytest.approx((0.75 + 0.25) / 2))
+
+
+def test_the_tool_finds_the_nearest_training_images_of_the_last_hidden_layer(tiny_run,
+                                                                             tmp_path):
+  out = tmp_path / 'neighbours.json'
+  assert neighbours.main([tiny_run, f'--out={out}', '--k=3', '--shown=2']) == 0
+  record = json.loads(out.read_text())
+  assert (tmp_path / 'neighbours.png').read_bytes()[:4] == b'\x89PNG'
+  assert record['layer'] == 'fc7'  # the small net's classifier reads fc7
+  assert record['database'] == {'split': 'train', 'examples': 200}
+  assert record['queries'] == {'split': 'test', 'examples': 37}
+  assert len(record['shown']) == 2
+  # The same retrieval through the library API, by brute force.
+  net = alexnet_jax.load(tiny_run)
+  train_images, train_labels = tiny_arrays(200, 0)
+  test_images, test_labels = tiny_arrays(37, 1)
+  train_features = net.features(net.preprocess(train_images), 'fc7')
+  test_features = net.features(net.preprocess(test_images), 'fc7')
+  expected, distances = _brute_force(test_features, train_features, 3)
+  for entry in record['shown']:
+    found = entry['feature_neighbours']
+    assert [n['index'] for n in found] == list(expected[entry['index']])
+    assert [n['distance'] for n in found] == pytest.approx(list(distances[entry['index']]),
+                                                           rel=1e-3, abs=1e-4)
+    assert entry['label'] == test_labels[entry['index']]
+  same = train_labels[expected] == test_labels[:, None]
+  assert record['feature_space']['at_1'] == pytest.approx(same[:, 0].mean())
+  assert record['feature_space']['at_k'] == pytest.approx(same.mean())
+  pixels_expected, _ = _brute_force(net.preprocess(test_images).reshape(37, -1),
+                                    net.preprocess(train_images).reshape(200, -1), 3)
+  assert record['pixel_space']['at_k'] == pytest.approx(
+      (train_labels[pixels_expected] == test_labels[:, None]).mean())
+
+
+def test_samples_of_the_splits(tiny_run, tmp_path):
+  out = tmp_path / 'sampled.json'
+  assert neighbours.main([tiny_run, f'--out={out}', '--max_train=50', '--max_queries=7',
+                          '--layer=conv5', '--shown=0']) == 0
+  record = json.loads(out.read_text())
+  assert record['database']['examples'] == 50 and record['queries']['examples'] == 7
+  assert record['layer'] == 'conv5' and record['shown'] == []
+
+
+@pytest.mark.parametrize('flags, message', [
+    (['--layer=fc9'], "--layer=fc9: "),
+    (['--k=0'], '--k=0: expected at least 1'),
+    (['--k=201'], '--k=201: expected 1 to 200'),
+    (['--shown=-1'], '--shown=-1'),
+])
+def test_bad_input_is_one_line_and_writes_nothing(tiny_run, tmp_path, capsys, flags, message):
+  out = tmp_path / 'bad.json'
+  assert neighbours.main([tiny_run, f'--out={out}', *flags]) == 2
+  error = capsys.readouterr().err.strip()
+  assert error.startswith('error: ' + message) and '\n' not in error
+  assert not list(tmp_path.iterdir())
+
+
+def test_a_directory_without_a_checkpoint_is_one_line(tmp_path, capsys):
+  assert neighbours.main([str(tmp_path), f'--out={tmp_path / "x.json"}']) == 2
+  error = capsys.readouterr().err.strip()
+  assert error.startswith('error: ') and '\n' not in error
+  assert not (tmp_path / 'x.json').exists()

@@ -190,8 +190,11 @@ def save_figure(rows, record, path: str):
 
   k = record['k']
   columns = 1 + 2 * (k + 1)
+  widths = [1.0] * columns
+  widths[1] = widths[2 + k] = 0.3  # the gaps
   fig, axes = plt.subplots(max(1, len(rows)), columns, squeeze=False,
-                           figsize=(0.9 * columns, 0.9 * max(1, len(rows)) + 0.6))
+                           gridspec_kw={'width_ratios': widths},
+                           figsize=(0.9 * sum(widths), 0.9 * max(1, len(rows)) + 0.6))
   for ax in axes.flat:
     ax.set_axis_off()
   for r, (query, by_features, by_pixels) in enumerate(rows):

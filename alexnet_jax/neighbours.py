@@ -17,7 +17,9 @@ one the classifier reads; the paper's is the 4096-d fc7) and between the network
 themselves (the center crops after the run's normalization: the pixel level). It writes
 FILE.json, each space's label agreement (the share of the k neighbours with the query's
 class; at k = 1 this is 1-nearest-neighbour accuracy) beside the agreement of neighbours
-drawn at random, and FILE.png: `--shown` queries (a fixed sample), each followed by its
+drawn at random, and how near by pixels the neighbours found by features are (the
+median share of the searched images nearer than they are, and how many of them are among
+the k nearest by pixels); and FILE.png: `--shown` queries (a fixed sample), each followed by its
 neighbours in feature space, then by its neighbours in pixel space.
 """
 
@@ -57,26 +59,45 @@ def last_hidden_layer(net) -> str:
   return names[-2]
 
 
-def nearest(queries, database, k: int, block: int = QUERY_BLOCK):
-  """(indices [Q, k], distances [Q, k]) of the k rows of `database` nearest to each row
-  of `queries` in Euclidean distance, nearest first. Squared distances as
-  |q|^2 - 2 q.d + |d|^2, so each block is one matrix product."""
+def _squared_distance_blocks(queries, database, block: int):
+  """(start, squared Euclidean distances [b, N]) for each block of `queries` rows, as
+  |q|^2 - 2 q.d + |d|^2: one matrix product per block."""
   queries = np.asarray(queries, np.float32)
   database = np.asarray(database, np.float32)
-  if not 0 < k <= len(database):
-    raise ValueError(f'k={k}: expected 1 to {len(database)} (the images searched)')
   database_norms = np.einsum('ij,ij->i', database, database)
-  indices, distances = [], []
   for start in range(0, len(queries), block):
     rows = queries[start:start + block]
-    squared = (np.einsum('ij,ij->i', rows, rows)[:, None] - 2 * rows @ database.T
-               + database_norms[None, :])
+    yield start, (np.einsum('ij,ij->i', rows, rows)[:, None] - 2 * rows @ database.T
+                  + database_norms[None, :])
+
+
+def nearest(queries, database, k: int, block: int = QUERY_BLOCK):
+  """(indices [Q, k], distances [Q, k]) of the k rows of `database` nearest to each row
+  of `queries` in Euclidean distance, nearest first."""
+  if not 0 < k <= len(database):
+    raise ValueError(f'k={k}: expected 1 to {len(database)} (the images searched)')
+  indices, distances = [], []
+  for _, squared in _squared_distance_blocks(queries, database, block):
     part = np.argpartition(squared, k - 1, axis=1)[:, :k]
     part_squared = np.take_along_axis(squared, part, axis=1)
     order = np.argsort(part_squared, axis=1, kind='stable')
     indices.append(np.take_along_axis(part, order, axis=1))
     distances.append(np.sqrt(np.maximum(np.take_along_axis(part_squared, order, axis=1), 0)))
   return np.concatenate(indices), np.concatenate(distances)
+
+
+def distance_percentiles(queries, database, targets, block: int = QUERY_BLOCK):
+  """[Q, k]: for each query and each of its `targets` (database rows), the share of the
+  database strictly nearer to the query than that target: 0 for its nearest row. Says
+  how close in this space the neighbours found in another space are."""
+  targets = np.asarray(targets)
+  shares = np.empty(targets.shape, np.float64)
+  for start, squared in _squared_distance_blocks(queries, database, block):
+    rows = targets[start:start + len(squared)]
+    chosen = np.take_along_axis(squared, rows, axis=1)
+    for j in range(rows.shape[1]):
+      shares[start:start + len(squared), j] = (squared < chosen[:, j:j + 1]).sum(1)
+  return shares / len(database)
 
 
 def label_agreement(neighbour_labels, query_labels) -> dict:
@@ -158,6 +179,12 @@ def retrieve(net, layer: str, k: int = 6, shown: int = 5, max_train: int = 0,
                                    ('pixel', q_pixels, db_pixels)):
     indices, distances = nearest(queries, database, k)
     spaces[space] = (indices, distances)
+  feature_indices = spaces['feature'][0]
+  # The paper: the images retrieved by features "are generally not close in L2" to the
+  # query at the pixel level: how near, among all searched, they are by pixels.
+  by_pixels = distance_percentiles(q_pixels, db_pixels, feature_indices)
+  pixel_sets = [set(row) for row in spaces['pixel'][0]]
+  overlap = np.mean([len(pixel_sets[q] & set(row)) / k for q, row in enumerate(feature_indices)])
   picked = np.sort(np.random.default_rng(0).choice(
       len(query_indices), min(shown, len(query_indices)), replace=False))
   record = {
@@ -169,6 +196,9 @@ def retrieve(net, layer: str, k: int = 6, shown: int = 5, max_train: int = 0,
       'chance_agreement': chance_agreement(db_labels, q_labels),
       **{f'{space}_space': label_agreement(db_labels[indices], q_labels)
          for space, (indices, _) in spaces.items()},
+      'feature_neighbours_by_pixels': {
+          'median_percentile': float(np.median(by_pixels) * 100),
+          'share_among_pixel_neighbours': float(overlap)},
       'shown': [{'index': int(query_indices[q]), 'label': int(q_labels[q]),
                  **{f'{space}_neighbours': _neighbour_list(
                      indices[q], distances[q], db_labels, database_indices)
@@ -220,7 +250,12 @@ def summary(record) -> str:
       f"{record['database']['examples']} {record['database']['split']} images searched, "
       f"layer {record['layer']}; neighbours of the query's class:", '',
       f"| space | nearest | all {record['k']} nearest |", '|---|---|---|', *rows,
-      f"| at random | {record['chance_agreement']:.2%} | {record['chance_agreement']:.2%} |"])
+      f"| at random | {record['chance_agreement']:.2%} | {record['chance_agreement']:.2%} |",
+      '', f"By pixels, the {record['k']} nearest by {record['layer']} are at the "
+      f"{record['feature_neighbours_by_pixels']['median_percentile']:.1f}th percentile of "
+      f"distance (median); "
+      f"{record['feature_neighbours_by_pixels']['share_among_pixel_neighbours']:.1%} of them "
+      f"are among the {record['k']} nearest by pixels."])
 
 
 def main(argv) -> int:

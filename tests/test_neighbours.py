@@ -79,6 +79,15 @@ def test_the_tool_finds_the_nearest_training_images_of_the_last_hidden_layer(tin
                                     net.preprocess(train_images).reshape(200, -1), 3)
   assert record['pixel_space']['at_k'] == pytest.approx(
       (train_labels[pixels_expected] == test_labels[:, None]).mean())
+  overlap = np.mean([len(set(a) & set(b)) / 3 for a, b in zip(expected, pixels_expected)])
+  assert record['feature_neighbours_by_pixels']['share_among_pixel_neighbours'] == (
+      pytest.approx(overlap))
+  test_pixels = net.preprocess(test_images).reshape(37, -1).astype(np.float64)
+  train_pixels = net.preprocess(train_images).reshape(200, -1).astype(np.float64)
+  by_pixels = np.linalg.norm(test_pixels[:, None] - train_pixels[None], axis=-1)
+  shares = [(by_pixels[q] < by_pixels[q, i]).mean() for q in range(37) for i in expected[q]]
+  assert record['feature_neighbours_by_pixels']['median_percentile'] == pytest.approx(
+      np.median(shares) * 100, abs=0.6)  # one image in 200 either way: float32 ties
 
 
 def test_samples_of_the_splits(tiny_run, tmp_path):
@@ -109,3 +118,10 @@ def test_a_directory_without_a_checkpoint_is_one_line(tmp_path, capsys):
   error = capsys.readouterr().err.strip()
   assert error.startswith('error: ') and '\n' not in error
   assert not (tmp_path / 'x.json').exists()
+
+
+def test_distance_percentiles_count_the_rows_strictly_nearer():
+  database = np.array([[0.0], [1.0], [2.0], [3.0]], np.float32)
+  queries = np.array([[0.1], [2.9]], np.float32)
+  shares = neighbours.distance_percentiles(queries, database, [[0, 3], [3, 0]], block=1)
+  np.testing.assert_allclose(shares, [[0.0, 0.75], [0.0, 0.75]])

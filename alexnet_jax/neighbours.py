@@ -49,6 +49,9 @@ flags.DEFINE_integer('max_queries', 0, 'use a fixed sample of this many eval ima
 flags.mark_flag_as_required('out', flag_values=FLAGS)
 
 DATABASE_SPLIT = 'train'
+# The vectors of every searched image stay in memory (float32, both spaces); a search
+# that would need more than this share of the machine's memory is refused up front.
+MEMORY_SHARE = 0.5
 # Query rows per distance block: a block of distances to 50,000 images is 100 MB.
 QUERY_BLOCK = 512
 
@@ -115,6 +118,26 @@ def chance_agreement(database_labels, query_labels) -> float:
   return float((counts[query_labels] / len(database_labels)).mean())
 
 
+def physical_memory_bytes() -> int:
+  return os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES')
+
+
+def check_memory(net, layer: str, searched: int, queries: int):
+  """ConfigError, before any image is embedded, when the vectors of the searched
+  images and the queries (both spaces, float32) would not fit in MEMORY_SHARE of this
+  machine's memory: a full-size dataset needs --max_train."""
+  probe = np.zeros((1, *net.input_shape), np.float32)
+  per_image = 4 * (net.features(probe, layer).size + probe.size)
+  budget = MEMORY_SHARE * physical_memory_bytes()
+  if (searched + queries) * per_image > budget:
+    fits = max(1, int(budget // per_image) - queries)
+    raise errors.ConfigError(
+        f'{searched} {DATABASE_SPLIT} images and {queries} queries need '
+        f'{(searched + queries) * per_image / 2**30:.1f} GiB of vectors ({per_image} bytes '
+        f'each), more than {MEMORY_SHARE:.0%} of this machine\'s memory: give '
+        f'--max_train={fits} or less (and --max_queries)')
+
+
 def embed(net, source, indices, layer: str, batch_size: int, what: str):
   """(activations of `layer` [N, d], network inputs [N, p], labels [N]) of the images at
   `indices`, batch by batch, with a progress line per tenth."""
@@ -169,6 +192,7 @@ def retrieve(net, layer: str, k: int = 6, shown: int = 5, max_train: int = 0,
                              f'{DATABASE_SPLIT} images searched)')
   if len(query_indices) == 0:
     raise errors.ConfigError(f'{net.workdir}: its split {query_split!r} has no examples')
+  check_memory(net, layer, len(database_indices), len(query_indices))
   batch = config.eval_batch_size
   db_features, db_pixels, db_labels = embed(net, database_source, database_indices, layer,
                                             batch, f'{DATABASE_SPLIT} ({layer})')

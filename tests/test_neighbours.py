@@ -125,3 +125,15 @@ def test_distance_percentiles_count_the_rows_strictly_nearer():
   queries = np.array([[0.1], [2.9]], np.float32)
   shares = neighbours.distance_percentiles(queries, database, [[0, 3], [3, 0]], block=1)
   np.testing.assert_allclose(shares, [[0.0, 0.75], [0.0, 0.75]])
+
+
+def test_a_search_too_large_for_memory_is_refused_before_embedding(tiny_run, tmp_path, capsys,
+                                                                    monkeypatch):
+  # The tiny net's fc7 and inputs are a few KB per image; a machine of 1 MB cannot hold 237.
+  monkeypatch.setattr(neighbours, 'physical_memory_bytes', lambda: 1 << 20)
+  monkeypatch.setattr(neighbours, 'embed', lambda *a, **k: pytest.fail('embedded'))
+  out = tmp_path / 'big.json'
+  assert neighbours.main([tiny_run, f'--out={out}']) == 2
+  error = capsys.readouterr().err.strip()
+  assert '--max_train=' in error and '\n' not in error
+  assert not list(tmp_path.iterdir())

@@ -86,17 +86,6 @@ def _member_batches(config, params):
     yield batch['label'], batch['mask'], logits, probs
 
 
-def _add(totals, sums):
-  sums = jax.device_get(sums)
-  return sums if totals is None else {k: totals[k] + sums[k] for k in totals}
-
-
-def _scores(totals) -> dict:
-  result = step_functions.summarize(totals)
-  result['num_examples'] = int(totals['count'])
-  return result
-
-
 @console.quiet_library_logs
 def evaluate(members) -> dict:
   """Each member's metrics and the ensemble's: the members' class probabilities
@@ -115,26 +104,28 @@ def evaluate(members) -> dict:
           raise errors.UserError(f'{path} evaluates other examples than {members[0][0]} '
                                  f'(labels differ in batch {position})')
         probability_sums[position] += probs
-      totals = _add(totals, step_functions.classification_metrics(logits, labels, mask))
+      totals = step_functions.add_sums(
+          totals, step_functions.classification_metrics(logits, labels, mask))
     if position < 0:
       raise errors.UserError(f'{path}: its split {config.data.eval_split!r} has no examples')
     if position + 1 != len(labels_seen):
       raise errors.UserError(f'{path} evaluates other examples than {members[0][0]} '
                              f'({position + 1} batches, not {len(labels_seen)})')
     member_results.append({'run': os.path.abspath(path), 'step': step,
-                           'checkpoint': checkpoint, **_scores(totals)})
+                           'checkpoint': checkpoint, **step_functions.scores(totals)})
     print(f"member {index}: top-1 err {member_results[-1]['top1_error']:.2%}, "
           f"top-5 err {member_results[-1]['top5_error']:.2%} ({path})", flush=True)
   ensemble = None
   for (labels, mask), sums in zip(labels_seen, probability_sums):
     mean = (sums / len(members)).astype(np.float32)
-    ensemble = _add(ensemble, step_functions.classification_metrics(jnp.log(mean), labels, mask))
+    ensemble = step_functions.add_sums(
+        ensemble, step_functions.classification_metrics(jnp.log(mean), labels, mask))
   config = members[0][1]
   keys = ('loss', 'top1_error', 'top5_error')
   return {'split': config.data.eval_split, 'views': 10 if config.data.ten_views else 1,
           'members': member_results,
           'member_mean': {k: float(np.mean([m[k] for m in member_results])) for k in keys},
-          'ensemble': _scores(ensemble)}
+          'ensemble': step_functions.scores(ensemble)}
 
 
 def table(record) -> str:

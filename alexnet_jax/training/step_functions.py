@@ -53,16 +53,27 @@ def summarize(sums, count_key='count'):
           'top5_error': float(sums['top5_errors']) / count}
 
 
+def add_sums(totals, sums):
+  """`totals` plus one batch's metric sums (fetched to the host); `sums` when `totals`
+  is None (the first batch)."""
+  sums = jax.device_get(sums)
+  return sums if totals is None else jax.tree.map(lambda a, b: a + b, totals, sums)
+
+
+def scores(totals) -> dict:
+  """Top-1/top-5 error and loss of summed metrics, with the number of examples."""
+  result = summarize(totals)
+  result['num_examples'] = int(totals['count'])
+  return result
+
+
 def evaluate(eval_fn, batches):
   """Top-1/top-5 error and loss over every example of `batches` (masked padding);
   `eval_fn(batch)` returns the metric sums of one batch."""
   totals = None
   for batch in batches:
-    sums = jax.device_get(eval_fn(batch))
-    totals = sums if totals is None else jax.tree.map(lambda a, b: a + b, totals, sums)
-  result = summarize(totals)
-  result['num_examples'] = int(totals['count'])
-  return result
+    totals = add_sums(totals, eval_fn(batch))
+  return scores(totals)
 
 
 def apply_optimizer(optimizer, grads, opt_state, params):

@@ -14,9 +14,11 @@ the run's dataset_statistics.json, so nothing else (not even the dataset) is nee
 
 import functools
 import json
+import math
 import os
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 from alexnet_jax import errors, summary
@@ -137,6 +139,22 @@ class Network:
     if layer == 'fc8':
       logits = self.logits(x)
       return logits if joined else [logits]
+    parts = [np.asarray(part) for part in self._feature_function(layer)(self.params, x)]
+    return np.concatenate(parts, axis=-1) if joined else parts
+
+  def feature_size(self, layer: str) -> int:
+    """The number of values `features` gives per input for `layer` (all columns), from
+    the traced shapes: nothing is compiled or run."""
+    if layer not in self.layers:
+      raise ValueError(f'feature_size: no layer {layer!r}; choose one of {", ".join(self.layers)}')
+    if layer == 'fc8':
+      return int(self.config.model.num_classes)
+    images = jax.ShapeDtypeStruct((1, *self.input_shape), jnp.float32)
+    parts = jax.eval_shape(self._feature_function(layer), self.params, images)
+    return sum(math.prod(part.shape[1:]) for part in parts)
+
+  def _feature_function(self, layer: str):
+    """The jitted (params, inputs) -> [activation of `layer` per column]."""
     if layer not in self._features:
       key = layer if layer.endswith('_conv') else f'{layer}_out'
 
@@ -148,8 +166,7 @@ class Network:
         return [tree[c][key][0] for c in columns] if columns else [tree[key][0]]
 
       self._features[layer] = jax.jit(run)
-    parts = [np.asarray(part) for part in self._features[layer](self.params, x)]
-    return np.concatenate(parts, axis=-1) if joined else parts
+    return self._features[layer]
 
 
 @quiet_library_logs

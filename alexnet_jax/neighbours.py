@@ -23,6 +23,7 @@ the k nearest by pixels); and FILE.png: `--shown` queries (a fixed sample), each
 neighbours in feature space, then by its neighbours in pixel space.
 """
 
+import math
 import os
 import sys
 
@@ -126,8 +127,7 @@ def check_memory(net, layer: str, searched: int, queries: int):
   """ConfigError, before any image is embedded, when the vectors of the searched
   images and the queries (both spaces, float32) would not fit in MEMORY_SHARE of this
   machine's memory: a full-size dataset needs --max_train."""
-  probe = np.zeros((1, *net.input_shape), np.float32)
-  per_image = 4 * (net.features(probe, layer).size + probe.size)
+  per_image = 4 * (net.feature_size(layer) + math.prod(net.input_shape))
   budget = MEMORY_SHARE * physical_memory_bytes()
   if (searched + queries) * per_image > budget:
     fits = max(1, int(budget // per_image) - queries)

@@ -137,3 +137,10 @@ def test_a_search_too_large_for_memory_is_refused_before_embedding(tiny_run, tmp
   error = capsys.readouterr().err.strip()
   assert '--max_train=' in error and '\n' not in error
   assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize('layer', ['conv1_conv', 'conv1', 'conv5', 'fc7', 'fc8'])
+def test_feature_size_is_what_features_gives(tiny_run, layer):
+  net = alexnet_jax.load(tiny_run)
+  inputs = net.preprocess(tiny_arrays(2, 3)[0])
+  assert net.feature_size(layer) == net.features(inputs, layer).reshape(2, -1).shape[1]

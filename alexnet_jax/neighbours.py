@@ -21,6 +21,10 @@ drawn at random, and how near by pixels the neighbours found by features are (th
 median share of the searched images nearer than they are, and how many of them are among
 the k nearest by pixels); and FILE.png: `--shown` queries (a fixed sample), each followed by its
 neighbours in feature space, then by its neighbours in pixel space.
+
+The training images searched are the run's `data.train_split`. Where its eval split
+shares images with it (an eval split of 'train[40000:]' for a run trained on 'train'), a
+query's own image is left out of its search, so that no query is its own neighbour.
 """
 
 import math
@@ -49,7 +53,6 @@ flags.DEFINE_integer('max_queries', 0, 'use a fixed sample of this many eval ima
                      'queries (0: all)', flag_values=FLAGS)
 flags.mark_flag_as_required('out', flag_values=FLAGS)
 
-DATABASE_SPLIT = 'train'
 # The vectors of every searched image stay in memory (float32, both spaces); a search
 # that would need more than this share of the machine's memory is refused up front.
 MEMORY_SHARE = 0.5
@@ -63,25 +66,38 @@ def last_hidden_layer(net) -> str:
   return names[-2]
 
 
-def _squared_distance_blocks(queries, database, block: int):
+def _own_rows(own, queries: int):
+  """`own` as an array [Q]: each query's own row in the database, -1 where it has none."""
+  return np.full(queries, -1) if own is None else np.asarray(own)
+
+
+def _squared_distance_blocks(queries, database, block: int, own=None):
   """(start, squared Euclidean distances [b, N]) for each block of `queries` rows, as
-  |q|^2 - 2 q.d + |d|^2: one matrix product per block."""
+  |q|^2 - 2 q.d + |d|^2: one matrix product per block. A query's `own` row (the same
+  image, when the queries are drawn from the database's split) is at infinity, so that
+  no query is its own neighbour."""
   queries = np.asarray(queries, np.float32)
   database = np.asarray(database, np.float32)
+  own = _own_rows(own, len(queries))
   database_norms = np.einsum('ij,ij->i', database, database)
   for start in range(0, len(queries), block):
     rows = queries[start:start + block]
-    yield start, (np.einsum('ij,ij->i', rows, rows)[:, None] - 2 * rows @ database.T
-                  + database_norms[None, :])
+    squared = (np.einsum('ij,ij->i', rows, rows)[:, None] - 2 * rows @ database.T
+               + database_norms[None, :])
+    present = np.flatnonzero(own[start:start + block] >= 0)
+    squared[present, own[start + present]] = np.inf
+    yield start, squared
 
 
-def nearest(queries, database, k: int, block: int = QUERY_BLOCK):
+def nearest(queries, database, k: int, block: int = QUERY_BLOCK, own=None):
   """(indices [Q, k], distances [Q, k]) of the k rows of `database` nearest to each row
-  of `queries` in Euclidean distance, nearest first."""
-  if not 0 < k <= len(database):
-    raise ValueError(f'k={k}: expected 1 to {len(database)} (the images searched)')
+  of `queries` in Euclidean distance, nearest first; a query's `own` row (-1: none) is
+  never one of them."""
+  searched = len(database) - int(np.any(_own_rows(own, len(queries)) >= 0))
+  if not 0 < k <= searched:
+    raise ValueError(f'k={k}: expected 1 to {searched} (the images searched)')
   indices, distances = [], []
-  for _, squared in _squared_distance_blocks(queries, database, block):
+  for _, squared in _squared_distance_blocks(queries, database, block, own):
     part = np.argpartition(squared, k - 1, axis=1)[:, :k]
     part_squared = np.take_along_axis(squared, part, axis=1)
     order = np.argsort(part_squared, axis=1, kind='stable')
@@ -90,18 +106,20 @@ def nearest(queries, database, k: int, block: int = QUERY_BLOCK):
   return np.concatenate(indices), np.concatenate(distances)
 
 
-def distance_percentiles(queries, database, targets, block: int = QUERY_BLOCK):
+def distance_percentiles(queries, database, targets, block: int = QUERY_BLOCK, own=None):
   """[Q, k]: for each query and each of its `targets` (database rows), the share of the
-  database strictly nearer to the query than that target: 0 for its nearest row. Says
-  how close in this space the neighbours found in another space are."""
+  database (less the query's `own` row) strictly nearer to the query than that target: 0
+  for its nearest row. Says how close in this space the neighbours found in another space
+  are."""
   targets = np.asarray(targets)
+  own = _own_rows(own, len(targets))
   shares = np.empty(targets.shape, np.float64)
-  for start, squared in _squared_distance_blocks(queries, database, block):
+  for start, squared in _squared_distance_blocks(queries, database, block, own):
     rows = targets[start:start + len(squared)]
     chosen = np.take_along_axis(squared, rows, axis=1)
     for j in range(rows.shape[1]):
       shares[start:start + len(squared), j] = (squared < chosen[:, j:j + 1]).sum(1)
-  return shares / len(database)
+  return shares / (len(database) - (own >= 0))[:, None]
 
 
 def label_agreement(neighbour_labels, query_labels) -> dict:
@@ -111,12 +129,23 @@ def label_agreement(neighbour_labels, query_labels) -> dict:
   return {'at_1': float(same[:, 0].mean()), 'at_k': float(same.mean())}
 
 
-def chance_agreement(database_labels, query_labels) -> float:
-  """The agreement of neighbours drawn at random from the database: for each query, the
-  database's share of its class."""
+def chance_agreement(database_labels, query_labels, own=None) -> float:
+  """The agreement of neighbours drawn at random from the database (less the query's
+  `own` row): for each query, that database's share of its class."""
   counts = np.bincount(database_labels, minlength=int(max(database_labels.max(),
                                                           query_labels.max())) + 1)
-  return float((counts[query_labels] / len(database_labels)).mean())
+  in_database = _own_rows(own, len(query_labels)) >= 0
+  return float(((counts[query_labels] - in_database)
+                / (len(database_labels) - in_database)).mean())
+
+
+def own_rows(config, database_split, database_indices, query_split, query_indices):
+  """[Q]: the row of `database_indices` holding each query's own image, -1 where none
+  does (always -1 for disjoint splits such as 'train' and 'test')."""
+  database_keys = input_pipeline.example_keys(config, database_split)
+  query_keys = input_pipeline.example_keys(config, query_split)
+  row_of = {database_keys[index]: row for row, index in enumerate(database_indices)}
+  return np.array([row_of.get(query_keys[index], -1) for index in query_indices], np.int64)
 
 
 def physical_memory_bytes() -> int:
@@ -132,7 +161,7 @@ def check_memory(net, layer: str, searched: int, queries: int):
   if (searched + queries) * per_image > budget:
     fits = max(1, int(budget // per_image) - queries)
     raise errors.ConfigError(
-        f'{searched} {DATABASE_SPLIT} images and {queries} queries need '
+        f'{searched} training images and {queries} queries need '
         f'{(searched + queries) * per_image / 2**30:.1f} GiB of vectors ({per_image} bytes '
         f'each), more than {MEMORY_SHARE:.0%} of this machine\'s memory: give '
         f'--max_train={fits} or less (and --max_queries)')
@@ -182,31 +211,35 @@ def retrieve(net, layer: str, k: int = 6, shown: int = 5, max_train: int = 0,
   """(record, images to draw): the k nearest training images of every query in feature
   and in pixel space, the label agreement of each, and the `shown` queries' neighbours."""
   config = net.config
-  query_split = config.data.eval_split
-  database_source = input_pipeline.open_source(config, DATABASE_SPLIT)
+  # The paper searches "the training set": the images the net was trained on.
+  database_split, query_split = config.data.train_split, config.data.eval_split
+  database_source = input_pipeline.open_source(config, database_split)
   query_source = input_pipeline.open_source(config, query_split)
   database_indices = iterators.eval_examples(database_source.length, max_train)
   query_indices = iterators.eval_examples(query_source.length, max_queries)
-  if not 0 < k <= len(database_indices):
-    raise errors.ConfigError(f'--k={k}: expected 1 to {len(database_indices)} (the '
-                             f'{DATABASE_SPLIT} images searched)')
   if len(query_indices) == 0:
     raise errors.ConfigError(f'{net.workdir}: its split {query_split!r} has no examples')
+  own = own_rows(config, database_split, database_indices, query_split, query_indices)
+  searchable = len(database_indices) - int(np.any(own >= 0))
+  if not 0 < k <= searchable:
+    less_itself = ', less the query itself' if np.any(own >= 0) else ''
+    raise errors.ConfigError(f'--k={k}: expected 1 to {searchable} (the {database_split} '
+                             f'images searched{less_itself})')
   check_memory(net, layer, len(database_indices), len(query_indices))
   batch = config.eval_batch_size
   db_features, db_pixels, db_labels = embed(net, database_source, database_indices, layer,
-                                            batch, f'{DATABASE_SPLIT} ({layer})')
+                                            batch, f'{database_split} ({layer})')
   q_features, q_pixels, q_labels = embed(net, query_source, query_indices, layer, batch,
                                          f'{query_split} ({layer})')
   spaces = {}
   for space, queries, database in (('feature', q_features, db_features),
                                    ('pixel', q_pixels, db_pixels)):
-    indices, distances = nearest(queries, database, k)
+    indices, distances = nearest(queries, database, k, own=own)
     spaces[space] = (indices, distances)
   feature_indices = spaces['feature'][0]
   # The paper: the images retrieved by features "are generally not close in L2" to the
   # query at the pixel level: how near, among all searched, they are by pixels.
-  by_pixels = distance_percentiles(q_pixels, db_pixels, feature_indices)
+  by_pixels = distance_percentiles(q_pixels, db_pixels, feature_indices, own=own)
   pixel_sets = [set(row) for row in spaces['pixel'][0]]
   overlap = np.mean([len(pixel_sets[q] & set(row)) / k for q, row in enumerate(feature_indices)])
   picked = np.sort(np.random.default_rng(0).choice(
@@ -215,9 +248,11 @@ def retrieve(net, layer: str, k: int = 6, shown: int = 5, max_train: int = 0,
       'run': os.path.abspath(net.workdir), 'step': net.step, 'checkpoint': net.checkpoint,
       'layer': layer, 'feature_size': int(db_features.shape[1]),
       'pixel_size': int(db_pixels.shape[1]), 'k': k,
-      'database': {'split': DATABASE_SPLIT, 'examples': len(database_indices)},
-      'queries': {'split': query_split, 'examples': len(query_indices)},
-      'chance_agreement': chance_agreement(db_labels, q_labels),
+      'database': {'split': database_split, 'examples': len(database_indices)},
+      # Queries whose own image is searched too; it is never their neighbour.
+      'queries': {'split': query_split, 'examples': len(query_indices),
+                  'in_database': int(np.sum(own >= 0))},
+      'chance_agreement': chance_agreement(db_labels, q_labels, own),
       **{f'{space}_space': label_agreement(db_labels[indices], q_labels)
          for space, (indices, _) in spaces.items()},
       'feature_neighbours_by_pixels': {

@@ -41,6 +41,67 @@ def test_nearest_refuses_more_neighbours_than_images():
     neighbours.nearest(np.zeros((2, 3)), np.zeros((3, 3)), k=4)
 
 
+def test_a_query_is_never_its_own_neighbour():
+  rng = np.random.default_rng(1)
+  database = rng.normal(size=(30, 5)).astype(np.float32)
+  own = np.array([4, -1, 29, 0])
+  queries = database[np.maximum(own, 0)] + np.float32(1e-3)
+  queries[1] = rng.normal(size=5)
+  indices, _ = neighbours.nearest(queries, database, k=3, block=3, own=own)
+  distances = np.linalg.norm(queries[:, None] - database[None], axis=-1)
+  present = own >= 0
+  distances[np.flatnonzero(present), own[present]] = np.inf
+  np.testing.assert_array_equal(indices, np.argsort(distances, axis=1, kind='stable')[:, :3])
+  assert not np.any(indices == own[:, None])
+  with pytest.raises(ValueError, match='k=30: expected 1 to 29'):
+    neighbours.nearest(queries, database, k=30, own=own)
+  # Shares of the database less the query's own row; 0 for the nearest other row.
+  shares = neighbours.distance_percentiles(queries, database, indices, block=3, own=own)
+  np.testing.assert_allclose(shares[present], np.tile([0, 1, 2], (3, 1)) / 29)
+  np.testing.assert_allclose(shares[~present], [[0, 1 / 30, 2 / 30]])
+  # Chance without the query's own image: its class has one image fewer to draw.
+  assert neighbours.chance_agreement(np.array([0, 0, 1, 1]), np.array([0, 1]),
+                                     own=np.array([0, -1])) == pytest.approx((1 / 3 + 2 / 4) / 2)
+
+
+def test_example_keys_know_which_split_specs_share_images(tiny_run):
+  from alexnet_jax.data import input_pipeline
+  config = alexnet_jax.load(tiny_run).config
+  assert input_pipeline.example_keys(config, 'train[190:]') == [('train', i)
+                                                                for i in range(190, 200)]
+  assert input_pipeline.example_keys(config, 'test[:2]+train[-1:]') == [
+      ('test', 0), ('test', 1), ('train', 199)]
+  assert neighbours.own_rows(config, 'train', np.array([5, 195, 199]), 'train[190:]',
+                             np.array([0, 5, 9])).tolist() == [-1, 1, 2]
+  assert neighbours.own_rows(config, 'train', np.arange(200), 'test',
+                             np.arange(37)).tolist() == [-1] * 37
+
+
+def test_queries_from_the_training_split_are_not_their_own_neighbours(tiny_run):
+  net, layer = neighbours.load(tiny_run)
+  net.config.data.eval_split = 'train[150:]'
+  record, _ = neighbours.retrieve(net, layer, k=3, shown=50)
+  assert record['queries'] == {'split': 'train[150:]', 'examples': 50, 'in_database': 50}
+  assert record['database'] == {'split': 'train', 'examples': 200}
+  train_images, train_labels = tiny_arrays(200, 0)
+  features = net.features(net.preprocess(train_images), layer).astype(np.float64)
+  distances = np.linalg.norm(features[150:, None] - features[None], axis=-1)
+  distances[np.arange(50), np.arange(150, 200)] = np.inf
+  expected = np.argsort(distances, axis=1, kind='stable')[:, :3]
+  same = train_labels[expected] == train_labels[150:, None]
+  # One query either way: float32 near-ties.
+  assert record['feature_space']['at_1'] == pytest.approx(same[:, 0].mean(), abs=1 / 50)
+  for entry in record['shown']:
+    found = entry['feature_neighbours']
+    assert 150 + entry['index'] not in [n['index'] for n in found]
+    # Distances, not indices: float32 features leave near-ties in either order.
+    assert [n['distance'] for n in found] == pytest.approx(
+        list(np.sort(distances[entry['index']])[:3]), rel=1e-3, abs=1e-3)
+    # By pixels, each query's own image would be its nearest at distance 0.
+    assert 150 + entry['index'] not in [n['index'] for n in entry['pixel_neighbours']]
+    assert min(n['distance'] for n in entry['pixel_neighbours']) > 0
+
+
 def test_label_agreement_and_chance():
   agreement = neighbours.label_agreement([[1, 1, 0], [2, 0, 0]], [1, 0])
   assert agreement == {'at_1': 0.5, 'at_k': pytest.approx(4 / 6)}
@@ -57,7 +118,7 @@ def test_the_tool_finds_the_nearest_training_images_of_the_last_hidden_layer(tin
   assert (tmp_path / 'neighbours.png').read_bytes()[:4] == b'\x89PNG'
   assert record['layer'] == 'fc7'  # the small net's classifier reads fc7
   assert record['database'] == {'split': 'train', 'examples': 200}
-  assert record['queries'] == {'split': 'test', 'examples': 37}
+  assert record['queries'] == {'split': 'test', 'examples': 37, 'in_database': 0}
   assert len(record['shown']) == 2
   # The same retrieval through the library API, by brute force.
   net = alexnet_jax.load(tiny_run)

@@ -276,6 +276,21 @@ def open_source(config, split, threads=None):
   return ImageSource(config, split, threads)
 
 
+def example_keys(config, split) -> list:
+  """(stored split, position in it) of each example of `split`, in the order its source
+  serves them: an image's identity across split specs, so that a tool can tell that
+  'train' and 'train[40000:]' (or 'train[:10%]+test') share images."""
+  if config.data.get('arrays_dir'):  # whole files, no slices
+    return [(split, i) for i in range(len(array_files.load(config.data.arrays_dir, split)[1]))]
+  import tensorflow_datasets as tfds  # deferred: TFDS loads TensorFlow (seconds)
+  stored = _builder(config).info.splits
+  keys = []
+  for part in tfds.core.ReadInstruction.from_spec(split).to_absolute(stored):
+    start, stop, _ = slice(part.from_, part.to).indices(stored[part.splitname].num_examples)
+    keys.extend((part.splitname, i) for i in range(start, stop))
+  return keys
+
+
 def _stats_path(config):
   directory = config.data.get('arrays_dir') or _builder(config).data_dir
   sample = config.data.get('statistics_images', 0)

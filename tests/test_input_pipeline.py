@@ -402,3 +402,43 @@ def test_in_memory_max_bytes_decides_where_images_are_decoded(tiny_config):
   indices = np.array([5, 0, 3])
   np.testing.assert_array_equal(in_memory.get(indices)[0], per_batch.get(indices)[0])
   np.testing.assert_array_equal(in_memory.get(indices)[1], per_batch.get(indices)[1])
+
+
+def test_the_paper_preset_feeds_raw_pixels_minus_the_mean_images_center(paper_config):
+  """cuda-convnet fed the paper's net 0-255 pixels minus the mean image (its central crop
+  for every crop); with ImageNet's published statistics, the channel means."""
+  mean_image = np.random.default_rng(1).random((256, 256, 3))
+  images = np.random.default_rng(2).integers(0, 256, (2, 256, 256, 3), dtype=np.uint8)
+  pre = ip.Preprocessor(paper_config, {'pixel_mean': mean_image.tolist(),
+                                       'channel_mean': [0.5, 0.4, 0.3]})
+  np.testing.assert_allclose(pre.eval(images), images[:, 14:241, 14:241].astype(np.float32)
+                             - 255 * mean_image[14:241, 14:241], rtol=1e-5, atol=1e-3)
+  published = ip.Preprocessor(paper_config, {'pixel_mean': None,
+                                             'channel_mean': [0.5, 0.4, 0.3]})
+  np.testing.assert_allclose(published.eval(images), images[:, 14:241, 14:241]
+                             - 255 * np.float32([0.5, 0.4, 0.3]), rtol=1e-5, atol=1e-3)
+
+
+def test_at_the_paper_preset_input_scale_conv1s_lrn_is_not_a_constant(paper_config):
+  """The paper's LRN constants (k=2, alpha=1e-4) act on conv1's outputs only at the input
+  scale the net was built for: at the paper's initialization, alpha * sum(a^2) is a
+  noticeable share of k for the paper preset's inputs, and about 1e-6 of it for the same
+  images in [0, 1]."""
+  import jax
+  import jax.numpy as jnp
+  from alexnet_jax.models import alexnet
+  model = alexnet.create_model(paper_config.model)
+  params = jax.jit(lambda: model.init(jax.random.PRNGKey(0), jnp.zeros((1, 227, 227, 3)),
+                                      train=False))()['params']
+  kernel = params['column0']['conv1']['kernel']
+  images = np.random.default_rng(3).integers(0, 256, (2, 227, 227, 3), dtype=np.uint8)
+  mean = images.mean((0, 1, 2)) / 255
+  pre = ip.Preprocessor(paper_config, {'pixel_mean': None, 'channel_mean': mean.tolist()})
+  shares = []
+  for inputs in (pre.eval(images), pre.eval(images) / 255):
+    a = jax.nn.relu(jax.lax.conv_general_dilated(inputs, kernel, (4, 4), 'VALID',
+                                                 dimension_numbers=('NHWC', 'HWIO', 'NHWC')))
+    window = sum(jnp.roll(jnp.square(a), shift, axis=-1) for shift in range(-2, 3))
+    shares.append(float(jnp.percentile(paper_config.model.lrn_alpha * window, 99))
+                  / paper_config.model.lrn_k)
+  assert shares[0] > 0.01 and shares[1] < 1e-5

@@ -51,7 +51,8 @@ def get_config(arg=None):
   model.lrn_across_columns = False   # True: LRN windows cross the two columns' maps, as in
                                      # Caffe's bvlc_alexnet; False: each column its own (paper)
   model.dropout_rate = 0.25          # on fc6 and fc7 (section 4.2); the paper: 0.5 (:paper, presets)
-  model.init = 'he'                  # paper (N(0, 0.01), biases 1/0) | he (small nets)
+  model.init = 'he'                  # paper (N(0, 0.01), biases 1/0) | paper_zero_bias (the
+                                     # same weights, biases 0) | he (small nets)
   model.dtype = 'float32'            # compute dtype: float32 | bfloat16
   model.conv_chunk = 0               # >0: conv layers run over slices of this many images
                                      # (per device; CPU cache blocking, same function)
@@ -72,8 +73,9 @@ def get_config(arg=None):
   data.crop_padding = 0              # zero padding before the random crop (small images)
   data.flip = True                   # random horizontal flips
   data.pca_std = 0.0                 # PCA colour noise std (paper: 0.1; needs RGB)
-  data.normalization = 'per_channel'  # per_pixel (the paper's mean image) | per_channel | none
-                                     # | cuda_convnet (pixels 0-255 minus the mean image's center)
+  data.normalization = 'per_channel'  # per_pixel (the mean image, pixels in [0, 1]) | per_channel
+                                     # | none | cuda_convnet (pixels 0-255 minus the mean image's
+                                     # center: the paper's, :paper)
   data.statistics_images = 0         # mean image and PCA from: 0 the whole training split
                                      # (cuda-convnet's data_mean); N a seeded sample of N images
   data.ten_views = False             # evaluate on the paper's 10 views, softmax averaged
@@ -161,7 +163,11 @@ def get_config(arg=None):
     data.resize_size = 256
     data.crop_padding = 0
     data.pca_std = 0.1
-    data.normalization = 'per_pixel'
+    # Raw 0-255 pixels minus the mean image, as cuda-convnet fed the paper's net: its
+    # N(0, 0.01) weights and LRN constants (k=2, alpha=1e-4) are sized for that scale.
+    # Pixels in [0, 1] make the first layer's outputs 255 times smaller, LRN a constant
+    # division by k^beta, and the initial outputs nearly the same for every image.
+    data.normalization = 'cuda_convnet'
     config.num_epochs = 90.0
   elif arg is not None:
     raise ValueError(f"configs/default.py: unknown preset {arg!r}; allowed: 'paper' or none")

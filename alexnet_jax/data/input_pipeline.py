@@ -34,7 +34,8 @@ eigenvectors (ImageNet's published values are shipped, other datasets' are
 computed once and cached next to the dataset); mean subtraction
 (`normalization`: per_pixel (the paper's mean image), per_channel or none;
 pixels scaled to [0, 1] first), or `cuda_convnet` (0-255 pixels minus the mean
-image's central crop, as cuda-convnet's CIFAR-10 providers fed its nets), or the
+image's central crop, as cuda-convnet's CIFAR-10 providers and cuda-convnet2's ImageNet
+one fed their nets; the paper preset's, see default.py), or the
 conventions of imported weights (weights.py): `torchvision` ([0, 1] minus the
 ImageNet mean, divided by its std) and `caffe` (BGR, 0-255, minus a mean pixel). Evaluation uses the center crop, or the
 paper's 10 views (`ten_views`: 4 corners and center, and their flips).
@@ -424,12 +425,17 @@ class Preprocessor:
     self.pixel_scale = 1.0 / 255.0
     if mode == 'cuda_convnet':
       # cuda-convnet's CIFAR providers (convdata.py, CIFARDataProvider and
-      # CroppedCIFARDataProvider): raw 0-255 pixels minus the training set's mean
-      # image, the mean's central image_size crop for every crop (also the random ones).
+      # CroppedCIFARDataProvider) and cuda-convnet2's ImageNet one (ImageDataProvider):
+      # raw 0-255 pixels minus the training set's mean image, the mean's central
+      # image_size crop for every crop (also the random ones). Where only channel means
+      # are known (ImageNet's published statistics), those.
       self.pixel_scale = 1.0
-      mean = np.asarray(stats['pixel_mean'], np.float32) * 255.0
-      top = (mean.shape[0] - config.data.image_size) // 2
-      self.mean = mean[top:top + config.data.image_size, top:top + config.data.image_size]
+      if stats.get('pixel_mean') is None:
+        self.mean = np.asarray(stats['channel_mean'], np.float32) * 255.0
+      else:
+        mean = np.asarray(stats['pixel_mean'], np.float32) * 255.0
+        top = (mean.shape[0] - config.data.image_size) // 2
+        self.mean = mean[top:top + config.data.image_size, top:top + config.data.image_size]
     elif mode == 'torchvision':
       self.mean = IMAGENET_MEAN
     elif mode == 'caffe':

@@ -9,9 +9,10 @@ import pytest
 
 from alexnet_jax import ablation, errors, validation
 from alexnet_jax.config import presets
-from alexnet_jax.models import alexnet, cuda_convnet
+from alexnet_jax.models import alexnet, cuda_convnet, layers
 from alexnet_jax.training import optimizers
-from configs import ablate_columns, ablate_lrn, ablate_pca, ablate_weight_decay
+from configs import (ablate_bias_init, ablate_columns, ablate_lrn, ablate_pca,
+                     ablate_weight_decay)
 from tests.conftest import TINY_SIZE
 
 
@@ -176,6 +177,44 @@ def test_no_weight_decay_turns_off_the_decay_its_optimizer_reads(preset, key):
 def test_weight_decay_ablation_refuses_the_adamw_presets(preset):
   with pytest.raises(ValueError, match=f'{preset!r} trains with AdamW'):
     ablate_weight_decay.get_config(preset)
+
+
+def _flat(tree, prefix=''):
+  flat = {}
+  for key, value in tree.items():
+    if isinstance(value, dict):
+      flat.update(_flat(value, f'{prefix}{key}.'))
+    else:
+      flat[f'{prefix}{key}'] = value
+  return flat
+
+
+@pytest.mark.parametrize('preset', ['imagenette', 'imagenet'])
+def test_bias_init_ablation_sets_the_biases_to_zero_and_nothing_else(preset):
+  config = ablate_bias_init.get_config(preset)
+  validation.validate_config(config)
+  ablation.validate(config)
+  ones, zeros = (ablation.run_config(config, variant, 0) for variant in
+                 ('bias_one', 'zero_bias'))
+  assert (ones.model.variant, ones.data.normalization) == ('paper', 'cuda_convnet')
+  first, second = _flat(ones.to_dict()), _flat(zeros.to_dict())
+  assert {key for key in first if first[key] != second[key]} == {'model.init'}
+  key = jax.random.key(0)
+  for run, bias in ((ones, 1.0), (zeros, 0.0)):
+    kernel_init, bias_init = layers.initializers(run.model.init, bias_one=True)
+    assert jnp.all(bias_init(key, (4,)) == bias)
+    weights = kernel_init(key, (1000, 10))
+    assert 0.0095 < float(jnp.std(weights)) < 0.0105  # N(0, 0.01) on both sides
+  # Layers the paper leaves at 0 stay at 0 under both.
+  assert jnp.all(layers.initializers('paper', bias_one=False)[1](key, (4,)) == 0)
+
+
+@pytest.mark.parametrize('preset', ['fashion_mnist', 'cifar10', 'cuda_convnet'])
+def test_bias_init_ablation_refuses_nets_other_than_the_papers(preset):
+  with pytest.raises(ValueError, match=f'needs the paper net.*{preset!r}'):
+    ablate_bias_init.get_config(preset)
+  with pytest.raises(ValueError, match="unknown preset 'svhn'"):
+    ablate_bias_init.get_config('svhn')
 
 
 def test_pca_ablation_needs_rgb():

@@ -31,9 +31,13 @@ def get_config(arg=None):
     if preset not in presets.PRESETS:
       raise ValueError(f'unknown preset {preset!r}; choose one of '
                        f'{", ".join(presets.PRESETS)}')
+    why = ("cuda-convnet's nets, which take their initial weights from their layer files "
+           '(biases 0)' if preset == 'cuda_convnet' else
+           "the small net, which stayed at chance early on with the paper's N(0, 0.01) "
+           'weights')
     raise ValueError(f'ablate_bias_init needs the paper net and its initialization '
-                     f'({", ".join(PAPER_NET_PRESETS)}); preset {preset!r} trains a net whose '
-                     'layers N(0, 0.01) weights do not suit')
+                     f'({", ".join(PAPER_NET_PRESETS)}); preset {preset!r} trains {why} (see '
+                     'configs/ablate_bias_init.py)')
   config = presets.ablation_config(
       name='bias_init', preset=preset,
       variants={'bias_one': {}, 'zero_bias': {'model': {'init': 'paper_zero_bias'}}},

@@ -179,16 +179,6 @@ def test_weight_decay_ablation_refuses_the_adamw_presets(preset):
     ablate_weight_decay.get_config(preset)
 
 
-def _flat(tree, prefix=''):
-  flat = {}
-  for key, value in tree.items():
-    if isinstance(value, dict):
-      flat.update(_flat(value, f'{prefix}{key}.'))
-    else:
-      flat[f'{prefix}{key}'] = value
-  return flat
-
-
 @pytest.mark.parametrize('preset', ['imagenette', 'imagenet'])
 def test_bias_init_ablation_sets_the_biases_to_zero_and_nothing_else(preset):
   config = ablate_bias_init.get_config(preset)

@@ -427,18 +427,13 @@ def test_at_the_paper_preset_input_scale_conv1s_lrn_is_not_a_constant(paper_conf
   import jax
   import jax.numpy as jnp
   from alexnet_jax.models import alexnet
+  from experiments import paper_input_scale
   model = alexnet.create_model(paper_config.model)
   params = jax.jit(lambda: model.init(jax.random.PRNGKey(0), jnp.zeros((1, 227, 227, 3)),
                                       train=False))()['params']
-  kernel = params['column0']['conv1']['kernel']
   images = np.random.default_rng(3).integers(0, 256, (2, 227, 227, 3), dtype=np.uint8)
   mean = images.mean((0, 1, 2)) / 255
   pre = ip.Preprocessor(paper_config, {'pixel_mean': None, 'channel_mean': mean.tolist()})
-  shares = []
-  for inputs in (pre.eval(images), pre.eval(images) / 255):
-    a = jax.nn.relu(jax.lax.conv_general_dilated(inputs, kernel, (4, 4), 'VALID',
-                                                 dimension_numbers=('NHWC', 'HWIO', 'NHWC')))
-    window = sum(jnp.roll(jnp.square(a), shift, axis=-1) for shift in range(-2, 3))
-    shares.append(float(jnp.percentile(paper_config.model.lrn_alpha * window, 99))
-                  / paper_config.model.lrn_k)
+  shares = [paper_input_scale.conv1_lrn_share(params, inputs, paper_config.model)
+            for inputs in (pre.eval(images), pre.eval(images) / 255)]
   assert shares[0] > 0.01 and shares[1] < 1e-5

@@ -16,7 +16,7 @@ import os
 
 import numpy as np
 
-from alexnet_jax.runtime import results_io
+from alexnet_jax.runtime import optional, results_io
 from alexnet_jax.training import restore
 
 
@@ -89,7 +89,9 @@ def run(config, workdir: str) -> dict:
   params, meta, manager = restore.restore_params(config, workdir)
   step = int(meta['step'])
   png = os.path.join(workdir, 'conv1_kernels.png')
-  save_kernel_grid(params, png, title=f'conv1 kernels at step {step}')
+  drawn = optional.installed('matplotlib')
+  if drawn:
+    save_kernel_grid(params, png, title=f'conv1 kernels at step {step}')
   record = {'step': step, 'checkpoint': os.path.join(str(manager.directory), str(step)),
             'columns': kernel_statistics(params) if config.data.channels == 3 else {}}
   path = os.path.join(workdir, 'conv1_kernels.json')
@@ -97,5 +99,6 @@ def run(config, workdir: str) -> dict:
   for name, column in record['columns'].items():
     print(f"{name}: {column['kernels']} kernels, mean colour fraction "
           f"{column['mean_colour_fraction']:.3f}")
-  print(f'wrote {png} and {path}')
+  print(f'wrote {png} and {path}' if drawn
+        else f'wrote {path} (matplotlib is not installed: no {os.path.basename(png)})')
   return record

@@ -36,7 +36,7 @@ import numpy as np
 
 from alexnet_jax import api, errors
 from alexnet_jax.data import input_pipeline, iterators
-from alexnet_jax.runtime import cli, console, results_io, startup
+from alexnet_jax.runtime import cli, console, optional, results_io, startup
 
 USAGE = 'usage: ' + __doc__.split('\n\n')[1].strip()
 FLAGS = flags.FlagValues()
@@ -338,10 +338,13 @@ def main(argv) -> int:
   except errors.UserError as error:
     return cli.fail(error)
   png = out[:-len('.json')] + '.png'
-  save_figure(rows, record, png)
+  drawn = optional.installed('matplotlib')
+  if drawn:
+    save_figure(rows, record, png)
   results_io.write_json_atomic(out, record)
   print(summary(record))
-  print(f'wrote {out} and {png}')
+  print(f'wrote {out} and {png}' if drawn
+        else f'wrote {out} (matplotlib is not installed: no {os.path.basename(png)})')
   return 0
 
 

@@ -7,7 +7,7 @@ where the ablation wrote them, `eval_ten_views.json` and `eval_train.json` (writ
 the training loop and the ablation runner, possibly yesterday on other machines)
 and `DIR/ablation.json` (the sweep: variants, baseline, the paper's claims),
 and writes `DIR/results.{md,csv,json}` and the plots `DIR/train_error.png`,
-`DIR/test_error.png`.
+`DIR/test_error.png` (where matplotlib is installed; a line says when it is not).
 
 Per variant, over seeds: mean +/- std of the final training loss and training error
 (the last epoch's mean over its batches, as logged), the test
@@ -30,7 +30,7 @@ import sys
 
 from absl import flags
 
-from alexnet_jax.runtime import cli, results_io
+from alexnet_jax.runtime import cli, optional, results_io
 from alexnet_jax.training import run_files
 
 FLAGS = flags.FlagValues()
@@ -578,8 +578,12 @@ def build(workdir: str, out_dir=None, target_train_error=None) -> dict:
   table = markdown_table(results)
   results_io.write_text_atomic(os.path.join(out_dir, 'results.md'), table)
   write_csv(results, os.path.join(out_dir, 'results.csv'))
-  plot(results, out_dir)
   print(table)
+  if optional.installed('matplotlib'):
+    plot(results, out_dir)
+  else:  # a JAX-only host: the tables are written; `report DIR` draws the plots elsewhere
+    print('matplotlib is not installed: no plots (results.md, .csv and .json are written; '
+          '`python -m alexnet_jax.report DIR` draws them where it is)', flush=True)
   return results
 
 

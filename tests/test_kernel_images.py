@@ -1,3 +1,5 @@
+import sys
+
 import numpy as np
 
 from alexnet_jax import kernel_images
@@ -32,7 +34,7 @@ def test_colour_fraction_of_grey_and_single_channel_kernels():
   assert stats['column1'] == {'kernels': 1, 'mean_colour_fraction': 2 / 3}
 
 
-def test_kernels_mode_draws_a_trained_checkpoint(tiny_config, tmp_path):
+def test_kernels_mode_draws_a_trained_checkpoint(tiny_config, tmp_path, monkeypatch, capsys):
   import json
   from alexnet_jax import train
   tiny_config.num_train_steps = 3
@@ -44,6 +46,13 @@ def test_kernels_mode_draws_a_trained_checkpoint(tiny_config, tmp_path):
     assert 0 < column['mean_colour_fraction'] < 1
   assert json.loads((tmp_path / 'conv1_kernels.json').read_text()) == record
   assert (tmp_path / 'conv1_kernels.png').read_bytes()[:4] == b'\x89PNG'
+  # Without matplotlib (a JAX-only host) the numbers are still written, and a line says
+  # there is no figure.
+  (tmp_path / 'conv1_kernels.png').unlink()
+  monkeypatch.setitem(sys.modules, 'matplotlib', None)
+  assert kernel_images.run(tiny_config, str(tmp_path)) == record
+  assert not (tmp_path / 'conv1_kernels.png').exists()
+  assert 'matplotlib is not installed: no conv1_kernels.png' in capsys.readouterr().out
 
 
 def test_a_net_without_columns_is_one_band():

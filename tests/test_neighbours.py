@@ -1,6 +1,7 @@
 """`python -m alexnet_jax.neighbours`: Figure 4's retrieval by Euclidean distance."""
 
 import json
+import sys
 
 import numpy as np
 import pytest
@@ -149,6 +150,17 @@ def test_the_tool_finds_the_nearest_training_images_of_the_last_hidden_layer(tin
   shares = [(by_pixels[q] < by_pixels[q, i]).mean() for q in range(37) for i in expected[q]]
   assert record['feature_neighbours_by_pixels']['median_percentile'] == pytest.approx(
       np.median(shares) * 100, abs=0.6)  # one image in 200 either way: float32 ties
+
+
+def test_without_matplotlib_the_record_is_written_without_its_figure(tiny_run, tmp_path,
+                                                                     monkeypatch, capsys):
+  monkeypatch.setitem(sys.modules, 'matplotlib', None)
+  out = tmp_path / 'neighbours.json'
+  assert neighbours.main([tiny_run, f'--out={out}', '--k=2', '--shown=1',
+                          '--max_queries=5']) == 0
+  assert json.loads(out.read_text())['queries']['examples'] == 5
+  assert not (tmp_path / 'neighbours.png').exists()
+  assert 'matplotlib is not installed: no neighbours.png' in capsys.readouterr().out
 
 
 def test_samples_of_the_splits(tiny_run, tmp_path):

@@ -104,6 +104,19 @@ def test_files_are_written(ablation_dir):
     assert (ablation_dir / png).read_bytes()[:4] == b'\x89PNG'
 
 
+def test_without_matplotlib_the_tables_are_written_and_a_line_says_no_plots(
+    ablation_dir, monkeypatch, capsys):
+  """A JAX-only host (the GPU machine) may lack matplotlib: a finished sweep still ends
+  with its tables, not with a traceback."""
+  monkeypatch.setitem(sys.modules, 'matplotlib', None)
+  results = report.build(str(ablation_dir))
+  assert results['variants']['tanh']['finished_runs'] == 2
+  assert '| relu | 2 |' in (ablation_dir / 'results.md').read_text()
+  assert (ablation_dir / 'results.csv').exists() and (ablation_dir / 'results.json').exists()
+  assert not list(ablation_dir.glob('*.png'))
+  assert 'matplotlib is not installed: no plots' in capsys.readouterr().out
+
+
 def test_differences_are_judged_against_the_seed_spread(ablation_dir):
   results = report.build(str(ablation_dir))
   # relu 30 and 34, tanh 40 and 44: the per-seed values do not overlap

@@ -7,11 +7,10 @@ killed run wrote after the checkpoint it resumes from, so that every step is
 held once.
 """
 
-import importlib.util
 import json
 import os
 
-from alexnet_jax.runtime import results_io
+from alexnet_jax.runtime import optional, results_io
 from alexnet_jax.training import event_files, run_files
 
 
@@ -118,10 +117,7 @@ def create(workdir, resume_step, primary=True):
 
 
 def tensorboard_available() -> bool:
-  try:
-    return importlib.util.find_spec('tensorboard') is not None
-  except ValueError:  # sys.modules['tensorboard'] is None: made unimportable
-    return False
+  return optional.installed('tensorboard')
 
 
 def process_spans(workdir) -> list:

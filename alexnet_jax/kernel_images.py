@@ -8,12 +8,18 @@ restores `config.eval.checkpoint` (default: the latest) and writes
 `DIR/conv1_kernels.png` and `DIR/conv1_kernels.json`: per column, the mean
 colour fraction of its kernels (0: every kernel is grey, the same in each
 channel; 2/3: each kernel lives in one channel), which puts a number on the
-figure's colour-agnostic/colour-specific split.
+figure's colour-agnostic/colour-specific split. Two baselines make that number
+readable: the same fraction at the run's initialization, recomputed from its stored
+seed (random kernels score about 2/3), with how far the kernels moved from it; and,
+for two columns, how often kernels dealt to the columns at random differ as much as
+the columns do (a permutation test), since a few dozen kernels per column differ
+by chance.
 """
 
 import math
 import os
 
+import ml_collections
 import numpy as np
 
 from alexnet_jax.runtime import optional, results_io
@@ -83,6 +89,46 @@ def kernel_statistics(params) -> dict:
   return stats
 
 
+def column_difference(params, shuffles: int = 10_000, seed: int = 0) -> dict:
+  """column0's mean colour fraction minus column1's, and the share of `shuffles` random
+  deals of the same kernels to two columns of the same sizes whose difference is at
+  least as large either way (a two-sided permutation p-value; 1/shuffles at the
+  least, as the observed deal counts as one). {} for a net without two columns."""
+  columns = _columns(params)
+  if set(columns) != {'column0', 'column1'}:
+    return {}
+  first, second = (colour_fraction(columns[name]['conv1']['kernel'])
+                   for name in ('column0', 'column1'))
+  observed = first.mean() - second.mean()
+  pooled = np.concatenate([first, second])
+  rng = np.random.default_rng(seed)
+  deals = np.stack([rng.permutation(pooled) for _ in range(shuffles)])
+  dealt = deals[:, :first.size].mean(axis=1) - deals[:, first.size:].mean(axis=1)
+  as_large = int(np.sum(np.abs(dealt) >= abs(observed) - 1e-12))
+  return {'mean_colour_fraction_difference': float(observed),
+          'p_value': (as_large + 1) / (shuffles + 1), 'shuffles': shuffles}
+
+
+def initial_statistics(meta: dict, params) -> dict:
+  """Per column, conv1's mean colour fraction at the run's initialization and the
+  kernels' distance from it relative to their initial norm, from the config the
+  checkpoint's `meta` stores (its seed and network); {} for imported weights and for a
+  run that started from other weights (`init_from`): neither began as a draw from its
+  seed."""
+  stored_config = ml_collections.ConfigDict(meta['config'])
+  if meta.get('imported_from') or stored_config.get('init_from'):
+    return {}
+  initial = _columns(restore.initial_params(stored_config))
+  statistics = {}
+  for name, column in _columns(params).items():
+    start = np.asarray(initial[name]['conv1']['kernel'], np.float64)
+    end = np.asarray(column['conv1']['kernel'], np.float64)
+    statistics[name] = {
+        'initial_mean_colour_fraction': float(colour_fraction(start).mean()),
+        'relative_change': float(np.linalg.norm(end - start) / np.linalg.norm(start))}
+  return statistics
+
+
 def run(config, workdir: str) -> dict:
   """`--mode=kernels`: the conv1 grid and colour statistics of a checkpoint."""
 
@@ -93,12 +139,24 @@ def run(config, workdir: str) -> dict:
   if drawn:
     save_kernel_grid(params, png, title=f'conv1 kernels at step {step}')
   record = {'step': step, 'checkpoint': os.path.join(str(manager.directory), str(step)),
-            'columns': kernel_statistics(params) if config.data.channels == 3 else {}}
+            'columns': {}, 'column_difference': {}}
+  if config.data.channels == 3:
+    initial = initial_statistics(meta, params)
+    record['columns'] = {name: {**column, **initial.get(name, {})}
+                         for name, column in kernel_statistics(params).items()}
+    record['column_difference'] = column_difference(params)
   path = os.path.join(workdir, 'conv1_kernels.json')
   results_io.write_json_atomic(path, record)
   for name, column in record['columns'].items():
+    start = (f" (at initialization {column['initial_mean_colour_fraction']:.3f}; the "
+             f"kernels moved {column['relative_change']:.2f} of their initial norm)"
+             if 'relative_change' in column else '')
     print(f"{name}: {column['kernels']} kernels, mean colour fraction "
-          f"{column['mean_colour_fraction']:.3f}")
+          f"{column['mean_colour_fraction']:.3f}{start}")
+  if record['column_difference']:
+    difference = record['column_difference']
+    print(f"column0 - column1: {difference['mean_colour_fraction_difference']:+.3f} "
+          f"(permutation p = {difference['p_value']:.3f})")
   print(f'wrote {png} and {path}' if drawn
         else f'wrote {path} (matplotlib is not installed: no {os.path.basename(png)})')
   return record

@@ -24,7 +24,6 @@ from alexnet_jax import validation
 from alexnet_jax.data import device_data, input_pipeline, iterators
 from alexnet_jax.devices import distributed, parallel
 from alexnet_jax.errors import ConfigError, NonFiniteLossError, WriteError
-from alexnet_jax.models import alexnet
 from alexnet_jax.runtime import machine, results_io
 from alexnet_jax.training import checkpoints, metric_writers, optimizers, restore, run_files
 from alexnet_jax.training import schedules, step_functions
@@ -184,9 +183,7 @@ def _train(config, workdir, layout, info, primary):
   steps_per_epoch, total_steps = steps_for(config, info['num_train_examples'])
   placement = parallel.Placement(layout)
   compiled = step_functions.CompiledSteps(config, placement)
-  image_shape = (config.data.image_size, config.data.image_size, config.data.channels)
-  params = alexnet.init_params(alexnet.create_model(config.model), jax.random.key(config.seed),
-                              image_shape)
+  params = restore.initial_params(config)
   if config.get('init_from'):
     params = initial_params_from(config.init_from, params, config)
   # The full tree (checkpoints hold this form).

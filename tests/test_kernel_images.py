@@ -1,6 +1,7 @@
 import sys
 
 import numpy as np
+import pytest
 
 from alexnet_jax import kernel_images
 
@@ -42,8 +43,17 @@ def test_kernels_mode_draws_a_trained_checkpoint(tiny_config, tmp_path, monkeypa
   record = kernel_images.run(tiny_config, str(tmp_path))
   assert record['step'] == 3
   assert set(record['columns']) == {'column0', 'column1'}
-  for column in record['columns'].values():
+  from alexnet_jax.training import restore
+  initial = restore.initial_params(tiny_config)
+  for name, column in record['columns'].items():
     assert 0 < column['mean_colour_fraction'] < 1
+    assert column['initial_mean_colour_fraction'] == pytest.approx(
+        kernel_images.colour_fraction(initial[name]['conv1']['kernel']).mean())
+    # Three small steps move the kernels a little; a wrongly recomputed initialization
+    # (another seed or shape) would be about sqrt(2) of their norm away.
+    assert 0 < column['relative_change'] < 0.3
+  assert set(record['column_difference']) == {'mean_colour_fraction_difference', 'p_value',
+                                              'shuffles'}
   assert json.loads((tmp_path / 'conv1_kernels.json').read_text()) == record
   assert (tmp_path / 'conv1_kernels.png').read_bytes()[:4] == b'\x89PNG'
   # Without matplotlib (a JAX-only host) the numbers are still written, and a line says
@@ -53,6 +63,33 @@ def test_kernels_mode_draws_a_trained_checkpoint(tiny_config, tmp_path, monkeypa
   assert kernel_images.run(tiny_config, str(tmp_path)) == record
   assert not (tmp_path / 'conv1_kernels.png').exists()
   assert 'matplotlib is not installed: no conv1_kernels.png' in capsys.readouterr().out
+
+
+def test_column_difference_is_judged_against_random_deals_of_the_kernels():
+  rng = np.random.default_rng(2)
+  pattern = rng.normal(size=(5, 5, 1, 8))
+  grey = np.repeat(pattern, 3, axis=2)
+  red_only = np.concatenate([pattern, np.zeros_like(pattern), np.zeros_like(pattern)], axis=2)
+  split = kernel_images.column_difference({'column0': {'conv1': {'kernel': grey}},
+                                           'column1': {'conv1': {'kernel': red_only}}},
+                                          shuffles=2000)
+  assert split['mean_colour_fraction_difference'] == pytest.approx(-2 / 3)
+  # Only the observed deal (and its mirror image) separates 8 grey from 8 coloured
+  # kernels: 2 of the 12,870 ways, so almost no random deal is as extreme.
+  assert split['p_value'] < 0.01
+  mixed = np.concatenate([grey[..., :4], red_only[..., :4]], axis=3)
+  alike = kernel_images.column_difference({'column0': {'conv1': {'kernel': mixed}},
+                                           'column1': {'conv1': {'kernel': mixed}}},
+                                          shuffles=2000)
+  assert alike['mean_colour_fraction_difference'] == 0 and alike['p_value'] == 1
+  assert kernel_images.column_difference({'conv1': {'kernel': grey}}) == {}
+
+
+def test_imported_weights_have_no_initialization_to_compare_with():
+  params = {'column0': {'conv1': {'kernel': np.ones((3, 3, 3, 2))}}}
+  assert kernel_images.initial_statistics({'config': {}, 'imported_from': 'caffe.npy'},
+                                          params) == {}
+  assert kernel_images.initial_statistics({'config': {'init_from': '/runs/a'}}, params) == {}
 
 
 def test_a_net_without_columns_is_one_band():

@@ -60,6 +60,15 @@ def check_model_config(config, meta):
                       f'but this config has {current[key]!r} (differing: {differing})')
 
 
+def initial_params(config):
+  """The parameters a run of `config` starts from, before `init_from` replaces any:
+  drawn from `config.seed` on the configured image shape. train.py draws them here, so
+  that a trained run's initialization can be recomputed from its stored config."""
+  image_shape = (config.data.image_size, config.data.image_size, config.data.channels)
+  return alexnet.init_params(alexnet.create_model(config.model), jax.random.key(config.seed),
+                             image_shape)
+
+
 def restore_params(config, workdir: str):
   """(params, meta, manager) of the checkpoint `config.eval.checkpoint` names, after
   checking that it was trained with this config's model; damaged checkpoints are

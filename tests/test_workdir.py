@@ -245,4 +245,7 @@ def test_a_field_added_since_the_run_resumes_at_its_default():
 def test_default_workdir():
   assert workdir.default_for('configs/ablate_lrn.py') == os.path.join('runs', 'ablate_lrn')
   assert workdir.default_for('configs/default.py:paper') == os.path.join('runs', 'default_paper')
+  # configs/run.py:DIR reads a run directory's own config: its default workdir is DIR.
+  assert workdir.default_for('configs/run.py:/sweep/no_lrn/seed1') == '/sweep/no_lrn/seed1'
+  assert workdir.default_for('configs/run.py:./seed0') == './seed0'
 

@@ -42,8 +42,11 @@ KEPT_ON_RESTART = (PREVIOUS_RUNS, LOCK, LOG)  # what a restart leaves in place
 
 
 def default_for(config_arg: str) -> str:
-  """`runs/<stem>[_<preset>]` for `--config=configs/<stem>.py[:<preset>]`."""
+  """`runs/<stem>[_<preset>]` for `--config=configs/<stem>.py[:<preset>]`; a preset that
+  is a path (`configs/run.py:DIR`, a run directory's own config) is that directory."""
   path, _, preset = config_arg.partition(':')
+  if os.sep in preset:
+    return preset
   stem = os.path.splitext(os.path.basename(path))[0]
   return os.path.join('runs', f'{stem}_{preset}' if preset else stem)
 

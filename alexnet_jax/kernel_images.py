@@ -149,7 +149,7 @@ def run(config, workdir: str) -> dict:
   results_io.write_json_atomic(path, record)
   for name, column in record['columns'].items():
     start = (f" (at initialization {column['initial_mean_colour_fraction']:.3f}; the "
-             f"kernels moved {column['relative_change']:.2f} of their initial norm)"
+             f"kernels moved {column['relative_change']:.2f}x their initial norm)"
              if 'relative_change' in column else '')
     print(f"{name}: {column['kernels']} kernels, mean colour fraction "
           f"{column['mean_colour_fraction']:.3f}{start}")

@@ -15,4 +15,3 @@ def installed(module: str) -> bool:
     return importlib.util.find_spec(module) is not None
   except ValueError:  # sys.modules[module] is None: made unimportable
     return False
-

@@ -205,6 +205,7 @@ def test_full_disk_is_one_line_and_keeps_the_checkpoints(trained, tmp_path):
      '--config.num_steps: no such config field'),  # absl names --config.seed
     (['--config=configs/nope.py'], "no such config file 'configs/nope.py'"),
     (['--config=configs/ablate_lrn.py:svhn'], "unknown preset 'svhn'"),
+    (['--config=configs/run.py:/nonexistent/run'], 'not a run directory (no config.json'),
     (['--config=configs/default.py', '--config.model.lrn_n=4'], 'lrn_n=4 is even'),
     (['--config=configs/default.py', '--config.resume=maybe'], "config.resume='maybe'"),
     (['--config=configs/default.py', '--mode=fly'], '--mode=fly'),

@@ -11,7 +11,11 @@ Writes `profile_step.json` to --out when given. The figures are per step, averag
 --steps traced steps after warm-up; on a 2-core CPU, operations of the two columns
 can overlap, so the rows may add up to more than the step's wall time (printed too).
 Operations inside loops (the chunked convolutions' `lax.map`/`lax.scan`) are counted
-where the trace records them; compare rows across versions with that in mind.
+where the trace records them; compare rows across versions with that in mind. Under
+XLA:CPU's thunk runtime (jaxlib 0.10-0.12) a convolution's trace event can cover its launch
+only, the work landing in 'ThunkExecutor::Execute (wait for completion)': when the
+attributed total is far below the wall time (cuda-convnet's small nets), time the layers
+alone instead.
 """
 
 import collections
@@ -42,7 +46,8 @@ flags.DEFINE_integer('steps', 3, 'Traced steps, after two untraced warm-up steps
 flags.DEFINE_string('out', None, 'Directory for profile_step.json (optional).')
 FLAGS = flags.FLAGS
 
-_LAYER = re.compile(r'(transpose\()?jvp\(AlexNet\)\)?/(?:column\d/)?([A-Za-z_]\w*)')
+# The model's top module: AlexNet, or CudaConvnet for cuda-convnet's nets.
+_LAYER = re.compile(r'(transpose\()?jvp\((?:AlexNet|CudaConvnet)\)\)?/(?:column\d/)?([A-Za-z_]\w*)')
 
 
 def op_names(hlo_text: str) -> dict:

@@ -16,10 +16,9 @@ import numpy as np
 
 from alexnet_jax import summary
 from alexnet_jax.devices import parallel
-from alexnet_jax.models import alexnet
 from alexnet_jax.runtime import results_io, startup
 from alexnet_jax.runtime.timing import time_calls
-from alexnet_jax.training import optimizers, step_functions
+from alexnet_jax.training import optimizers, restore, step_functions
 
 
 def _with_rates(stats: dict, batch_size: int, flops_per_batch: float) -> dict:
@@ -34,8 +33,7 @@ def random_step_inputs(config, placement, compiled):
   initial state, a device batch, a key and the learning rate. Shared by the
   experiments that time or profile the compiled step (experiments/)."""
   size, channels = config.data.image_size, config.data.channels
-  params = alexnet.init_params(alexnet.create_model(config.model), jax.random.key(config.seed),
-                              (size, size, channels))
+  params = restore.initial_params(config)
   state = placement.put_tree(optimizers.create_train_state(params, compiled.optimizer))
   batch_size = config.benchmark.batch_size
   batch = placement.put_batch({
@@ -56,8 +54,8 @@ def measure(config) -> dict:
   image_shape = (config.data.image_size, config.data.image_size, config.data.channels)
   macs_per_image = summary.layer_table(config)['total_macs']
   compiled = step_functions.CompiledSteps(config, placement)
-  rng = jax.random.key(config.seed)
-  params = alexnet.init_params(alexnet.create_model(config.model), rng, image_shape)
+  rng = jax.random.key(config.seed)  # the params' key, reused as the step's dropout key
+  params = restore.initial_params(config)
   state = placement.put_tree(optimizers.create_train_state(params, compiled.optimizer))
   images = jax.random.normal(jax.random.key(1), (batch_size, *image_shape), jnp.float32)
   labels = jax.random.randint(jax.random.key(2), (batch_size,), 0, config.model.num_classes)

@@ -24,7 +24,7 @@ import numpy as np
 from alexnet_jax import errors, summary
 from alexnet_jax.data import input_pipeline
 from alexnet_jax.data.images import resize_and_center_crop
-from alexnet_jax.models import alexnet
+from alexnet_jax.models import alexnet, cuda_convnet
 from alexnet_jax.runtime.console import quiet_library_logs
 from alexnet_jax.training import restore, run_files
 
@@ -123,8 +123,12 @@ class Network:
   def layers(self) -> tuple:
     """The names `features` accepts: the layers of the summary table (a layer's
     output as the next layer reads it: after its activation, LRN and pooling), and
-    `<conv>_conv` for a conv layer's activation before LRN and pooling."""
+    `<conv>_conv` for an AlexNet conv layer's activation before LRN and pooling
+    (cuda-convnet's files make pooling and normalization layers of their own, so
+    their conv rows are that already)."""
     names = [row['name'] for row in summary.layer_table(self.config)['layers']]
+    if self.config.model.variant in cuda_convnet.NETS:
+      return tuple(names)
     convs = [f'{name}_conv' for name in names if name.startswith('conv')]
     return tuple(names + convs)
 
@@ -162,8 +166,9 @@ class Network:
         _, state = self.model.apply({'params': params}, images, train=False,
                                     mutable=['intermediates'])
         tree = state['intermediates']
-        columns = sorted(name for name in tree if name.startswith('column'))
-        return [tree[c][key][0] for c in columns] if columns else [tree[key][0]]
+        if key in tree:  # a layer outside the columns (cuda-convnet's fc10)
+          return [tree[key][0]]
+        return [tree[c][key][0] for c in sorted(tree) if c.startswith('column')]
 
       self._features[layer] = jax.jit(run)
     return self._features[layer]

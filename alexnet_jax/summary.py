@@ -42,26 +42,40 @@ def _table(config, image_shape, rows, columns) -> dict:
 
 def cuda_convnet_table(config) -> dict:
   """The layer table of a cuda-convnet net: every layer of its file, pooling and
-  response normalization included (their output sizes are cuda-convnet's)."""
+  response normalization included (their output sizes are cuda-convnet's). With two
+  columns a column layer's row sums both columns, its output joins their maps, and
+  'reads' says whether it reads its own column's maps or both columns'."""
   params, intermediates, image_shape = _shapes(config)
+  net = cuda_convnet.NETS[config.model.variant]
+  scopes = [name for name in sorted(params) if name.startswith('column')]
   rows = []
-  for layer in cuda_convnet.NETS[config.model.variant].layers:
-    if f'{layer.name}_out' not in intermediates:  # a norm layer switched off (model.lrn)
+  for layer in net.layers:
+    in_columns = scopes and not isinstance(layer, cuda_convnet.DenseLayer)
+    trees = ([(params[c], intermediates[c]) for c in scopes] if in_columns
+             else [(params, intermediates)])
+    if f'{layer.name}_out' not in trees[0][1]:  # a norm layer switched off (model.lrn)
       continue
-    output = intermediates[f'{layer.name}_out'][0].shape[1:]
-    weights = params.get(layer.name)
-    layer_params = sum(math.prod(p.shape) for p in jax.tree.leaves(weights)) if weights else 0
-    macs = 0
-    if weights is not None:
+    outputs = [found[f'{layer.name}_out'][0].shape[1:] for _, found in trees]
+    output = (*outputs[0][:-1], sum(o[-1] for o in outputs)) if len(outputs[0]) > 1 else outputs[0]
+    layer_params = macs = 0
+    for tree, output_one in zip((p for p, _ in trees), outputs):
+      weights = tree.get(layer.name)
+      if weights is None:
+        continue
+      layer_params += sum(math.prod(p.shape) for p in jax.tree.leaves(weights))
       kernel = weights['kernel'].shape
       if isinstance(layer, cuda_convnet.ConvLayer):
-        macs = math.prod(output[:2]) * math.prod(kernel)
+        macs += math.prod(output_one[:2]) * math.prod(kernel)
       else:  # locally-connected (the kernel holds every position) and dense
-        macs = math.prod(kernel)
-    rows.append({'name': layer.name, 'output_shape': list(output), 'columns': 1,
-                 'sees': type(layer).__name__.replace('Layer', '').lower(),
-                 'params': int(layer_params), 'macs': int(macs)})
-  return _table(config, image_shape, rows, 1)
+        macs += math.prod(kernel)
+    row = {'name': layer.name, 'output_shape': list(output), 'columns': len(trees),
+           'sees': type(layer).__name__.replace('Layer', '').lower(),
+           'params': int(layer_params), 'macs': int(macs)}
+    if scopes:
+      row['reads'] = (alexnet.BOTH if layer.name == net.exchange or not in_columns
+                      else alexnet.OWN)
+    rows.append(row)
+  return _table(config, image_shape, rows, max(len(scopes), 1))
 
 
 def layer_table(config) -> dict:
@@ -98,13 +112,17 @@ def layer_table(config) -> dict:
 
 def format_table(table: dict) -> str:
   net = 'cuda-convnet' if table['variant'] in cuda_convnet.NETS else 'AlexNet'
+  reads = 'reads' in table['layers'][0]
   lines = [f"{net} '{table['variant']}', input {'x'.join(map(str, table['image_shape']))}, "
            f"{table['columns']} column(s), {table['num_classes']} classes",
-           f"{'layer':<7}{'output':>16}{'sees' if net == 'AlexNet' else 'kind':>7}{'params':>14}{'mult-adds':>16}"]
+           f"{'layer':<7}{'output':>16}{'sees' if net == 'AlexNet' else 'kind':>7}"
+           + (f"{'reads':>7}" if reads else '') + f"{'params':>14}{'mult-adds':>16}"]
   for row in table['layers']:
     lines.append(f"{row['name']:<7}{'x'.join(map(str, row['output_shape'])):>16}"
-                 f"{row['sees']:>7}{row['params']:>14,}{row['macs']:>16,}")
-  lines.append(f"{'total':<30}{table['total_params']:>14,}{table['total_macs']:>16,}")
+                 f"{row['sees']:>7}" + (f"{row['reads']:>7}" if reads else '')
+                 + f"{row['params']:>14,}{row['macs']:>16,}")
+  lines.append(f"{'total':<{30 + 7 * reads}}{table['total_params']:>14,}"
+               f"{table['total_macs']:>16,}")
   return '\n'.join(lines)
 
 

@@ -39,13 +39,15 @@ RESUME = ('auto', 'restart')
 
 
 def validate_cuda_convnet_model(model_config, image_size: int):
-  """cuda-convnet's nets are fixed by their layer files: one column, no dropout, and
-  every other knob but `alexnet.CUDA_CONVNET_KNOBS` at its default (no width knobs,
-  their own initialization and response-norm constants)."""
+  """cuda-convnet's nets are fixed by their layer files: no dropout, and every other
+  knob but `alexnet.CUDA_CONVNET_KNOBS` at its default (no width knobs, their own
+  initialization and response-norm constants); one column as in the files, or two
+  (cuda_convnet.CudaConvnet says how they are split)."""
   variant = model_config.variant
+  require_one_of('model.columns', model_config.get('columns', 1), (1, 2))
   fixed = {field.name: field.default for field in dataclasses.fields(alexnet.ModelSpec)
            if field.name not in alexnet.CUDA_CONVNET_KNOBS}
-  fixed.update(columns=1, dropout_rate=0.0)
+  fixed.update(dropout_rate=0.0)
   for key, value in fixed.items():
     given = model_config.get(key, value)
     given = tuple(given) if isinstance(given, (list, tuple)) else given
@@ -335,6 +337,10 @@ def validate_config(config, *, num_devices=None):
           f"config.optimizer.name='cuda_convnet' takes its per-layer rates and weight decay "
           f'from a cuda-convnet layer file; config.model.variant={config.model.variant!r} has '
           f'none (choose one of {", ".join(cuda_convnet.NETS)}, or optimizer sgd/adam)')
+  require(config.model.variant not in cuda_convnet.NETS or config.parallel.model_devices == 1,
+          f'config.parallel.model_devices={config.parallel.model_devices}: '
+          f'{config.model.variant!r} runs its columns on one device (only the AlexNet '
+          'variants put one column on each of two devices); set it to 1')
   require_one_of('schedule.name', config.schedule.name, schedules.SCHEDULES)
   require(0 < config.schedule.factor < 1,
            f'config.schedule.factor={config.schedule.factor!r} must be in (0, 1)')

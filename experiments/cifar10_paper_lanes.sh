@@ -91,6 +91,10 @@ sweep() {  # every run, EXPERIMENT/VARIANT/seedK, in the order the lanes take th
   # Run C: the LRN pair on the paper's net with a 200-epoch first phase (4.5-6.5 h per run on
   # one core; needs a clone at or after bb0c4eb, where the preset appeared).
   for variant in lrn no_lrn; do echo "lrn_r541_long/$variant/seed0"; done
+  # Figure 3 on the paper's net split into two columns: its one_column side is lrn_r541's
+  # `lrn` (the same config), so only two_columns runs; needs a clone with the preset
+  # (configs/ablate_columns.py:cuda_convnet).
+  for seed in 0 1 2; do echo "columns_r541/two_columns/seed$seed"; done
   for seed in 0 1 2; do
     for variant in lrn no_lrn; do echo "lrn/$variant/seed$seed"; done
   done
@@ -113,6 +117,7 @@ experiment_of() {  # EXPERIMENT -> "CONFIG WORKDIR_NAME COMMITTED_RUNS [OVERRIDE
     augmentation_r541) echo "configs/ablate_augmentation.py:cuda_convnet augmentation_r541 augmentation_r541/runs" ;;
     weight_decay_r541) echo "configs/ablate_weight_decay.py:cuda_convnet weight_decay_r541 weight_decay_r541/runs" ;;
     lrn_r541_long) echo "configs/ablate_lrn.py:cuda_convnet_long lrn_r541_long lrn_r541_long/runs" ;;
+    columns_r541) echo "configs/ablate_columns.py:cuda_convnet columns_r541 columns_r541/runs" ;;
     lrn) echo "configs/ablate_lrn.py:cuda_convnet_r540 lrn80 lrn/runs" ;;
     *) echo "configs/ablate_$1.py:cuda_convnet ${1}80 $1/runs" ;;
   esac

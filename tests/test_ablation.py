@@ -265,11 +265,12 @@ def test_r540_presets_give_the_committed_runs_configs(module, preset, experiment
     ('ablate_augmentation', 'cuda_convnet', 'augmented', 'unaugmented',
      'data.random_crop data.flip'),
     ('ablate_weight_decay', 'cuda_convnet', 'weight_decay', 'no_weight_decay',
-     'optimizer.layer_weight_decay')])
+     'optimizer.layer_weight_decay'),
+    ('ablate_columns', 'cuda_convnet', 'one_column', 'two_columns', 'model.columns')])
 def test_r541_ablations_reuse_the_committed_lrn_r541_run(module, preset, same, other, differs):
-  """pooling_r541, pca_r541, augmentation_r541 and weight_decay_r541 take lrn_r541's `lrn`
-  runs as their `overlapping`, `no_pca`, `augmented` and `weight_decay` sides, so those
-  configs must agree with it on every key (defaults for keys added since; `data.on_device`,
+  """pooling_r541, pca_r541, augmentation_r541, weight_decay_r541 and columns_r541 take
+  lrn_r541's `lrn` runs as their `overlapping`, `no_pca`, `augmented`, `weight_decay` and
+  `one_column` sides, so those configs must agree with it on every key (defaults for keys added since; `data.on_device`,
   added since, is 'auto' in these presets, host-fed on the CPU that trained them), and the
   other variant must differ from it in `differs` only."""
   import importlib

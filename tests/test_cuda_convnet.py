@@ -256,12 +256,100 @@ def test_cuda_convnet_normalization_is_raw_pixels_minus_the_mean_images_center()
   np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-4)
 
 
-@pytest.mark.parametrize('key, value', [('columns', 2), ('dropout_rate', 0.5),
+@pytest.mark.parametrize('key, value', [('columns', 3), ('dropout_rate', 0.5),
                                         ('width_multiplier', 0.5), ('lrn_k', 2.5)])
 def test_knobs_the_layer_file_fixes_are_refused(key, value):
   config = _cc_config()
   config.model[key] = value
   with pytest.raises(errors.ConfigError, match=f'config.model.{key}='):
+    validation.validate_config(config)
+
+
+def _one_column_equivalent(variant, column_params, one_column_params):
+  """The file's one-column net with the two-column net's weights: a layer that reads
+  one column gets its columns' kernels on the block diagonal (zeros across), a layer
+  that reads the image or both columns their kernels side by side."""
+  def layer(name, full):
+    parts = [column_params[f'column{c}'][name] for c in (0, 1)]
+    kernel = np.zeros(full['kernel'].shape, np.float32)
+    cin, cout = parts[0]['kernel'].shape[-2:]
+    for c, part in enumerate(parts):
+      rows = slice(None) if cin == kernel.shape[-2] else slice(c * cin, (c + 1) * cin)
+      kernel[..., rows, c * cout:(c + 1) * cout] = part['kernel']
+    return {'kernel': kernel, 'bias': np.concatenate([p['bias'] for p in parts], axis=-1)}
+  return {name: (column_params[name] if name in column_params else layer(name, full))
+          for name, full in one_column_params.items()}
+
+
+@pytest.mark.parametrize('variant, lrn', [('cc_11pct', False), ('cc_18pct', True)])
+def test_two_columns_are_the_file_net_with_no_weights_across_columns(variant, lrn):
+  """Without cross-map normalization (whose windows would cross the columns' boundary)
+  the two-column net computes what the file's net does with block-diagonal weights
+  where a layer reads its own column: conv1 and the exchange layer read everything.
+  cc_18pct's rnorm is spatial (within each map), so it keeps it."""
+  two, one = _cc_config(variant, columns=2, lrn=lrn), _cc_config(variant, lrn=lrn)
+  model_two, params_two = _init(two)
+  model_one, params_one = _init(one)
+  params_two = jax.tree.map(lambda a: a + 0.05 * jax.random.normal(jax.random.key(2), a.shape),
+                            params_two)  # non-zero biases too
+  joined = _one_column_equivalent(variant, params_two, jax.tree.map(np.asarray, params_one))
+  images = jax.random.normal(jax.random.key(1), (3, 24, 24, 3)) * 40
+  np.testing.assert_allclose(model_two.apply({'params': params_two}, images),
+                             model_one.apply({'params': joined}, images), rtol=2e-4, atol=2e-4)
+
+
+def test_two_columns_split_every_filter_layer_and_join_at_the_exchange():
+  _, params = _init(_cc_config('cc_11pct', columns=2))
+  assert set(params) == {'column0', 'column1', 'fc10'}
+  shapes = {name: layer['kernel'].shape for name, layer in params['column1'].items()}
+  assert shapes['conv1'] == (5, 5, 3, 32) and shapes['conv2'] == (5, 5, 32, 32)
+  assert shapes['local3'][-2:] == (64, 32) and shapes['local4'][-2:] == (32, 16)
+  table = summary.layer_table(_cc_config('cc_11pct', columns=2))
+  reads = {row['name']: row['reads'] for row in table['layers']}
+  assert reads['local3'] == reads['fc10'] == 'both' and reads['conv2'] == 'own'
+  assert table['total_params'] == alexnet.count_params(params)
+  assert table['columns'] == 2 and 'reads' in summary.format_table(table)
+
+
+def test_column_layers_follow_their_files_weight_decay():
+  """cuda-convnet's rule by layer name inside the columns: from a zero velocity and a
+  zero gradient, a step is -epsW * wc * w (conv1: wc 0; local3 0.004; fc10 0.01)."""
+  config = _cc_config('cc_11pct', columns=2)
+  _, params = _init(config)
+  optimizer = optimizers.create_optimizer(config.optimizer, model_variant='cc_11pct')
+  updates, _ = optimizer.update(jax.tree.map(jnp.zeros_like, params), optimizer.init(params),
+                                params)
+  eps = config.optimizer.learning_rate
+  for path, wc in ((('column1', 'conv1'), 0.0), (('column0', 'local3'), 0.004),
+                   (('column1', 'local4'), 0.004), (('fc10',), 0.01)):
+    got, w = updates, params
+    for key in path:
+      got, w = got[key], w[key]
+    np.testing.assert_allclose(got['kernel'], -eps * wc * np.asarray(w['kernel']),
+                               rtol=1e-5, atol=1e-12, err_msg='/'.join(path))
+
+
+def test_features_of_a_two_column_net_join_the_columns_and_reach_fc10():
+  """alexnet_jax.load's Network on a two-column cuda-convnet net: a column layer's maps
+  joined (column 0 first), fc10 outside the columns, and only the table's layer names
+  (the files' conv rows are already the maps the next layer reads)."""
+  from alexnet_jax import api
+  config = _cc_config('cc_11pct', columns=2)
+  _, params = _init(config)
+  net = api.Network(config, params, 0, '', '')
+  assert 'conv1_conv' not in net.layers and 'fc10' in net.layers
+  x = np.asarray(jax.random.normal(jax.random.key(3), (2, 24, 24, 3)) * 40)
+  parts = net.features(x, 'pool1', joined=False)
+  assert [part.shape for part in parts] == [(2, 12, 12, 32)] * 2
+  np.testing.assert_array_equal(net.features(x, 'pool1'), np.concatenate(parts, axis=-1))
+  np.testing.assert_allclose(net.features(x, 'fc10'), net.logits(x), rtol=1e-6)
+  assert net.feature_size('local3') == 6 * 6 * 64
+
+
+def test_columns_on_two_devices_are_refused_for_cuda_convnets_nets():
+  config = _cc_config('cc_11pct', columns=2)
+  config.parallel.model_devices = 2
+  with pytest.raises(errors.ConfigError, match='config.parallel.model_devices=2'):
     validation.validate_config(config)
 
 
@@ -286,10 +374,12 @@ def test_a_crop_larger_than_the_images_is_one_line(tiny_config, ten_views):
     input_pipeline.dataset_info(tiny_config)
 
 
-@pytest.mark.parametrize('variant', DISTINCT_NETS)
-def test_one_epoch_on_the_tiny_dataset(tiny_data_dir, tmp_path, variant):
+@pytest.mark.parametrize('variant, columns', [*((net, 1) for net in DISTINCT_NETS),
+                                             ('cc_11pct', 2)])
+def test_one_epoch_on_the_tiny_dataset(tiny_data_dir, tmp_path, variant, columns):
   config = make_tiny_config(tiny_data_dir)
   presets.cuda_convnet_config(config, variant=variant)
+  config.model.columns = columns
   config.data.name = 'tiny_quadrants'
   config.data.data_dir = tiny_data_dir
   config.data.image_size = TINY_SIZE

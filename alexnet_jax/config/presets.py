@@ -140,14 +140,15 @@ def small_net_30_epochs(config):
 CIFAR10_PAPER_RESULTS = 'experiments/results/cifar10_paper'
 
 CUDA_CONVNET_ABLATIONS = ('ablate_lrn', 'ablate_pooling', 'ablate_activation', 'ablate_pca',
-                          'ablate_augmentation', 'ablate_weight_decay')
+                          'ablate_augmentation', 'ablate_weight_decay', 'ablate_columns')
 
 
 def ablation_config(*, name, preset, variants, baseline, paper_claims, seeds=(0, 1, 2),
                     target_train_error=0.25, cuda_convnet_ok=False, extra_presets=()):
   """An ablation: `variants` maps a variant name to a partial config tree.
   `cuda_convnet_ok`: the ablation means something on cuda-convnet's nets (they have
-  no columns and no dropout; PCA noise is the input's, so it applies)."""
+  no dropout; PCA noise is the input's, so it applies; their files have one column, and
+  `model.columns=2` splits them)."""
   if preset == 'cuda_convnet' and not cuda_convnet_ok:
     raise ValueError(f"preset 'cuda_convnet' does not apply to the {name} ablation: "
                      "cuda-convnet's CIFAR-10 nets have no such knob; it exists for "

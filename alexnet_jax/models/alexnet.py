@@ -143,7 +143,7 @@ ARCHITECTURES = {
 
 # The ModelSpec fields cuda_convnet.CudaConvnet reads; its layer file fixes the rest.
 CUDA_CONVNET_KNOBS = ('variant', 'num_classes', 'activation', 'tanh_a', 'tanh_b', 'pooling',
-                      'lrn')
+                      'lrn', 'columns')
 
 
 @dataclasses.dataclass(frozen=True)

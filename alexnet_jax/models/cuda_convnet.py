@@ -128,6 +128,9 @@ class Net:
   bias_lr_multiplier: float = 2.0  # epsB = 2 epsW in every layer
   momentum: float = 0.9         # momW = momB
   source: str = ''
+  # With `model.columns=2` (not in the files): the filter layer that sees both columns,
+  # as the paper's conv3 does (section 3.2); the others see their own column's maps.
+  exchange: str = ''
 
 
 def _net_11pct_r541(norm: bool, source: str) -> Net:
@@ -142,7 +145,7 @@ def _net_11pct_r541(norm: bool, source: str) -> Net:
               LocalLayer('local3', 64, 3, 1, init_std=0.04, weight_decay=0.004),
               LocalLayer('local4', 32, 3, 1, init_std=0.04, weight_decay=0.004),
               DenseLayer('fc10', init_std=0.01, weight_decay=0.01)),
-      source=source)
+      source=source, exchange='local3')
 
 
 def _net_11pct_r540(norm: bool, source: str) -> Net:
@@ -157,7 +160,7 @@ def _net_11pct_r540(norm: bool, source: str) -> Net:
               LocalLayer('local3', 32, 3, 1, init_std=0.04, weight_decay=0.004),
               LocalLayer('local4', 32, 3, 1, init_std=0.04, weight_decay=0.004),
               DenseLayer('fc10', init_std=0.01, weight_decay=0.004)),
-      source=source)
+      source=source, exchange='local3')
 
 
 NETS = {
@@ -178,7 +181,7 @@ NETS = {
                 ConvLayer('conv3', 64, 5, 2, init_std=0.01, weight_decay=0.004),
                 PoolLayer('pool3', 'avg'),
                 DenseLayer('fc10', init_std=0.01, weight_decay=1.0)),
-        source='layers-18pct.cfg + layer-params-18pct.cfg'),
+        source='layers-18pct.cfg + layer-params-18pct.cfg', exchange='conv3'),
 }
 
 
@@ -220,7 +223,16 @@ class CudaConvnet(nn.Module):
   """One of `NETS`, with the ablation knobs of the AlexNet variants where they apply:
   `activation` replaces the files' ReLU (Figure 1; `tanh` is `tanh_a * tanh(tanh_b * x)`), `lrn=False` drops the rnorm
   layers (section 3.3), `pooling='non_overlapping'` makes every pool 2x2/2
-  (section 3.4; same output sizes). Same call signature as `alexnet.AlexNet`."""
+  (section 3.4; same output sizes). Same call signature as `alexnet.AlexNet`.
+
+  `columns=2` splits the net into the paper's two kernel columns (section 3.2), which
+  the files do not have: each filter layer keeps its filter count over both columns
+  together, every column sees the whole image, the net's `exchange` layer and the
+  classifier see both columns' maps (column 0 first), the other layers their own
+  column's, and response normalization runs over a column's own maps as on the
+  paper's two GPUs. It is the cuda-convnet way of training (small initial weights, SGD
+  with per-layer rates) applied to the split behind the paper's Figure 3. Parameters of
+  a column sit under 'column0', 'column1'; with one column the tree is the file's."""
   variant: str = 'cc_11pct'
   num_classes: int = 10
   activation: str = 'relu'
@@ -228,23 +240,24 @@ class CudaConvnet(nn.Module):
   tanh_b: float = 1.0
   pooling: str = 'overlapping'
   lrn: bool = True
+  columns: int = 1
 
   @property
   def net(self) -> Net:
     return NETS[self.variant]
 
-  @nn.compact
-  def __call__(self, images, *, train: bool = False, dropout_rng=None, example_ids=None):
+  def _apply_layers(self, x, net_layers):
+    """`net_layers` in this module's scope, each filter layer with 1/columns of its
+    filters (called from a compact method, which the layers made here belong to)."""
     activation = layers.activation_function(self.activation, self.tanh_a, self.tanh_b)
-    x = images.astype(jnp.float32)
-    for layer in self.net.layers:
+    for layer in net_layers:
       if isinstance(layer, ConvLayer):
-        x = layers.Conv(layer.filters, layer.size, 1, layer.padding,
+        x = layers.Conv(layer.filters // self.columns, layer.size, 1, layer.padding,
                         kernel_init=nn.initializers.normal(layer.init_std),
                         bias_init=nn.initializers.zeros, dtype=jnp.float32, name=layer.name)(x)
       elif isinstance(layer, LocalLayer):
         x = locally_connected.LocallyConnected(
-            layer.filters, layer.size, layer.padding,
+            layer.filters // self.columns, layer.size, layer.padding,
             kernel_init=nn.initializers.normal(layer.init_std), name=layer.name)(x)
       elif isinstance(layer, PoolLayer):
         window, stride = layers.POOLING[self.pooling]
@@ -262,7 +275,32 @@ class CudaConvnet(nn.Module):
       if getattr(layer, 'neuron', False):
         x = activation(x)
       self.sow('intermediates', f'{layer.name}_out', x)
-    return x.astype(jnp.float32)
+    return x
+
+  @nn.compact
+  def __call__(self, images, *, train: bool = False, dropout_rng=None, example_ids=None):
+    x = images.astype(jnp.float32)
+    net_layers = self.net.layers
+    if self.columns == 1:
+      return self._apply_layers(x, net_layers).astype(jnp.float32)
+    exchange = [layer.name for layer in net_layers].index(self.net.exchange)
+    classifier = len(net_layers) - 1
+    knobs = {field.name: getattr(self, field.name) for field in dataclasses.fields(CudaConvnet)
+             if field.name not in ('parent', 'name')}
+    columns = [_Column(**knobs, name=f'column{c}') for c in range(self.columns)]
+    xs = [column(x, 0, exchange) for column in columns]
+    both = jnp.concatenate(xs, axis=-1)
+    xs = [column(both, exchange, classifier) for column in columns]
+    return self._apply_layers(jnp.concatenate(xs, axis=-1),
+                              net_layers[classifier:]).astype(jnp.float32)
+
+
+class _Column(CudaConvnet):
+  """One column's layers `start:stop` of the file (CudaConvnet with `columns=2`)."""
+
+  @nn.compact
+  def __call__(self, x, start: int, stop: int):
+    return self._apply_layers(x, self.net.layers[start:stop])
 
 
 def weight_layers(variant: str) -> tuple:

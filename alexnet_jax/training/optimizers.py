@@ -47,12 +47,13 @@ def paper_sgd(learning_rate, momentum=0.9, weight_decay=5e-4):
 
 def _per_layer_step(rules: tuple, learning_rate, bias_learning_rate):
   """g -> -epsW * (g + wc * w) for kernels and -epsB * g for biases, by layer name, with
-  epsB = (epsB/epsW of the file) * bias_learning_rate."""
+  epsB = (epsB/epsW of the file) * bias_learning_rate. The layer is the parameter's
+  parent key, so a column's layers ('column0'/'conv1'/...) follow their file's rule."""
   by_name = {name: (decay, bias_multiplier) for name, decay, bias_multiplier in rules}
 
   def update_fn(updates, state, params):
     def one(path, g, w):
-      layer, kind = path[0].key, path[-1].key
+      layer, kind = path[-2].key, path[-1].key
       decay, bias_multiplier = by_name[layer]
       if kind == 'bias':
         return -(bias_multiplier * bias_learning_rate) * g

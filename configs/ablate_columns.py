@@ -1,8 +1,10 @@
-"""Two kernel columns vs one column with half the kernels (paper section 3.2).
+"""Two kernel columns vs one column (paper section 3.2; Figure 3 on cuda-convnet's net).
 
     python -m alexnet_jax.main --config=configs/ablate_columns.py --workdir=/tmp/ablate_columns
     python -m alexnet_jax.main --config=configs/ablate_columns.py:cifar10 \
         --config.model.width_multiplier=0.5 --workdir=/tmp/columns_small
+    python -m alexnet_jax.main --config=configs/ablate_columns.py:cuda_convnet \
+        --workdir=/tmp/columns_r541
 
 The paper's one-GPU net had half the kernels in each convolutional layer except
 the last (conv5), and the same fully-connected layers, so that both nets have
@@ -23,7 +25,8 @@ kernels near their draw). `one_column` is r541's file (`cc_11pct`), which has on
 and so lrn_r541's `lrn` run (the same config; a test checks every key); `two_columns` splits
 it as the paper split its net (`model.columns=2`, cuda_convnet.CudaConvnet): 32 conv1
 kernels per column, each seeing the image, local3 and fc10 reading both columns. Only
-`two_columns` runs in the lanes (`columns_r541`, about 2.5-3.5 hours per run on one core);
+`two_columns` runs in the lanes (`columns_r541`; a step costs about what the one-column
+net's does, so a run takes about as long as an lrn_r541 run: docs/performance_log.md);
 results in experiments/results/cifar10_paper/columns_r541/, its conv1 kernels by
 `--mode=kernels` on a run's directory. Not section 3.2's comparison: the split leaves conv2
 and local4 half their connections (1.73 M weights against the file's 2.11 M), where the

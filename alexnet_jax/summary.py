@@ -56,7 +56,8 @@ def cuda_convnet_table(config) -> dict:
     if f'{layer.name}_out' not in trees[0][1]:  # a norm layer switched off (model.lrn)
       continue
     outputs = [found[f'{layer.name}_out'][0].shape[1:] for _, found in trees]
-    output = (*outputs[0][:-1], sum(o[-1] for o in outputs)) if len(outputs[0]) > 1 else outputs[0]
+    output = (outputs[0] if len(outputs[0]) == 1  # fc10's classes
+              else (*outputs[0][:-1], sum(o[-1] for o in outputs)))
     layer_params = macs = 0
     for tree, output_one in zip((p for p, _ in trees), outputs):
       weights = tree.get(layer.name)

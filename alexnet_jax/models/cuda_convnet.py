@@ -230,9 +230,10 @@ class CudaConvnet(nn.Module):
   together, every column sees the whole image, the net's `exchange` layer and the
   classifier see both columns' maps (column 0 first), the other layers their own
   column's, and response normalization runs over a column's own maps as on the
-  paper's two GPUs. It is the cuda-convnet way of training (small initial weights, SGD
-  with per-layer rates) applied to the split behind the paper's Figure 3. Parameters of
-  a column sit under 'column0', 'column1'; with one column the tree is the file's."""
+  paper's two GPUs. It exists to train the split behind the paper's Figure 3 the
+  cuda-convnet way (small initial weights, SGD with per-layer rates), which the small
+  AlexNet's recipe does not. Parameters of a column sit under 'column0', 'column1'; with
+  one column the tree is the file's."""
   variant: str = 'cc_11pct'
   num_classes: int = 10
   activation: str = 'relu'

@@ -23,7 +23,7 @@ import ml_collections
 import numpy as np
 
 from alexnet_jax.runtime import optional, results_io
-from alexnet_jax.training import restore
+from alexnet_jax.training import restore, run_files
 
 
 def _columns(params) -> dict:
@@ -134,7 +134,7 @@ def run(config, workdir: str) -> dict:
 
   params, meta, manager = restore.restore_params(config, workdir)
   step = int(meta['step'])
-  png = os.path.join(workdir, 'conv1_kernels.png')
+  png = os.path.join(workdir, run_files.KERNEL_GRID)
   drawn = optional.installed('matplotlib')
   if drawn:
     save_kernel_grid(params, png, title=f'conv1 kernels at step {step}')
@@ -145,7 +145,7 @@ def run(config, workdir: str) -> dict:
     record['columns'] = {name: {**column, **initial.get(name, {})}
                          for name, column in kernel_statistics(params).items()}
     record['column_difference'] = column_difference(params)
-  path = os.path.join(workdir, 'conv1_kernels.json')
+  path = os.path.join(workdir, run_files.KERNELS)
   results_io.write_json_atomic(path, record)
   for name, column in record['columns'].items():
     start = (f" (at initialization {column['initial_mean_colour_fraction']:.3f}; the "

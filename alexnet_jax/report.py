@@ -15,7 +15,8 @@ top-1/top-5 error, the epochs and steps to reach the target training error
 (the paper's Figure 1 uses 25% on CIFAR-10), wall time and images/s; and the
 difference of each to the baseline, with the paper's claimed difference beside it;
 how far each variant overfits (test error minus the error on training images evaluated
-alike); the machines the runs trained on (runs from before machines.jsonl have none);
+alike); conv1's colour statistics per column (Figure 3) for the runs that
+`--mode=kernels` measured (`conv1_kernels.json`); the machines the runs trained on (runs from before machines.jsonl have none);
 and per run, the training error of every k-th epoch (with the seeds' mean) and the test
 error at each evaluation.
 """
@@ -96,6 +97,7 @@ def summarize_run(run_dir: str, target_train_error: float) -> dict:
   rates = [r['images_per_s'] for r in train if r.get('images_per_s')]
   machines_path = os.path.join(run_dir, run_files.MACHINES)
   machines = read_jsonl(machines_path) if os.path.exists(machines_path) else []
+  kernels = _read_json(os.path.join(run_dir, run_files.KERNELS)) or {}
   return {
       'run_dir': run_dir,
       'finished': bool(run_info.get('finished', False)),
@@ -119,6 +121,9 @@ def summarize_run(run_dir: str, target_train_error: float) -> dict:
       'train_curve_per_epoch': bool(epochs),
       'test_curve': [(r.get('epoch', r['step']), r.get('top1_error')) for r in evals],
       'machines': sorted({machine_label(m) for m in machines}),
+      # --mode=kernels on the run's checkpoint (Figure 3), where it was run.
+      'conv1_kernels': ({key: kernels[key] for key in ('step', 'columns', 'column_difference')}
+                        if kernels.get('columns') else None),
   }
 
 
@@ -334,6 +339,7 @@ def markdown_table(results: dict) -> str:
         lines[-1] += f' Interpolated between epochs: {ratio:.2f} ({fine[0]:.2f}-{fine[1]:.2f}).'
   lines += _spread_lines(results)
   lines += _overfitting_lines(results)
+  lines += _kernel_lines(results)
   lines += _machine_lines(results)
   lines += ['', '## Per run', '',
             f'| variant | seed | finished | epochs trained | epochs to {target:.0%} train err '
@@ -398,6 +404,37 @@ def _overfitting_lines(results) -> list:
         f"| {_fmt(stats['train_top1_error_eval'], 100)} | {_fmt(stats['test_top1_error'], 100)} "
         f"| {_fmt(stats['overfitting_gap'], 100)} "
         f"| {_fmt_diff(variant['difference_to_baseline']['overfitting_gap'], 100)} |")
+  return lines
+
+
+def _kernel_lines(results) -> list:
+  """Figure 3's table, for the runs whose conv1 kernels `--mode=kernels` measured: each
+  column's mean colour fraction (at initialization), how far the kernels moved, and for
+  two columns their difference with its permutation p-value; nothing otherwise."""
+  measured = [(name, run) for name, variant in results['variants'].items()
+              for run in variant['runs'] if run.get('conv1_kernels')]
+  if not measured:
+    return []
+  lines = ['', '## conv1 kernels (Figure 3)', '',
+           "`--mode=kernels` on the run's checkpoint: each column's mean colour fraction (0: "
+           'grey kernels; random ones about 2/3), at initialization in brackets, how far the '
+           'kernels moved (x their initial norm), and column0 minus column1 with the share of '
+           'random deals of the kernels to the columns that differ as much (p).', '',
+           '| variant | seed | step | colour fraction per column (initial) | moved '
+           '| column0 - column1 | p |', '|---|---|---|---|---|---|---|']
+  for name, run in measured:
+    kernels = run['conv1_kernels']
+    columns = kernels['columns'].values()
+    fractions = ' / '.join(
+        f"{column['mean_colour_fraction']:.3f}"
+        + (f" ({column['initial_mean_colour_fraction']:.3f})"
+           if 'initial_mean_colour_fraction' in column else '') for column in columns)
+    moved = ' / '.join(f"{column['relative_change']:.2f}" for column in columns
+                       if 'relative_change' in column) or 'n/a'
+    difference = kernels.get('column_difference') or {}
+    lines.append(f"| {name} | {run['seed']} | {kernels['step']} | {fractions} | {moved} "
+                 f"| {_fmt_diff(difference.get('mean_colour_fraction_difference'), digits=3)} "
+                 f"| {_num(difference.get('p_value'), 3)} |")
   return lines
 
 

@@ -3,10 +3,11 @@
     python -m experiments.collect_runs SWEEP_DIR experiments/results/cifar10_paper/<exp>/runs
 
 For every `SWEEP_DIR/<variant>/seed<k>/` whose run.json says finished, copies
-config.json, metrics.jsonl, machines.jsonl, run.json, eval.json,
-eval_ten_views.json and eval_train.json (those present), plus SWEEP_DIR/ablation.json: what
-`python -m alexnet_jax.report` needs to rebuild the tables and plots, and what the
-ablation runner's `committed_runs` reads to skip a run. Never checkpoints or TensorBoard events.
+config.json, metrics.jsonl, machines.jsonl, run.json, eval.json, eval_ten_views.json,
+eval_train.json and `--mode=kernels`' conv1_kernels.{json,png} (those present), plus
+SWEEP_DIR/ablation.json: what `python -m alexnet_jax.report` needs to rebuild the tables and
+plots, and what the ablation runner's `committed_runs` reads to skip a run. Never checkpoints
+or TensorBoard events.
 
 A run.json written before its `earlier_processes_s` field existed (the ablation
 runner before 2026-12-05) counted only the process that finished the run in
@@ -25,7 +26,8 @@ from alexnet_jax.runtime import results_io
 from alexnet_jax.training import metric_writers
 
 SMALL_FILES = ('config.json', 'metrics.jsonl', 'machines.jsonl', 'run.json', 'eval.json',
-               'eval_ten_views.json', 'eval_train.json')
+               'eval_ten_views.json', 'eval_train.json', 'conv1_kernels.json',
+               'conv1_kernels.png')
 
 
 def collect(sweep_dir: str, dest_dir: str) -> list:

@@ -4,6 +4,7 @@ and resume dropping what a killed run logged after its checkpoint."""
 
 import errno
 import json
+import os
 import sys
 
 import numpy as np
@@ -128,6 +129,22 @@ def test_collected_old_run_json_adds_the_earlier_processes(tmp_path):
   new = json.loads((tmp_path / 'committed' / 'lrn' / 'seed1' / 'run.json').read_text())
   assert (new['wall_time_s'], new['earlier_processes_s']) == (1500.0, 300.0)
   assert json.loads((sweep / 'lrn' / 'seed0' / 'run.json').read_text())['wall_time_s'] == 1000.0
+
+
+def test_collected_runs_keep_their_kernel_files_and_leave_checkpoints(tmp_path):
+  """experiments/collect_runs copies `--mode=kernels`' files (the report's Figure 3 table)
+  beside the run files, and never a checkpoint."""
+  from experiments import collect_runs
+  run_dir = tmp_path / 'sweep' / 'two_columns' / 'seed0'
+  (run_dir / 'checkpoints' / '100').mkdir(parents=True)
+  (tmp_path / 'sweep' / 'ablation.json').write_text('{}')
+  (run_dir / 'run.json').write_text(json.dumps({'finished': True, 'earlier_processes_s': 0.0}))
+  for name in ('conv1_kernels.json', 'conv1_kernels.png', 'metrics.jsonl'):
+    (run_dir / name).write_text(name)
+  collect_runs.collect(str(tmp_path / 'sweep'), str(tmp_path / 'committed'))
+  copied = tmp_path / 'committed' / 'two_columns' / 'seed0'
+  assert sorted(os.listdir(copied)) == ['conv1_kernels.json', 'conv1_kernels.png',
+                                        'metrics.jsonl', 'run.json']
 
 
 def test_a_failed_write_names_the_metrics_file(tmp_path):

@@ -165,6 +165,32 @@ def test_the_machines_that_trained_the_runs_are_named(ablation_dir):
           in (ablation_dir / 'results.md').read_text())
 
 
+def test_figure3_table_from_the_runs_kernel_files(ablation_dir):
+  """Runs that `--mode=kernels` measured get a row of conv1's colour statistics; a sweep
+  without any gets no section."""
+  report.build(str(ablation_dir))
+  assert 'conv1 kernels' not in (ablation_dir / 'results.md').read_text()
+  two = {'step': 40, 'checkpoint': '/elsewhere/40', 'columns': {
+      'column0': {'kernels': 32, 'mean_colour_fraction': 0.31, 'initial_mean_colour_fraction':
+                  0.667, 'relative_change': 69.5},
+      'column1': {'kernels': 32, 'mean_colour_fraction': 0.5, 'initial_mean_colour_fraction':
+                  0.672, 'relative_change': 71.25}},
+      'column_difference': {'mean_colour_fraction_difference': -0.19, 'p_value': 0.0012,
+                            'shuffles': 10000}}
+  imported = {'step': 7, 'checkpoint': '/x', 'column_difference': {},
+              'columns': {'net': {'kernels': 64, 'mean_colour_fraction': 0.536}}}
+  (ablation_dir / 'relu' / 'seed1' / 'conv1_kernels.json').write_text(json.dumps(two))
+  (ablation_dir / 'tanh' / 'seed0' / 'conv1_kernels.json').write_text(json.dumps(imported))
+  results = report.build(str(ablation_dir))
+  text = (ablation_dir / 'results.md').read_text()
+  assert '## conv1 kernels (Figure 3)' in text
+  assert ('| relu | 1 | 40 | 0.310 (0.667) / 0.500 (0.672) | 69.50 / 71.25 | -0.190 | 0.001 |'
+          in text)
+  assert '| tanh | 0 | 7 | 0.536 | n/a | n/a | n/a |' in text
+  assert results['variants']['relu']['runs'][0]['conv1_kernels'] is None
+  assert 'checkpoint' not in results['variants']['relu']['runs'][1]['conv1_kernels']
+
+
 def test_epochs_to_target_ratio_and_runs_that_never_reach_it(ablation_dir):
   import shutil
   shutil.rmtree(ablation_dir / 'tanh')

@@ -10,6 +10,8 @@ TRAIN_EVAL = 'eval_train.json'       # ablations: the training split evaluated a
                                      # split is, after training (the overfitting table)
 MACHINES = 'machines.jsonl'          # one record per training process: the step it started
                                      # at, its CPU, devices and package versions
+KERNELS = 'conv1_kernels.json'       # --mode=kernels: conv1's colour statistics per column
+KERNEL_GRID = 'conv1_kernels.png'    # --mode=kernels: conv1's kernels drawn (Figure 3)
 TENSORBOARD = 'tensorboard'          # the same records as TensorBoard events
 CHECKPOINTS = 'checkpoints'          # the last `checkpoint.keep` steps
 BEST_CHECKPOINTS = 'checkpoints_best'  # the step with the lowest validation error

@@ -346,6 +346,34 @@ def test_features_of_a_two_column_net_join_the_columns_and_reach_fc10():
   assert net.feature_size('local3') == 6 * 6 * 64
 
 
+def test_layer_ranges_with_the_nets_parameters_compose_to_the_net():
+  """LayerRange, the slices the columns run and the layer-times tool compiles one by one,
+  computes the net: its layers one at a time, each with the net's own parameters."""
+  config = _cc_config('cc_11pct')
+  model, params = _init(config)
+  images = jax.random.normal(jax.random.key(4), (2, 24, 24, 3)) * 40
+  x = images
+  for index, layer in enumerate(cuda_convnet.NETS['cc_11pct'].layers):
+    own = {layer.name: params[layer.name]} if layer.name in params else {}
+    x = cuda_convnet.LayerRange(variant='cc_11pct').apply({'params': own}, x, index, index + 1)
+  np.testing.assert_allclose(x, model.apply({'params': params}, images), rtol=1e-5, atol=1e-5)
+
+
+def test_layer_times_tool_times_every_layer_at_its_own_shapes(tmp_path):
+  from experiments import cuda_convnet_layer_times
+  report = cuda_convnet_layer_times.main(
+      ['--variant=cc_18pct', '--batch_size=2', '--rounds=1', '--calls=1', '--warmup=1',
+       '--frameworks=jax', f'--out={tmp_path}'])
+  layers = report['layers']
+  assert [layer['name'] for layer in layers] == [
+      layer.name for layer in cuda_convnet.NETS['cc_18pct'].layers]
+  for before, after in zip(layers, layers[1:]):
+    assert after['input_shape'] == before['output_shape']
+  assert layers[-1]['output_shape'] == [10]
+  assert all(layer['ms']['jax'] > 0 and layer['ms']['jax_forward'] > 0 for layer in layers)
+  assert (tmp_path / 'cc_18pct.json').exists()
+
+
 def test_columns_on_two_devices_are_refused_for_cuda_convnets_nets():
   config = _cc_config('cc_11pct', columns=2)
   config.parallel.model_devices = 2

@@ -288,7 +288,7 @@ class CudaConvnet(nn.Module):
     classifier = len(net_layers) - 1
     knobs = {field.name: getattr(self, field.name) for field in dataclasses.fields(CudaConvnet)
              if field.name not in ('parent', 'name')}
-    columns = [_Column(**knobs, name=f'column{c}') for c in range(self.columns)]
+    columns = [LayerRange(**knobs, name=f'column{c}') for c in range(self.columns)]
     xs = [column(x, 0, exchange) for column in columns]
     both = jnp.concatenate(xs, axis=-1)
     xs = [column(both, exchange, classifier) for column in columns]
@@ -296,8 +296,10 @@ class CudaConvnet(nn.Module):
                               net_layers[classifier:]).astype(jnp.float32)
 
 
-class _Column(CudaConvnet):
-  """One column's layers `start:stop` of the file (CudaConvnet with `columns=2`)."""
+class LayerRange(CudaConvnet):
+  """The file's layers `start:stop`, each filter layer with 1/columns of its filters: one
+  column of a two-column net, or with one column any slice of the file's net (one layer
+  compiled and timed alone: experiments/cuda_convnet_layer_times.py)."""
 
   @nn.compact
   def __call__(self, x, start: int, stop: int):

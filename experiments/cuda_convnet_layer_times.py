@@ -14,7 +14,10 @@ same layer of experiments.cuda_convnet_torch (its ReLU included), NCHW, with
 `torch.set_num_threads` at the machine's cores as XLA:CPU uses them all. Everything runs in
 one process and alternates round by round (reversed every other round); figures are medians
 over rounds. The layers' sum exceeds a whole step by what fusion across layers and the update
-save: compare layers, not totals.
+save: compare layers, not totals. `--frameworks=jax` or `--frameworks=torch_eager,torch_compile`
+times one side per process; a process's figures can sit well apart from the next one's on
+the same machine (docs/performance_log.md, 2026-12-07), so repeat a run before reading a
+difference of a few tens of percent.
 """
 
 import argparse
@@ -92,9 +95,9 @@ def main(argv=None):
   args = parser.parse_args(argv)
   frameworks = args.frameworks.split(',')
   unknown = sorted(set(frameworks) - set(FRAMEWORKS))
-  if unknown or 'jax' not in frameworks:
-    parser.error(f'--frameworks: {",".join(unknown) or "jax missing"}; choose from '
-                 f'{",".join(FRAMEWORKS)}, jax among them')
+  if unknown or not frameworks:
+    parser.error(f'--frameworks: {",".join(unknown) or "none"}; choose from '
+                 f'{",".join(FRAMEWORKS)}')
   if any(name.startswith('torch') for name in frameworks):
     import torch
     torch.set_num_threads(os.cpu_count())
@@ -105,8 +108,9 @@ def main(argv=None):
   calls, layers = {}, []
   for index, layer in enumerate(net.layers):
     forward, train, y = jax_layer_calls(args.variant, index, x, jax.random.key(100 + index))
-    calls[layer.name, 'jax_forward'], calls[layer.name, 'jax'] = forward, train
-    for name in frameworks[1:]:
+    if 'jax' in frameworks:
+      calls[layer.name, 'jax_forward'], calls[layer.name, 'jax'] = forward, train
+    for name in (name for name in frameworks if name != 'jax'):
       calls[layer.name, name] = torch_layer_call(args.variant, layer.name, x,
                                                  compiled=name == 'torch_compile')
     layers.append({'name': layer.name, 'kind': type(layer).__name__.replace('Layer', '').lower(),
@@ -139,6 +143,7 @@ def main(argv=None):
       'jax_version': jax.__version__, 'jaxlib_version': jaxlib.__version__,
       'torch_version': (sys.modules['torch'].__version__ if 'torch' in sys.modules else None),
       'xla_settings_in_effect': XLA_SETTINGS_IN_EFFECT,
+      'omp_wait_policy': os.environ.get('OMP_WAIT_POLICY', ''),
       'variant': args.variant, 'batch_size': args.batch_size, 'rounds': args.rounds,
       'calls_per_sample': args.calls,
       'what': "'jax_forward': the layer's forward; the others its forward and backward "
@@ -150,11 +155,12 @@ def main(argv=None):
   path = os.path.join(args.out, f'{args.variant}.json')
   results_io.write_json_atomic(path, report)
   kinds = list(totals)
-  print(f"\n| layer | output | {' | '.join(kinds)} |" + (' jax / torch_compile |'
-        if 'torch_compile' in kinds else '') + '\n|' + '---|' * (2 + len(kinds) + ('torch_compile' in kinds)))
+  ratios = [name for name in ('torch_eager', 'torch_compile') if name in kinds and 'jax' in kinds]
+  print(f"\n| layer | output | {' | '.join(kinds)} |"
+        + ''.join(f' jax / {name} |' for name in ratios)
+        + '\n|' + '---|' * (2 + len(kinds) + len(ratios)))
   for layer in layers + [{'name': 'sum', 'output_shape': [], 'ms': totals}]:
-    ratio = (f" {layer['ms']['jax'] / layer['ms']['torch_compile']:.2f} |"
-             if 'torch_compile' in kinds else '')
+    ratio = ''.join(f" {layer['ms']['jax'] / layer['ms'][name]:.2f} |" for name in ratios)
     print(f"| {layer['name']} | {'x'.join(map(str, layer['output_shape']))} | "
           + ' | '.join(f"{layer['ms'][kind]:.2f}" for kind in kinds) + ' |' + ratio)
   print(f'load average before {load_before}, after {load_after}; wrote {path}')

@@ -17,8 +17,8 @@ difference of each to the baseline, with the paper's claimed difference beside i
 how far each variant overfits (test error minus the error on training images evaluated
 alike); conv1's colour statistics per column (Figure 3) for the runs that
 `--mode=kernels` measured (`conv1_kernels.json`); the machines the runs trained on (runs
-from before machines.jsonl have none); and per run, the training error of every k-th epoch (with the seeds' mean) and the test
-error at each evaluation.
+from before machines.jsonl have none); and per run, the training error of every k-th epoch
+(with the seeds' mean) and the test error at each evaluation.
 """
 
 import csv

@@ -107,6 +107,20 @@ def sample_s(fn, calls):
   return (time.perf_counter() - start) / calls
 
 
+def alternate_rounds(calls: dict, rounds: int, per_sample: int, after_round=None) -> dict:
+  """{key: seconds per call, one sample (the mean of `per_sample` calls) per round}: every
+  call once per round, in reverse order every other round, so that drift of a shared
+  machine hits each alike; `after_round(index, times)` reports progress."""
+  times = {key: [] for key in calls}
+  order = list(calls)
+  for round_index in range(rounds):
+    for key in order if round_index % 2 == 0 else order[::-1]:
+      times[key].append(sample_s(calls[key], per_sample))
+    if after_round:
+      after_round(round_index, times)
+  return times
+
+
 def machine():
   return f'{os.cpu_count()}-core {runtime_machine.cpu_model()}'
 
@@ -153,13 +167,9 @@ def main():
     calls['pipeline', 'batch'] = prepare
 
   load_before = os.getloadavg()
-  times = {key: [] for key in calls}
-  order = list(calls)
-  for round_index in range(args.rounds):
-    for key in order if round_index % 2 == 0 else order[::-1]:
-      times[key].append(sample_s(calls[key], args.calls))
-    print(f'round {round_index + 1}/{args.rounds}: ' + ', '.join(
-        f'{v}/{f} {times[v, f][-1] * 1e3:.1f}' for v, f in order) + ' ms', flush=True)
+  times = alternate_rounds(calls, args.rounds, args.calls, lambda index, times: print(
+      f'round {index + 1}/{args.rounds}: ' + ', '.join(
+          f'{v}/{f} {times[v, f][-1] * 1e3:.1f}' for v, f in times) + ' ms', flush=True))
   load_after = os.getloadavg()
 
   pipeline_s = statistics.median(times['pipeline', 'batch']) if prepare else None

@@ -25,7 +25,6 @@ import datetime
 import os
 import statistics
 import sys
-import time
 
 from alexnet_jax.runtime import startup
 
@@ -38,6 +37,7 @@ import numpy as np  # noqa: E402
 from alexnet_jax.models import cuda_convnet  # noqa: E402
 from alexnet_jax.runtime import machine as runtime_machine  # noqa: E402
 from alexnet_jax.runtime import results_io  # noqa: E402
+from experiments import benchmark_cuda_convnet_vs_torch  # noqa: E402
 
 FRAMEWORKS = ('jax', 'torch_eager', 'torch_compile')
 
@@ -76,13 +76,6 @@ def torch_layer_call(variant: str, name: str, x, compiled: bool):
   def step():
     (layer(inputs) * g).sum().backward()
   return torch.compile(step) if compiled else step
-
-
-def sample_s(fn, calls):
-  start = time.perf_counter()
-  for _ in range(calls):
-    fn()
-  return (time.perf_counter() - start) / calls
 
 
 def main(argv=None):
@@ -125,12 +118,9 @@ def main(argv=None):
         flush=True)
 
   load_before = os.getloadavg()
-  times = {key: [] for key in calls}
-  order = list(calls)
-  for round_index in range(args.rounds):
-    for key in order if round_index % 2 == 0 else order[::-1]:
-      times[key].append(sample_s(calls[key], args.calls))
-    print(f'round {round_index + 1}/{args.rounds}', flush=True)
+  times = benchmark_cuda_convnet_vs_torch.alternate_rounds(
+      calls, args.rounds, args.calls,
+      lambda index, _: print(f'round {index + 1}/{args.rounds}', flush=True))
   load_after = os.getloadavg()
 
   for layer in layers:

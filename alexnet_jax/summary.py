@@ -70,7 +70,7 @@ def cuda_convnet_table(config) -> dict:
       else:  # locally-connected (the kernel holds every position) and dense
         macs += math.prod(kernel)
     row = {'name': layer.name, 'output_shape': list(output), 'columns': len(trees),
-           'sees': type(layer).__name__.replace('Layer', '').lower(),
+           'sees': cuda_convnet.kind(layer),
            'params': int(layer_params), 'macs': int(macs)}
     if scopes:
       row['reads'] = (alexnet.BOTH if layer.name == net.exchange or not in_columns

@@ -35,7 +35,6 @@ import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
 from alexnet_jax.models import cuda_convnet  # noqa: E402
-from alexnet_jax.runtime import machine as runtime_machine  # noqa: E402
 from alexnet_jax.runtime import results_io  # noqa: E402
 from experiments import benchmark_cuda_convnet_vs_torch  # noqa: E402
 
@@ -58,18 +57,16 @@ def jax_layer_calls(variant: str, index: int, x, cotangent_key):
           (lambda: jax.block_until_ready(gradient(params, x, g))), y)
 
 
-def torch_layer_call(variant: str, name: str, x, compiled: bool):
-  """Forward and backward of the torch layer `name` (and its ReLU) on NHWC array `x`."""
+def torch_layer_call(net, name: str, x, compiled: bool):
+  """Forward and backward of layer `name` (and its ReLU) of the torch net `net`
+  (experiments.cuda_convnet_torch.CudaConvnet) on NHWC array `x`."""
   import torch
 
-  from experiments import cuda_convnet_torch
-  torch.manual_seed(0)
-  net = cuda_convnet_torch.CudaConvnet(variant)
   modules = [module for key, module in net.layers.named_children()
              if key in (name, f'{name}_relu')]
   layer = torch.nn.Sequential(*modules)
   inputs = torch.from_numpy(np.asarray(x)).permute(0, 3, 1, 2).contiguous()
-  first = name == cuda_convnet.NETS[variant].layers[0].name
+  first = name == cuda_convnet.NETS[net.variant].layers[0].name
   inputs.requires_grad_(not first)
   g = torch.randn_like(layer(inputs))
 
@@ -93,9 +90,14 @@ def main(argv=None):
   if unknown or not frameworks:
     parser.error(f'--frameworks: {",".join(unknown) or "none"}; choose from '
                  f'{",".join(FRAMEWORKS)}')
+  torch_net = None
   if any(name.startswith('torch') for name in frameworks):
     import torch
+
+    from experiments import cuda_convnet_torch
     torch.set_num_threads(os.cpu_count())
+    torch.manual_seed(0)
+    torch_net = cuda_convnet_torch.CudaConvnet(args.variant)
 
   net = cuda_convnet.NETS[args.variant]
   x = jnp.asarray(np.random.default_rng(0).normal(0, 50, (args.batch_size, net.image_size,
@@ -106,9 +108,9 @@ def main(argv=None):
     if 'jax' in frameworks:
       calls[layer.name, 'jax_forward'], calls[layer.name, 'jax'] = forward, train
     for name in (name for name in frameworks if name != 'jax'):
-      calls[layer.name, name] = torch_layer_call(args.variant, layer.name, x,
+      calls[layer.name, name] = torch_layer_call(torch_net, layer.name, x,
                                                  compiled=name == 'torch_compile')
-    layers.append({'name': layer.name, 'kind': type(layer).__name__.replace('Layer', '').lower(),
+    layers.append({'name': layer.name, 'kind': cuda_convnet.kind(layer),
                    'input_shape': list(x.shape[1:]), 'output_shape': list(y.shape[1:])})
     x = y
   for key, fn in calls.items():
@@ -130,7 +132,7 @@ def main(argv=None):
   import jaxlib
   report = {
       'date_utc': datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds'),
-      'machine': f'{os.cpu_count()}-core {runtime_machine.cpu_model()}',
+      'machine': benchmark_cuda_convnet_vs_torch.machine(),
       'load_average_1_5_15_before': load_before, 'load_average_1_5_15_after': load_after,
       'jax_version': jax.__version__, 'jaxlib_version': jaxlib.__version__,
       'torch_version': (sys.modules['torch'].__version__ if 'torch' in sys.modules else None),

@@ -289,7 +289,7 @@ def test_two_columns_are_the_file_net_with_no_weights_across_columns(variant, lr
   cc_18pct's rnorm is spatial (within each map), so it keeps it."""
   configs = (_cc_config(variant, columns=2, lrn=lrn), _cc_config(variant, lrn=lrn))
   model_two, model_one = (alexnet.create_model(config.model) for config in configs)
-  shapes = [_parameter_shapes(config) for config in configs]
+  shapes = [summary._shapes(config)[0] for config in configs]
   rng = np.random.default_rng(2)  # every weight and bias drawn, none zero
   params_two = jax.tree.map(
       lambda leaf: np.float32(0.05) * rng.standard_normal(leaf.shape, np.float32), shapes[0])
@@ -300,14 +300,8 @@ def test_two_columns_are_the_file_net_with_no_weights_across_columns(variant, lr
   np.testing.assert_allclose(two_logits, one_logits, rtol=2e-4, atol=2e-4)
 
 
-def _parameter_shapes(config, size=24):
-  """The parameters' shapes, traced: nothing compiled or drawn."""
-  model = alexnet.create_model(config.model)
-  return jax.eval_shape(lambda: alexnet.init_params(model, jax.random.key(0), (size, size, 3)))
-
-
 def test_two_columns_split_every_filter_layer_and_join_at_the_exchange():
-  params = _parameter_shapes(_cc_config('cc_11pct', columns=2))
+  params = summary._shapes(_cc_config('cc_11pct', columns=2))[0]
   assert set(params) == {'column0', 'column1', 'fc10'}
   shapes = {name: layer['kernel'].shape for name, layer in params['column1'].items()}
   assert shapes['conv1'] == (5, 5, 3, 32) and shapes['conv2'] == (5, 5, 32, 32)
@@ -325,7 +319,7 @@ def test_column_layers_follow_their_files_weight_decay():
   config = _cc_config('cc_11pct', columns=2)
   rng = np.random.default_rng(5)
   params = jax.tree.map(lambda leaf: rng.standard_normal(leaf.shape, np.float32),
-                        _parameter_shapes(config))
+                        summary._shapes(config)[0])
   optimizer = optimizers.create_optimizer(config.optimizer, model_variant='cc_11pct')
   updates, _ = optimizer.update(jax.tree.map(jnp.zeros_like, params), optimizer.init(params),
                                 params)
@@ -347,7 +341,7 @@ def test_features_of_a_two_column_net_join_the_columns_and_reach_fc10():
   config = _cc_config('cc_11pct', columns=2)
   rng = np.random.default_rng(6)
   params = jax.tree.map(lambda leaf: np.float32(0.05) * rng.standard_normal(leaf.shape, np.float32),
-                        _parameter_shapes(config))
+                        summary._shapes(config)[0])
   net = api.Network(config, params, 0, '', '')
   assert 'conv1_conv' not in net.layers and 'fc10' in net.layers
   x = np.asarray(jax.random.normal(jax.random.key(3), (2, 24, 24, 3)) * 40)

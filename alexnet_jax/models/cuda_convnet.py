@@ -306,6 +306,11 @@ class LayerRange(CudaConvnet):
     return self._apply_layers(x, self.net.layers[start:stop])
 
 
+def kind(layer) -> str:
+  """'conv', 'local', 'pool', 'norm' or 'dense': the layer's type, as tables show it."""
+  return type(layer).__name__.replace('Layer', '').lower()
+
+
 def weight_layers(variant: str) -> tuple:
   return tuple(layer for layer in NETS[variant].layers
                if isinstance(layer, (ConvLayer, LocalLayer, DenseLayer)))

@@ -25,7 +25,7 @@ at the end, 3 seeds:
   experiments/results/cifar10_paper/lrn_r541/.
 * `cuda_convnet_long`: `cuda_convnet`'s pair with a first phase of 200 epochs at epsW
   instead of 60 (220 in all), nearer the 11pct header's ~500: the LRN issue's run C, a GPU
-  job (7.5-8 hours per run on one core of a 2-core VM; it reached 11.8% / 11.5% 10-view
+  job (7.5-7.9 hours per run on one core of a 2-core VM; it reached 11.8% / 11.5% 10-view
   test error with / without rnorm on seed 0); results:
   experiments/results/cifar10_paper/lrn_r541_long/.
 * `paper_pair`: what the paper compared, r541's 11pct (`cc_11pct`) against

@@ -7,6 +7,9 @@ cifar-cropped setting.
     python -m experiments.benchmark_cuda_convnet_vs_torch --rounds=7 --calls=5 \
         --out=experiments/results/cuda_convnet_vs_torch
 
+`--frameworks=alexnet_jax` times the JAX step alone and imports no torch, so the same
+command compares JAX versions (one Python per version) where torch is not installed.
+
 Everything runs in ONE process and the measurements alternate round by round (in
 reverse order every other round), so that drift of a shared machine hits every
 framework alike; figures are medians over rounds and ratios are medians of the
@@ -39,7 +42,7 @@ import numpy as np  # noqa: E402
 
 from alexnet_jax.config import presets  # noqa: E402
 from alexnet_jax.data import iterators
-from alexnet_jax.models import alexnet
+from alexnet_jax.models import alexnet, cuda_convnet
 from alexnet_jax.runtime import machine as runtime_machine
 from alexnet_jax.runtime import results_io
 from alexnet_jax.training import optimizers, step_functions
@@ -125,7 +128,7 @@ def machine():
   return f'{os.cpu_count()}-core {runtime_machine.cpu_model()}'
 
 
-def main():
+def main(argv=None):
   parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
   parser.add_argument('--variants', default='cc_11pct,cc_11pct_r540,cc_13pct,cc_18pct')
   parser.add_argument('--batch_size', type=int, default=128)
@@ -136,10 +139,17 @@ def main():
   parser.add_argument('--machine_note', default='',
                       help="e.g. 'shared with two training lanes'")
   parser.add_argument('--out', default='/tmp/cuda_convnet_vs_torch')
-  args = parser.parse_args()
+  args = parser.parse_args(argv)
   variants, frameworks = args.variants.split(','), args.frameworks.split(',')
-  import torch
-  torch.set_num_threads(os.cpu_count())
+  for flag, given, known in (('--variants', variants, tuple(cuda_convnet.NETS)),
+                             ('--frameworks', frameworks, FRAMEWORKS)):
+    unknown = [name for name in given if name not in known]
+    if unknown:
+      parser.error(f'{flag}: unknown {",".join(unknown)}; choose from {",".join(known)}')
+  torch = None
+  if any(name.startswith('torch') for name in frameworks):
+    import torch
+    torch.set_num_threads(os.cpu_count())
 
   rng = np.random.default_rng(0)
   images = np.asarray(rng.normal(0, 50, (args.batch_size, 24, 24, 3)), np.float32)
@@ -202,7 +212,8 @@ def main():
       'machine': machine() + (f', {args.machine_note}' if args.machine_note else ''),
       'load_average_1_5_15_before': load_before, 'load_average_1_5_15_after': load_after,
       'jax_version': jax.__version__, 'jaxlib_version': jaxlib.__version__,
-      'torch_version': torch.__version__, 'torch_threads': torch.get_num_threads(),
+      'torch_version': torch and torch.__version__,
+      'torch_threads': torch and torch.get_num_threads(),
       'xla_flags': os.environ.get('XLA_FLAGS', ''), 'xla_settings_in_effect': XLA_SETTINGS_IN_EFFECT,
       'batch_size': args.batch_size, 'image_size': 24, 'dtype': 'float32',
       'rounds': args.rounds, 'calls_per_sample': args.calls, 'epoch_images': EPOCH_IMAGES,
@@ -232,6 +243,7 @@ def main():
   if pipeline_s:
     print(f'pipeline: {pipeline_s * 1e3:.1f} ms per batch of {args.batch_size}')
   print(f'load average before {load_before}, after {load_after}; wrote {path}')
+  return report
 
 
 if __name__ == '__main__':

@@ -444,3 +444,17 @@ def test_tanh_neuron_is_a_tanh_bx(a, b):
   positive = pre > 0
   np.testing.assert_allclose(got[positive], a * np.tanh(b * pre[positive]), rtol=1e-5, atol=1e-7)
   assert np.all(np.abs(got) <= a + 1e-6)
+
+
+def test_step_benchmark_runs_without_torch_and_names_an_unknown_framework(tmp_path, capsys):
+  from experiments import benchmark_cuda_convnet_vs_torch as benchmark
+  with pytest.raises(SystemExit) as exit_info:
+    benchmark.main(['--frameworks=jax', f'--out={tmp_path}'])
+  assert exit_info.value.code == 2
+  assert '--frameworks: unknown jax; choose from alexnet_jax,' in capsys.readouterr().err
+  report = benchmark.main(['--variants=cc_18pct', '--batch_size=2', '--rounds=1', '--calls=1',
+                           '--warmup=1', '--frameworks=alexnet_jax', f'--out={tmp_path}'])
+  assert report['torch_version'] is None
+  assert not [key for key in report['results']['cc_18pct'] if key.startswith('torch')]
+  assert report['results']['cc_18pct']['alexnet_jax']['step_ms'] > 0
+  assert (tmp_path / 'results.json').exists()

@@ -11,8 +11,8 @@
 # one-GPU net and crops and flips on the small net (dropout_small, columns_small,
 # dropout_unaugmented, augmentation_small), depth on the small net (depth_small: conv4,
 # then conv3 and conv4, left out; depth_long: the same at 30 epochs), the same LRN pair
-# with a 200-epoch first phase (lrn_r541_long, seed 0), then the committed sweeps on the
-# r540 draft: LRN (lrn) and the three non-overlapping pooling runs (the overlapping ones are
+# with a 200-epoch first phase (lrn_r541_long, seed 0), Figure 3 on the two-column r541 net
+# (columns_r541), lrn_r541_long's seed 1, then the committed sweeps on the r540 draft: LRN (lrn) and the three non-overlapping pooling runs (the overlapping ones are
 # that LRN sweep's `lrn` runs).
 #
 #   experiments/cifar10_paper_lanes.sh SWEEP_CLONE RUNS_DIR [RUN ...]   # starts both lanes, returns
@@ -88,13 +88,16 @@ sweep() {  # every run, EXPERIMENT/VARIANT/seedK, in the order the lanes take th
   for seed in 0 1 2; do
     for variant in no_conv4 no_conv3_conv4; do echo "depth_long/$variant/seed$seed"; done
   done
-  # Run C: the LRN pair on the paper's net with a 200-epoch first phase (4.5-6.5 h per run on
+  # Run C: the LRN pair on the paper's net with a 200-epoch first phase (7.5-7.9 h per run on
   # one core; needs a clone at or after bb0c4eb, where the preset appeared).
   for variant in lrn no_lrn; do echo "lrn_r541_long/$variant/seed0"; done
   # Figure 3 on the paper's net split into two columns: its one_column side is lrn_r541's
   # `lrn` (the same config), so only two_columns runs; needs a clone with the preset
   # (configs/ablate_columns.py:cuda_convnet).
   for seed in 0 1 2; do echo "columns_r541/two_columns/seed$seed"; done
+  # Run C's second seed, after Figure 3 (the seed-0 pair's differences were within what
+  # lrn_r541's seed spread could undo).
+  for variant in lrn no_lrn; do echo "lrn_r541_long/$variant/seed1"; done
   for seed in 0 1 2; do
     for variant in lrn no_lrn; do echo "lrn/$variant/seed$seed"; done
   done

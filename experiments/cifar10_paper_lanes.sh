@@ -12,8 +12,9 @@
 # dropout_unaugmented, augmentation_small), depth on the small net (depth_small: conv4,
 # then conv3 and conv4, left out; depth_long: the same at 30 epochs), the same LRN pair
 # with a 200-epoch first phase (lrn_r541_long, seed 0), Figure 3 on the two-column r541 net
-# (columns_r541), lrn_r541_long's seed 1, then the committed sweeps on the r540 draft: LRN (lrn) and the three non-overlapping pooling runs (the overlapping ones are
-# that LRN sweep's `lrn` runs).
+# (columns_r541), lrn_r541_long's seed 1, then the committed sweeps on the r540 draft: LRN
+# (lrn) and the three non-overlapping pooling runs (the overlapping ones are that LRN
+# sweep's `lrn` runs).
 #
 #   experiments/cifar10_paper_lanes.sh SWEEP_CLONE RUNS_DIR [RUN ...]   # starts both lanes, returns
 #   experiments/cifar10_paper_lanes.sh --list   # each run's config, committed runs and overrides

@@ -420,8 +420,11 @@ def _kernel_lines(results) -> list:
            'grey kernels; random ones about 2/3), at initialization in brackets, how far the '
            'kernels moved (x their initial norm), and column0 minus column1 with the share of '
            'random deals of the kernels to the columns that differ as much (p).', '',
-           '| variant | seed | step | colour fraction per column (initial) | moved '
-           '| column0 - column1 | p |', '|---|---|---|---|---|---|---|']
+           'Quartiles: the 25th, 50th and 75th percentiles of each column\'s per-kernel '
+           'fractions, where the kernel file has them (a colour-agnostic column has all three '
+           'near 0).', '',
+           '| variant | seed | step | colour fraction per column (initial) | quartiles per column '
+           '| moved | column0 - column1 | p |', '|---|---|---|---|---|---|---|---|']
   for name, run in measured:
     kernels = run['conv1_kernels']
     columns = kernels['columns'].values()
@@ -429,10 +432,17 @@ def _kernel_lines(results) -> list:
         f"{column['mean_colour_fraction']:.3f}"
         + (f" ({column['initial_mean_colour_fraction']:.3f})"
            if 'initial_mean_colour_fraction' in column else '') for column in columns)
+    spread = ' / '.join(
+        ', '.join(f'{q:.2f}' for q in statistics.quantiles(
+            column['colour_fractions'], n=4, method='inclusive'))
+        if len(column.get('colour_fractions', ())) > 1 else 'n/a' for column in columns)
+    if set(spread.split(' / ')) == {'n/a'}:
+      spread = 'n/a'
     moved = ' / '.join(f"{column['relative_change']:.2f}" for column in columns
                        if 'relative_change' in column) or 'n/a'
     difference = kernels.get('column_difference') or {}
-    lines.append(f"| {name} | {run['seed']} | {kernels['step']} | {fractions} | {moved} "
+    lines.append(f"| {name} | {run['seed']} | {kernels['step']} | {fractions} | {spread} "
+                 f"| {moved} "
                  f"| {_fmt_diff(difference.get('mean_colour_fraction_difference'), digits=3)} "
                  f"| {_num(difference.get('p_value'), 3)} |")
   return lines

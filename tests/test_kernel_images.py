@@ -1,3 +1,4 @@
+import re
 import sys
 
 import numpy as np
@@ -32,7 +33,8 @@ def test_colour_fraction_of_grey_and_single_channel_kernels():
   np.testing.assert_allclose(fractions, [0.0, 2 / 3], atol=1e-12)
   stats = kernel_images.kernel_statistics({'column0': {'conv1': {'kernel': grey}},
                                        'column1': {'conv1': {'kernel': red_only}}})
-  assert stats['column1'] == {'kernels': 1, 'mean_colour_fraction': 2 / 3}
+  assert stats['column1'] == {'kernels': 1, 'mean_colour_fraction': 2 / 3,
+                              'colour_fractions': [2 / 3]}
 
 
 def test_kernels_mode_draws_a_trained_checkpoint(tiny_config, tmp_path, monkeypatch, capsys):
@@ -47,6 +49,9 @@ def test_kernels_mode_draws_a_trained_checkpoint(tiny_config, tmp_path, monkeypa
   initial = restore.initial_params(tiny_config)
   for name, column in record['columns'].items():
     assert 0 < column['mean_colour_fraction'] < 1
+    assert column['colour_fractions'] == pytest.approx(kernel_images.colour_fraction(
+        restore.restore_params(tiny_config, str(tmp_path))[0][name]['conv1']['kernel']))
+    assert np.mean(column['colour_fractions']) == pytest.approx(column['mean_colour_fraction'])
     assert column['initial_mean_colour_fraction'] == pytest.approx(
         kernel_images.colour_fraction(initial[name]['conv1']['kernel']).mean())
     # Three small steps move the kernels a little; a wrongly recomputed initialization
@@ -62,7 +67,10 @@ def test_kernels_mode_draws_a_trained_checkpoint(tiny_config, tmp_path, monkeypa
   monkeypatch.setitem(sys.modules, 'matplotlib', None)
   assert kernel_images.run(tiny_config, str(tmp_path)) == record
   assert not (tmp_path / 'conv1_kernels.png').exists()
-  assert 'matplotlib is not installed: no conv1_kernels.png' in capsys.readouterr().out
+  out = capsys.readouterr().out
+  assert 'matplotlib is not installed: no conv1_kernels.png' in out
+  assert re.search(r'column0: \d+ kernels, mean colour fraction 0\.\d{3} \(quartiles '
+                   r'0\.\d{3} / 0\.\d{3} / 0\.\d{3}\)', out)
 
 
 def test_column_difference_is_judged_against_random_deals_of_the_kernels():

@@ -157,8 +157,9 @@ def run(config, workdir: str) -> dict:
     start = (f" (at initialization {column['initial_mean_colour_fraction']:.3f}; the "
              f"kernels moved {column['relative_change']:.2f}x their initial norm)"
              if 'relative_change' in column else '')
-    spread = ' (quartiles {:.3f} / {:.3f} / {:.3f})'.format(
+    spread = (' (quartiles {:.3f} / {:.3f} / {:.3f})'.format(
         *statistics.quantiles(column['colour_fractions'], n=4, method='inclusive'))
+        if column['kernels'] > 1 else '')
     print(f"{name}: {column['kernels']} kernels, mean colour fraction "
           f"{column['mean_colour_fraction']:.3f}{spread}{start}")
   if record['column_difference']:

@@ -47,10 +47,11 @@ def test_kernels_mode_draws_a_trained_checkpoint(tiny_config, tmp_path, monkeypa
   assert set(record['columns']) == {'column0', 'column1'}
   from alexnet_jax.training import restore
   initial = restore.initial_params(tiny_config)
+  trained = restore.restore_params(tiny_config, str(tmp_path))[0]
   for name, column in record['columns'].items():
     assert 0 < column['mean_colour_fraction'] < 1
     assert column['colour_fractions'] == pytest.approx(kernel_images.colour_fraction(
-        restore.restore_params(tiny_config, str(tmp_path))[0][name]['conv1']['kernel']))
+        trained[name]['conv1']['kernel']))
     assert np.mean(column['colour_fractions']) == pytest.approx(column['mean_colour_fraction'])
     assert column['initial_mean_colour_fraction'] == pytest.approx(
         kernel_images.colour_fraction(initial[name]['conv1']['kernel']).mean())

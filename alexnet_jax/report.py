@@ -432,12 +432,11 @@ def _kernel_lines(results) -> list:
         f"{column['mean_colour_fraction']:.3f}"
         + (f" ({column['initial_mean_colour_fraction']:.3f})"
            if 'initial_mean_colour_fraction' in column else '') for column in columns)
-    spread = ' / '.join(
-        ', '.join(f'{q:.2f}' for q in statistics.quantiles(
-            column['colour_fractions'], n=4, method='inclusive'))
-        if len(column.get('colour_fractions', ())) > 1 else 'n/a' for column in columns)
-    if set(spread.split(' / ')) == {'n/a'}:
-      spread = 'n/a'
+    quartiles = [', '.join(f'{q:.2f}' for q in statistics.quantiles(
+                     column['colour_fractions'], n=4, method='inclusive'))
+                 if len(column.get('colour_fractions', ())) > 1 else 'n/a'
+                 for column in columns]
+    spread = ' / '.join(quartiles) if set(quartiles) != {'n/a'} else 'n/a'
     moved = ' / '.join(f"{column['relative_change']:.2f}" for column in columns
                        if 'relative_change' in column) or 'n/a'
     difference = kernels.get('column_difference') or {}

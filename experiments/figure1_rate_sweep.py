@@ -23,7 +23,7 @@ import itertools
 import json
 import os
 
-from alexnet_jax import report
+from alexnet_jax.reporting import run_summary
 
 TARGET = 0.25
 
@@ -49,7 +49,7 @@ def collect(runs_dirs) -> list:
       run_dir = os.path.join(runs_dir, variant, 'seed0')
       if not os.path.isdir(run_dir):
         continue
-      summary = report.summarize_run(run_dir, TARGET)
+      summary = run_summary.summarize_run(run_dir, TARGET)
       if not summary['finished']:
         continue  # an unfinished run has not had its chance to reach the target
       with open(os.path.join(run_dir, 'config.json')) as f:

@@ -16,7 +16,7 @@ import re
 import statistics
 import sys
 
-from alexnet_jax import report
+from alexnet_jax.reporting import run_summary
 
 VARIANT = re.compile(r'^(?P<activation>[a-z]+)_lr(?P<rate>[0-9p]+)$')
 
@@ -31,7 +31,7 @@ def summarize(runs_dir: str, target: float = 0.25) -> dict:
       run_info = os.path.join(runs_dir, variant, seed, 'run.json')
       if not os.path.exists(run_info) or not json.load(open(run_info)).get('finished'):
         continue  # an unfinished run would be compared over fewer epochs
-      records = report.read_jsonl(os.path.join(runs_dir, variant, seed, 'metrics.jsonl'))
+      records = run_summary.read_jsonl(os.path.join(runs_dir, variant, seed, 'metrics.jsonl'))
       train = [r for r in records if r.get('split') == 'train']
       last_epoch = train[-1]['epoch']
       reached = next((r['epoch'] for r in train if r['top1_error'] <= target), None)

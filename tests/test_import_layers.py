@@ -17,7 +17,7 @@ LAYERS = (
     ('runtime', 'ops', 'config'),
     ('models', 'data', 'devices'),
     ('training',),
-    ('validation',),
+    ('validation', 'reporting'),
     ('train', 'evaluate', 'summary', 'benchmark', 'ablation', 'kernel_images', 'export',
      'api', 'report', 'weights', 'datasets', 'ensemble', 'neighbours'),
     ('main',),

@@ -10,6 +10,7 @@ import warnings
 import pytest
 
 from alexnet_jax import report
+from alexnet_jax.reporting import run_summary, sweep, tables
 
 
 def write_run(root, variant, seed, *, train_errors, losses, test_top1, test_top5, wall_time,
@@ -228,7 +229,7 @@ def test_epoch_means_decide_epochs_to_target_when_the_run_logged_them(tmp_path):
     for epoch, error in ((1, 0.35), (2, 0.27), (3, 0.25)):
       f.write(json.dumps({'step': 10 * epoch, 'split': 'train_epoch', 'epoch': epoch,
                           'loss': 1.0, 'top1_error': error, 'top5_error': 0.0}) + '\n')
-  run = report.summarize_run(str(tmp_path / 'relu' / 'seed0'), 0.25)
+  run = run_summary.summarize_run(str(tmp_path / 'relu' / 'seed0'), 0.25)
   assert run['epochs_to_target'] == 3  # the window logged at epoch 2.0 (0.2) does not count
   assert run['epochs_to_target_interpolated'] == pytest.approx(2 + (0.27 - 0.25) / (0.27 - 0.25))
   assert run['train_curve'] == [(1, 0.35), (2, 0.27), (3, 0.25)]
@@ -305,8 +306,8 @@ def test_committed_tables_rebuild_from_the_committed_run_files(experiment, tmp_p
 
 
 def test_a_single_run_is_shown_without_a_spread():
-  assert report._fmt({'mean': 0.1637, 'std': 0.0, 'n': 1}, scale=100) == '16.37'
-  assert report._fmt({'mean': 0.1637, 'std': 0.002, 'n': 3}, scale=100) == '16.37 ± 0.20'
+  assert tables._fmt({'mean': 0.1637, 'std': 0.0, 'n': 1}, scale=100) == '16.37'
+  assert tables._fmt({'mean': 0.1637, 'std': 0.002, 'n': 3}, scale=100) == '16.37 ± 0.20'
 
 
 def test_runs_without_a_training_curve_plot_without_a_legend_warning(tmp_path):
@@ -340,7 +341,7 @@ def test_training_error_table_shows_every_kth_epoch_and_the_seed_mean(tmp_path):
               test_top1=0.3, test_top5=0.1, wall_time=10)
     _append_epoch_means(tmp_path / variant / f'seed{seed}',
                         [0.6 - 0.01 * e + offset for e in range(1, 21)])
-  text = report.markdown_table(report.collect(str(tmp_path)))
+  text = tables.markdown_table(sweep.collect(str(tmp_path)))
   section = text[text.index('## Training top-1 error during training'):
                  text.index('## Test top-1 error during training')]
   header = next(line for line in section.splitlines() if line.startswith('| variant'))
@@ -355,5 +356,5 @@ def test_training_error_table_shows_every_kth_epoch_and_the_seed_mean(tmp_path):
 
 def test_runs_without_epoch_means_get_no_training_error_table(ablation_dir):
   # The fixture's runs logged only log-interval windows, as runs before per-epoch means did.
-  assert '## Training top-1 error during training' not in report.markdown_table(
-      report.collect(str(ablation_dir)))
+  assert '## Training top-1 error during training' not in tables.markdown_table(
+      sweep.collect(str(ablation_dir)))

@@ -66,7 +66,7 @@ def save_kernel_grid(params, path: str, title: str = 'conv1 kernels'):
   ax.set_axis_off()
   ax.set_title(f'{title} (one column per band)')
   fig.tight_layout()
-  fig.savefig(path, dpi=150)
+  results_io.write_figure_atomic(path, fig, dpi=150)
   plt.close(fig)
 
 

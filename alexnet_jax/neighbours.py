@@ -296,7 +296,7 @@ def save_figure(rows, record, path: str):
   axes[0, 2].set_title(f"nearest by {record['layer']}", fontsize=8, loc='left')
   axes[0, 3 + k].set_title('nearest by pixels', fontsize=8, loc='left')
   fig.tight_layout()
-  fig.savefig(path, dpi=150)
+  results_io.write_figure_atomic(path, fig, dpi=150)
   plt.close(fig)
 
 

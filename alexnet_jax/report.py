@@ -51,7 +51,7 @@ def build(workdir: str, out_dir=None, target_train_error=None) -> dict:
   results_io.write_json_atomic(os.path.join(out_dir, 'results.json'), results)
   table = tables.markdown_table(results)
   results_io.write_text_atomic(os.path.join(out_dir, 'results.md'), table)
-  tables.write_csv(results, os.path.join(out_dir, 'results.csv'))
+  results_io.write_text_atomic(os.path.join(out_dir, 'results.csv'), tables.csv_text(results))
   print(table)
   if optional.installed('matplotlib'):
     figures.plot(results, out_dir)

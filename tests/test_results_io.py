@@ -54,3 +54,39 @@ def test_a_failed_write_keeps_the_previous_file_and_names_the_path(tmp_path, mon
     results_io.write_text_atomic(str(path), 'new')
   assert path.read_text() == 'old'
   assert os.listdir(tmp_path) == ['results.json']  # its temporary file removed
+
+
+class _FigureKilledWhileDrawing:
+  """Writes the start of a PNG to its target, as matplotlib's savefig does while it
+  renders, then fails (a report killed, or a renderer error, halfway through)."""
+
+  def savefig(self, target, **kwargs):
+    if isinstance(target, (str, os.PathLike)):
+      with open(target, 'wb') as f:
+        f.write(b'\x89PNG half')
+    else:
+      target.write(b'\x89PNG half')
+    raise RuntimeError('killed while drawing')
+
+
+def test_a_figure_that_fails_while_drawing_leaves_the_previous_plot(tmp_path):
+  path = tmp_path / 'train_error.png'
+  path.write_bytes(b'the previous plot')
+  with pytest.raises(RuntimeError, match='killed while drawing'):
+    results_io.write_figure_atomic(str(path), _FigureKilledWhileDrawing(), dpi=120)
+  assert path.read_bytes() == b'the previous plot'
+  assert os.listdir(tmp_path) == ['train_error.png']
+
+
+def test_a_figure_is_written_as_png(tmp_path):
+  pytest.importorskip('matplotlib')
+  import matplotlib
+  matplotlib.use('Agg')
+  import matplotlib.pyplot as plt
+  fig, ax = plt.subplots(figsize=(2, 2))
+  ax.plot([0, 1], [1, 0])
+  path = tmp_path / 'plot.png'
+  results_io.write_figure_atomic(str(path), fig, dpi=50)
+  plt.close(fig)
+  assert path.read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
+  assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~results_io._UMASK

@@ -4,6 +4,7 @@ checks)."""
 import os
 
 from alexnet_jax.reporting import sweep
+from alexnet_jax.runtime import results_io
 
 
 def plot(results: dict, workdir: str):
@@ -31,7 +32,7 @@ def plot(results: dict, workdir: str):
   if ax.get_legend_handles_labels()[0]:  # runs too short to log a nonzero training error have none
     ax.legend()
   fig.tight_layout()
-  fig.savefig(os.path.join(workdir, 'train_error.png'), dpi=120)
+  results_io.write_figure_atomic(os.path.join(workdir, 'train_error.png'), fig, dpi=120)
   plt.close(fig)
 
   curves = sweep.finished_test_curves(results)
@@ -54,7 +55,7 @@ def plot(results: dict, workdir: str):
     if labelled:
       ax.legend()
     fig.tight_layout()
-    fig.savefig(os.path.join(workdir, 'test_curve.png'), dpi=120)
+    results_io.write_figure_atomic(os.path.join(workdir, 'test_curve.png'), fig, dpi=120)
     plt.close(fig)
 
   fig, ax = plt.subplots(figsize=(6, 4))
@@ -65,5 +66,5 @@ def plot(results: dict, workdir: str):
   ax.set_ylabel('test top-1 error (%)')
   ax.set_title(f"{results['ablation']}: test error (mean ± std over seeds)")
   fig.tight_layout()
-  fig.savefig(os.path.join(workdir, 'test_error.png'), dpi=120)
+  results_io.write_figure_atomic(os.path.join(workdir, 'test_error.png'), fig, dpi=120)
   plt.close(fig)

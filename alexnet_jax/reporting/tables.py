@@ -3,6 +3,7 @@ overfitting, Figure 3's kernels, the machines, per-run numbers and the error cur
 `results.csv` (the statistics, one row per variant)."""
 
 import csv
+import io
 import statistics
 
 from alexnet_jax.reporting import sweep
@@ -268,15 +269,18 @@ def _num(value, digits, scale=1.0):
   return 'n/a' if value is None else f'{value * scale:.{digits}f}'
 
 
-def write_csv(results: dict, path: str):
-  with open(path, 'w', newline='') as f:
-    writer = csv.writer(f)
-    variants = results['variants']
-    metrics = [m for m in sweep.METRICS + sweep.OVERFITTING_METRICS
-               if all(m in variant['stats'] for variant in variants.values())]
-    writer.writerow(['variant', 'n'] + [f'{m}_{s}' for m in metrics for s in ('mean', 'std')]
-                    + [f'diff_{m}' for m in metrics])
-    for name, variant in variants.items():
-      writer.writerow([name, variant['finished_runs']]
-                      + [variant['stats'][m][s] for m in metrics for s in ('mean', 'std')]
-                      + [variant['difference_to_baseline'][m] for m in metrics])
+def csv_text(results: dict) -> str:
+  """results.csv: one row per variant, each metric's mean, std and difference to the
+  baseline (the metrics every variant has)."""
+  buffer = io.StringIO(newline='')
+  writer = csv.writer(buffer)
+  variants = results['variants']
+  metrics = [m for m in sweep.METRICS + sweep.OVERFITTING_METRICS
+             if all(m in variant['stats'] for variant in variants.values())]
+  writer.writerow(['variant', 'n'] + [f'{m}_{s}' for m in metrics for s in ('mean', 'std')]
+                  + [f'diff_{m}' for m in metrics])
+  for name, variant in variants.items():
+    writer.writerow([name, variant['finished_runs']]
+                    + [variant['stats'][m][s] for m in metrics for s in ('mean', 'std')]
+                    + [variant['difference_to_baseline'][m] for m in metrics])
+  return buffer.getvalue()

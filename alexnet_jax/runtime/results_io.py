@@ -1,5 +1,6 @@
 """Result files: written whole or not at all, so a killed run never leaves half a JSON."""
 
+import io
 import json
 import os
 import tempfile
@@ -44,6 +45,14 @@ def _write_atomic(path: str, content, mode: str):
     if tmp is not None and os.path.exists(tmp):
       os.remove(tmp)
     raise OSError(error.errno, error.strerror, path) from None
+
+
+def write_figure_atomic(path: str, fig, dpi: int):
+  """A matplotlib figure as PNG, rendered in memory and then written as the other
+  results are: a report killed while drawing leaves the previous plot, not half of one."""
+  buffer = io.BytesIO()
+  fig.savefig(buffer, format='png', dpi=dpi)
+  write_bytes_atomic(path, buffer.getvalue())
 
 
 def write_json_atomic(path: str, obj):

@@ -65,7 +65,7 @@ def measure(config) -> dict:
 
   model = compiled.model
   forward = placement.wrap_step(lambda p, b: model.apply({'params': p}, b['image'], train=False),
-                          ('device', 'batch'))
+                                ('device', 'batch'))
   forward_stats = time_calls(lambda: forward(state.params, device_batch).block_until_ready(),
                              warmup_steps=bench.warmup_steps, steps=bench.steps)
 

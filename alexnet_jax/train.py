@@ -234,7 +234,7 @@ def _train(config, workdir, layout, info, primary):
 
   def run_eval(step):
     result = step_functions.evaluate(compiled.eval_fn(device_state.params),
-                            iterators.create_eval_iterator(config, **shard))
+                                     iterators.create_eval_iterator(config, **shard))
     record = {'step': step, 'split': 'eval', 'epoch': step / steps_per_epoch, **result}
     writer.write(record)
     best = schedule.observe(result['top1_error'])

@@ -65,7 +65,7 @@ def validate_model(model_config, image_size: int):
   """Checks `config.model` against the variant's layout and the input size; the
   True/False knobs are the `bool` fields of `alexnet.ModelSpec`."""
   require_one_of('model.variant', model_config.variant,
-          tuple(alexnet.ARCHITECTURES) + tuple(cuda_convnet.NETS))
+                 tuple(alexnet.ARCHITECTURES) + tuple(cuda_convnet.NETS))
   for key in ('tanh_a', 'tanh_b'):
     value = model_config.get(key, 1.0)
     require(isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0,
@@ -86,21 +86,21 @@ def validate_model(model_config, image_size: int):
   require_one_of('model.dtype', model_config.dtype, tuple(layers.DTYPES))
   require_one_of('model.columns', model_config.columns, (1, 2))
   require(isinstance(model_config.num_classes, int) and model_config.num_classes >= 2,
-           f'config.model.num_classes={model_config.num_classes!r} must be an integer >= 2')
+          f'config.model.num_classes={model_config.num_classes!r} must be an integer >= 2')
   require(0.0 <= model_config.dropout_rate < 1.0,
-           f'config.model.dropout_rate={model_config.dropout_rate!r} must be in [0, 1)')
+          f'config.model.dropout_rate={model_config.dropout_rate!r} must be in [0, 1)')
   conv_chunk = model_config.get('conv_chunk', 0)
   require(isinstance(conv_chunk, int) and not isinstance(conv_chunk, bool) and conv_chunk >= 0,
           f'config.model.conv_chunk={conv_chunk!r} must be an integer >= 0 (0: whole batch)')
   require(model_config.width_multiplier > 0,
-           f'config.model.width_multiplier={model_config.width_multiplier!r} must be > 0')
+          f'config.model.width_multiplier={model_config.width_multiplier!r} must be > 0')
   require(isinstance(model_config.lrn_n, int) and model_config.lrn_n >= 1,
-           f'config.model.lrn_n={model_config.lrn_n!r} must be an integer >= 1')
+          f'config.model.lrn_n={model_config.lrn_n!r} must be an integer >= 1')
   require(model_config.lrn_k > 0, f'config.model.lrn_k={model_config.lrn_k!r} must be > 0')
   require(model_config.lrn_alpha >= 0,
-           f'config.model.lrn_alpha={model_config.lrn_alpha!r} must be >= 0')
+          f'config.model.lrn_alpha={model_config.lrn_alpha!r} must be >= 0')
   require(model_config.lrn_beta >= 0,
-           f'config.model.lrn_beta={model_config.lrn_beta!r} must be >= 0')
+          f'config.model.lrn_beta={model_config.lrn_beta!r} must be >= 0')
   arch = alexnet.ARCHITECTURES[model_config.variant]
   conv_names = tuple(layer.name for layer in arch.conv)
   for name in model_config.width_exempt:
@@ -120,13 +120,13 @@ def validate_model(model_config, image_size: int):
   for layer in spec.arch.conv:
     features = spec.conv_kernels(layer)
     require(features >= model_config.columns and features % model_config.columns == 0,
-             f'config.model.columns={model_config.columns} does not divide the {features} '
-             f'kernels of {layer.name} (config.model.width_multiplier='
-             f'{model_config.width_multiplier})')
+            f'config.model.columns={model_config.columns} does not divide the {features} '
+            f'kernels of {layer.name} (config.model.width_multiplier='
+            f'{model_config.width_multiplier})')
   for layer in arch.dense:
     require(layer.features % model_config.columns == 0,
-             f'config.model.columns={model_config.columns} does not divide the '
-             f'{layer.features} neurons of {layer.name}')
+            f'config.model.columns={model_config.columns} does not divide the '
+            f'{layer.features} neurons of {layer.name}')
   try:
     alexnet.feature_map_sizes(model_config.variant, image_size, model_config.pooling)
   except ValueError as error:
@@ -141,13 +141,13 @@ def validate_data(data):
           f'config.data.channels={data.channels}')
   require(data.pca_std >= 0, f'config.data.pca_std={data.pca_std!r} must be >= 0')
   require(data.pca_std == 0 or data.channels == 3,
-           f'config.data.pca_std={data.pca_std} needs RGB images, but config.data.channels='
-           f'{data.channels}')
+          f'config.data.pca_std={data.pca_std} needs RGB images, but config.data.channels='
+          f'{data.channels}')
   require(data.crop_padding >= 0,
-           f'config.data.crop_padding={data.crop_padding!r} must be >= 0')
+          f'config.data.crop_padding={data.crop_padding!r} must be >= 0')
   require(data.resize_size == 0 or data.resize_size >= data.image_size,
-           f'config.data.resize_size={data.resize_size} is smaller than config.data.image_size='
-           f'{data.image_size}')
+          f'config.data.resize_size={data.resize_size} is smaller than config.data.image_size='
+          f'{data.image_size}')
   require(data.worker_processes >= -1, f'config.data.worker_processes='
           f'{data.worker_processes!r} must be >= 0, or -1 for one per core')
   limit = data.get('in_memory_max_bytes', 0)
@@ -316,9 +316,9 @@ def validate_config(config, *, num_devices=None):
   """Validates the whole config; `num_devices` (if known) checks the layout too."""
   require_one_of('mode', config.mode, MODES)
   require(config.data.image_size >= 1,
-           f'config.data.image_size={config.data.image_size!r} must be >= 1')
+          f'config.data.image_size={config.data.image_size!r} must be >= 1')
   require(config.data.channels >= 1,
-           f'config.data.channels={config.data.channels!r} must be >= 1')
+          f'config.data.channels={config.data.channels!r} must be >= 1')
   validate_data(config.data)
   if config.get('init_from', ''):
     try:
@@ -343,30 +343,30 @@ def validate_config(config, *, num_devices=None):
           'variants put one column on each of two devices); set it to 1')
   require_one_of('schedule.name', config.schedule.name, schedules.SCHEDULES)
   require(0 < config.schedule.factor < 1,
-           f'config.schedule.factor={config.schedule.factor!r} must be in (0, 1)')
+          f'config.schedule.factor={config.schedule.factor!r} must be in (0, 1)')
   require(config.num_epochs > 0 or config.num_train_steps > 0,
-           'config.num_epochs or config.num_train_steps must be > 0')
+          'config.num_epochs or config.num_train_steps must be > 0')
   require(0 <= config.get('stop_at_train_error', 0.0) < 1,
-           f'config.stop_at_train_error={config.get("stop_at_train_error")!r} must be in [0, 1)')
+          f'config.stop_at_train_error={config.get("stop_at_train_error")!r} must be in [0, 1)')
   require(config.log_every_steps >= 1,
-           f'config.log_every_steps={config.log_every_steps!r} must be >= 1')
+          f'config.log_every_steps={config.log_every_steps!r} must be >= 1')
   require(config.checkpoint.every_steps >= 1,
-           f'config.checkpoint.every_steps={config.checkpoint.every_steps!r} must be >= 1')
+          f'config.checkpoint.every_steps={config.checkpoint.every_steps!r} must be >= 1')
   validate_steps_per_dispatch(config)
   require(config.checkpoint.keep >= 1,
-           f'config.checkpoint.keep={config.checkpoint.keep!r} must be >= 1')
+          f'config.checkpoint.keep={config.checkpoint.keep!r} must be >= 1')
   require(config.eval_batch_size >= 1,
-           f'config.eval_batch_size={config.eval_batch_size!r} must be >= 1')
+          f'config.eval_batch_size={config.eval_batch_size!r} must be >= 1')
   require(config.optimizer.learning_rate > 0,
-           f'config.optimizer.learning_rate={config.optimizer.learning_rate!r} must be > 0')
+          f'config.optimizer.learning_rate={config.optimizer.learning_rate!r} must be > 0')
   for key in ('layer_weight_decay', 'bias_rate_drops'):
     value = config.optimizer.get(key, False)
     require(isinstance(value, bool), f'config.optimizer.{key}={value!r} must be True or False')
   require(config.benchmark.batch_size >= 1,
-           f'config.benchmark.batch_size={config.benchmark.batch_size!r} must be >= 1')
+          f'config.benchmark.batch_size={config.benchmark.batch_size!r} must be >= 1')
   require(config.benchmark.steps >= 2,
-           f'config.benchmark.steps={config.benchmark.steps!r} must be >= 2 (for a std)')
+          f'config.benchmark.steps={config.benchmark.steps!r} must be >= 2 (for a std)')
   require(config.benchmark.warmup_steps >= 1,
-           f'config.benchmark.warmup_steps={config.benchmark.warmup_steps!r} must be >= 1 '
-           '(the first step compiles)')
+          f'config.benchmark.warmup_steps={config.benchmark.warmup_steps!r} must be >= 1 '
+          '(the first step compiles)')
   parallel.validate_layout(config, num_devices)

@@ -129,7 +129,7 @@ def _expected_layers(config, groups: dict) -> dict:
                            layer.features), (layer.features,))
     depth = layer.features
   sizes = alexnet.feature_map_sizes(config.model.variant, config.data.image_size,
-                                   config.model.pooling)
+                                    config.model.pooling)
   side = list(sizes.values())[-1]  # after the last conv layer's pooling
   width = side * side * depth
   for layer in arch.dense:

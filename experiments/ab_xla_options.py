@@ -66,7 +66,7 @@ def compile_setting(config, options):
   train_step = compiled.train_step.lower(state, batch, rng, rate).compile(compiler_options=options)
   model = compiled.model
   forward = placement.wrap_step(lambda p, b: model.apply({'params': p}, b['image'], train=False),
-                          ('device', 'batch'))
+                                ('device', 'batch'))
   forward = forward.lower(state.params, batch).compile(compiler_options=options)
   holder = {'state': state}
 

@@ -101,7 +101,7 @@ def main(argv=None):
 
   net = cuda_convnet.NETS[args.variant]
   x = jnp.asarray(np.random.default_rng(0).normal(0, 50, (args.batch_size, net.image_size,
-                                                         net.image_size, 3)), jnp.float32)
+                                                          net.image_size, 3)), jnp.float32)
   calls, layers = {}, []
   for index, layer in enumerate(net.layers):
     forward, train, y = jax_layer_calls(args.variant, index, x, jax.random.key(100 + index))

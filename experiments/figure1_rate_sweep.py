@@ -85,9 +85,9 @@ def ratios(rows) -> dict:
     values = [(t['epochs_to_target'] / r['epochs_to_target'], t, r) for t, r in pairs]
     low, high = min(values, key=lambda v: v[0]), max(values, key=lambda v: v[0])
     best_t = min((t for t, _ in pairs), key=lambda t: (t['epochs_to_target'],
-                                                        t['epochs_to_target_interpolated']))
+                                                       t['epochs_to_target_interpolated']))
     best_r = min((r for _, r in pairs), key=lambda r: (r['epochs_to_target'],
-                                                        r['epochs_to_target_interpolated']))
+                                                       r['epochs_to_target_interpolated']))
     censored = [t for t in tanh if t['epochs_to_target'] is None]
     out[kind] = {
         'at_fastest_rates': best_t['epochs_to_target'] / best_r['epochs_to_target'],

@@ -195,7 +195,7 @@ def main():
     # The original bytes, as tfds.builder('imagenet2012') stores them, with ImageNet's
     # published colour statistics (what the pipeline uses for imagenet2012) in its cache.
     importers.store_encoded(FULL_SIZE, {'train': items},
-                           [f'n{c:08d}' for c in range(CLASSES)], (None, None, 3), data_dir)
+                            [f'n{c:08d}' for c in range(CLASSES)], (None, None, 3), data_dir)
     full = paper_config(FULL_SIZE, data_dir, 256, 0)
     with open(input_pipeline._stats_path(full), 'w') as f:
       json.dump(input_pipeline.dataset_statistics(paper_config('imagenet2012', data_dir, 256, 0)),

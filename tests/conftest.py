@@ -80,7 +80,7 @@ def tiny_data_dir(tmp_path_factory):
   from alexnet_jax.data import importers
   data_dir = tmp_path_factory.mktemp('tfds')
   importers.store('tiny_quadrants', {'train': tiny_arrays(200, 0), 'test': tiny_arrays(37, 1)},
-                 data_dir=str(data_dir), num_classes=TINY_CLASSES)
+                  data_dir=str(data_dir), num_classes=TINY_CLASSES)
   return str(data_dir)
 
 

@@ -54,7 +54,7 @@ def main(dest):
     sys.exit(f'error: {dest} exists; remove it to write the golden run again')
   data_dir = tempfile.mkdtemp()
   importers.store('tiny_quadrants', {'train': tiny_arrays(200, 0), 'test': tiny_arrays(37, 1)},
-                 data_dir)
+                  data_dir)
   config = golden_config(data_dir)
   work = tempfile.mkdtemp()
   train.train_and_evaluate(config, work)

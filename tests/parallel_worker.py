@@ -92,9 +92,9 @@ def compare(placement, config, state, rng, steps, batch_for, ref_state, ref_metr
   params = state.params
   device_model = alexnet.create_model(config.model, collectives=placement.model_collectives)
   p_step = placement.train_step(step_functions.make_train_step(device_model, optimizer,
-                                                collectives=placement.collectives))
+                                                               collectives=placement.collectives))
   forward = placement.wrap_step(lambda p, b: device_model.apply({'params': p}, b['image']),
-                          ('device', 'batch'))
+                                ('device', 'batch'))
   device_state = placement.put_tree(state)
   metrics = None
   for step in range(steps):

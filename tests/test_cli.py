@@ -119,7 +119,7 @@ def test_verbosity_brings_the_library_logs_back(tmp_path):
 @pytest.mark.parametrize('mode, empty_run', [('eval', False), ('kernels', True),
                                              ('export', True)])
 def test_read_only_modes_on_a_missing_or_empty_run_write_nothing(tmp_path, tiny_data_dir, mode,
-                                                                  empty_run):
+                                                                 empty_run):
   """A mode that reads a trained run says there is none in one line, and leaves the
   filesystem as it was: no workdir created, no log.txt in an existing one."""
   workdir = tmp_path / 'run'

@@ -409,7 +409,7 @@ def test_a_crop_larger_than_the_images_is_one_line(tiny_config, ten_views):
 
 
 @pytest.mark.parametrize('variant, columns', [*((net, 1) for net in DISTINCT_NETS),
-                                             ('cc_11pct', 2)])
+                                              ('cc_11pct', 2)])
 def test_one_epoch_on_the_tiny_dataset(tiny_data_dir, tmp_path, variant, columns):
   config = make_tiny_config(tiny_data_dir)
   presets.cuda_convnet_config(config, variant=variant)

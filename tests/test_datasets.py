@@ -50,7 +50,7 @@ def test_fashion_mnist_import(tmp_path):
 @pytest.mark.skipif(SHARED_CIFAR10 is None, reason='../shared/data/cifar10 not present')
 def test_cifar10_import_counts(tmp_path):
   builder = importers.import_npz('cifar10', str(SHARED_CIFAR10 / 'train.npz'),
-                                str(SHARED_CIFAR10 / 'test.npz'), str(tmp_path))
+                                 str(SHARED_CIFAR10 / 'test.npz'), str(tmp_path))
   assert builder.info.splits['train'].num_examples == 50_000
   assert builder.info.splits['test'].num_examples == 10_000
   import tensorflow_datasets as tfds
@@ -93,12 +93,12 @@ def test_resize_and_center_crop_is_the_papers(h, w):
   if min(h, w) == 16:  # no resampling at all: exactly the central crop
     np.testing.assert_array_equal(out, image[top:top + 16, left:left + 16])
   region = np.asarray(images.resize_and_center_crop_pil(Image.fromarray(image), 16,
-                                                          crop_region_only=True))
+                                                        crop_region_only=True))
   assert np.abs(region.astype(int) - out).max() <= 1  # the training path's shortcut
   gray = images.resize_and_center_crop(image[..., :1], 16)
   np.testing.assert_array_equal(gray[..., 0], np.asarray(
       Image.fromarray(image[..., 0]).resize((new_w, new_h), Image.BILINEAR))[top:top + 16,
-                                                                              left:left + 16])
+                                                                             left:left + 16])
 
 
 @pytest.mark.parametrize('h,w', [(32, 48), (48, 32), (33, 50), (50, 33)])

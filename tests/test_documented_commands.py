@@ -161,7 +161,7 @@ def test_a_documented_command_parses_and_validates(arguments, monkeypatch):
 
 @pytest.mark.parametrize('module_name, arguments', _other_cli_commands())
 def test_a_documented_command_of_another_cli_names_its_flags_and_command(module_name,
-                                                                          arguments):
+                                                                         arguments):
   """`python -m alexnet_jax.datasets import-npz --name=...`: the command (where the CLI
   has several) and every flag exist; placeholders such as `DIR` are positional."""
   module = importlib.import_module(f'alexnet_jax.{module_name}')

@@ -64,7 +64,7 @@ def test_one_member_on_ten_views_is_its_ten_view_evaluation(two_runs, tmp_path):
 
 
 def test_members_on_different_classes_are_refused_before_any_evaluation(two_runs,
-                                                                         monkeypatch):
+                                                                        monkeypatch):
   trained_run = restore.trained_run
 
   def other_classes(path):

@@ -75,7 +75,7 @@ TO_UNIT_RGB = {'cuda_convnet': lambda x: x / 255.0, 'caffe': lambda x: x[..., ::
 
 @pytest.mark.parametrize('normalization', ip.NORMALIZATIONS)
 def test_colour_noise_is_the_same_in_pixels_whatever_the_normalization(tiny_config,
-                                                                         normalization):
+                                                                       normalization):
   """The PCA term, mapped back to [0, 1] RGB pixels, is the same draw for every
   normalization: those that feed 0-255 pixels (caffe, cuda_convnet) must not shrink the
   paper's colour noise 255-fold."""
@@ -269,7 +269,7 @@ def tiny_jpeg_config(tmp_path_factory):
     encoded.append((out.getvalue(), i % 4))
   data_dir = str(tmp_path_factory.mktemp('tfds_jpeg'))
   importers.store_encoded('tiny_jpeg', {'train': encoded, 'test': encoded[:5]},
-                         [f'n{i}' for i in range(4)], (None, None, 3), data_dir)
+                          [f'n{i}' for i in range(4)], (None, None, 3), data_dir)
   config = make_tiny_config(data_dir)
   config.data.name, config.data.resize_size = 'tiny_jpeg', 16
   config.data.crop_padding, config.data.flip, config.data.pca_std = 0, True, 0.1

@@ -32,7 +32,7 @@ def test_colour_fraction_of_grey_and_single_channel_kernels():
   fractions = kernel_images.colour_fraction(np.concatenate([grey, red_only], axis=3))
   np.testing.assert_allclose(fractions, [0.0, 2 / 3], atol=1e-12)
   stats = kernel_images.kernel_statistics({'column0': {'conv1': {'kernel': grey}},
-                                       'column1': {'conv1': {'kernel': red_only}}})
+                                           'column1': {'conv1': {'kernel': red_only}}})
   assert stats['column1'] == {'kernels': 1, 'mean_colour_fraction': 2 / 3,
                               'colour_fractions': [2 / 3]}
 

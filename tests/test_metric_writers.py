@@ -82,7 +82,7 @@ def test_a_damaged_checksum_ends_the_readable_part(tmp_path):
 
 
 def test_without_tensorboard_only_metrics_jsonl_and_a_line_says_so(tmp_path, monkeypatch,
-                                                                  capsys):
+                                                                   capsys):
   monkeypatch.setitem(sys.modules, 'tensorboard', None)
   _write_run(tmp_path, [1, 2])
   assert 'tensorboard is not installed: no TensorBoard events' in capsys.readouterr().out

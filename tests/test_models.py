@@ -196,7 +196,7 @@ def test_removed_layers_are_left_out_and_the_exchange_moves_on(small_setup, remo
   config.model.removed_layers = removed
   model = alexnet.create_model(config.model)
   params = jax.tree.map(lambda p: p * 5.0, alexnet.init_params(model, jax.random.key(0),
-                                                                (32, 32, 3)))
+                                                               (32, 32, 3)))
   kept = [name for name in ('conv3', 'conv4') if name not in removed]
   assert set(params['column0']) == {'conv1', 'conv2', *kept, 'conv5', 'fc6', 'fc7'}
   first = (kept + ['conv5'])[0]  # reads both columns' 32 + 32 conv2 maps

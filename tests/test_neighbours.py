@@ -201,7 +201,7 @@ def test_distance_percentiles_count_the_rows_strictly_nearer():
 
 
 def test_a_search_too_large_for_memory_is_refused_before_embedding(tiny_run, tmp_path, capsys,
-                                                                    monkeypatch):
+                                                                   monkeypatch):
   # The tiny net's fc7 and inputs are a few KB per image; a machine of 1 MB cannot hold 237.
   monkeypatch.setattr(neighbours, 'physical_memory_bytes', lambda: 1 << 20)
   monkeypatch.setattr(neighbours, 'embed', lambda *a, **k: pytest.fail('embedded'))

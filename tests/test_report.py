@@ -177,8 +177,8 @@ def test_figure3_table_from_the_runs_kernel_files(ablation_dir):
                   'colour_fractions': [0.0, 0.1, 0.2, 0.3, 0.4, 0.6, 0.9]},
       'column1': {'kernels': 32, 'mean_colour_fraction': 0.5, 'initial_mean_colour_fraction':
                   0.672, 'relative_change': 71.25}},
-      'column_difference': {'mean_colour_fraction_difference': -0.19, 'p_value': 0.0012,
-                            'shuffles': 10000}}
+         'column_difference': {'mean_colour_fraction_difference': -0.19, 'p_value': 0.0012,
+                               'shuffles': 10000}}
   imported = {'step': 7, 'checkpoint': '/x', 'column_difference': {},
               'columns': {'net': {'kernels': 64, 'mean_colour_fraction': 0.536}}}
   (ablation_dir / 'relu' / 'seed1' / 'conv1_kernels.json').write_text(json.dumps(two))

@@ -110,13 +110,13 @@ def layout_from_config(config, num_devices: Optional[int] = None) -> Layout:
   if jax.process_count() > 1:
     local = jax.local_device_count()
     errors.require(layout.num_devices == num_devices,
-                       f'multi-host runs use every device: config.parallel.data_devices='
-                       f'{parallel.data_devices} x model_devices={layout.model} is '
-                       f'{layout.num_devices}, not the {num_devices} devices of all hosts')
+                   f'multi-host runs use every device: config.parallel.data_devices='
+                   f'{parallel.data_devices} x model_devices={layout.model} is '
+                   f'{layout.num_devices}, not the {num_devices} devices of all hosts')
     errors.require(local % layout.model == 0,
-                       f'config.parallel.model_devices={layout.model} does not divide the '
-                       f'{local} devices of each host (both columns of a replica must be on '
-                       'one host)')
+                   f'config.parallel.model_devices={layout.model} does not divide the '
+                   f'{local} devices of each host (both columns of a replica must be on '
+                   'one host)')
   return layout
 
 
@@ -325,8 +325,8 @@ class Placement:
     local_data = len(self.local_indices) // self.layout.model
     for name, value in batch.items():
       errors.require(value.shape[0] % local_data == 0,
-                         f'batch {name!r} of {value.shape[0]} examples does not split over '
-                         f'{local_data} data devices')
+                     f'batch {name!r} of {value.shape[0]} examples does not split over '
+                     f'{local_data} data devices')
     if self.layout.backend == 'pmap':
       # One row per device: a replica's slice, repeated for each of its columns.
       return {name: np.repeat(np.asarray(value).reshape(local_data, -1, *value.shape[1:]),

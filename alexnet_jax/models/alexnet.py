@@ -295,8 +295,8 @@ class Column(nn.Module):
         kernel_init, bias_init = layers.initializers(spec.init, layer.bias_one)
         features = spec.conv_kernels(layer)
         x = layers.Conv(features // spec.columns, layer.kernel, layer.stride, layer.padding,
-                 kernel_init=kernel_init, bias_init=bias_init, dtype=dtype,
-                 name=layer.name)(x)
+                        kernel_init=kernel_init, bias_init=bias_init, dtype=dtype,
+                        name=layer.name)(x)
         x = activation(x)
         self.sow('intermediates', f'{layer.name}_conv', x)
         if layer.lrn and spec.lrn:

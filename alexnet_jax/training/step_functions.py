@@ -229,7 +229,7 @@ class CompiledSteps:
     self.optimizer = optimizers.create_optimizer(config.optimizer,
                                                  model_variant=config.model.variant)
     self.train_step = placement.train_step(make_train_step(self.model, self.optimizer,
-                                                     collectives=placement.collectives))
+                                                           collectives=placement.collectives))
     self.eval_step = placement.eval_step(
         make_eval_step(self.model, collectives=placement.collectives))
     self._dispatches = {}  # BatchMaker -> compiled dispatch (`dispatch`)

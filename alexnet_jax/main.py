@@ -1,4 +1,6 @@
-"""Command line: `python -m alexnet_jax.main --config=configs/X.py[:preset] [--workdir=DIR] [--mode=...]`.
+"""Command line:
+
+    python -m alexnet_jax.main --config=configs/X.py[:preset] [--workdir=DIR] [--mode=...]
 
 Parses flags, validates the config (before anything is compiled or written),
 and hands over to the library function of the mode. No logic lives here.

@@ -249,4 +249,3 @@ def test_default_workdir():
   # configs/run.py:DIR reads a run directory's own config: its default workdir is DIR.
   assert workdir.default_for('configs/run.py:/sweep/no_lrn/seed1') == '/sweep/no_lrn/seed1'
   assert workdir.default_for('configs/run.py:./seed0') == './seed0'
-

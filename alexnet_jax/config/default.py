@@ -50,7 +50,8 @@ def get_config(arg=None):
   model.lrn_beta = 0.75
   model.lrn_across_columns = False   # True: LRN windows cross the two columns' maps, as in
                                      # Caffe's bvlc_alexnet; False: each column its own (paper)
-  model.dropout_rate = 0.25          # on fc6 and fc7 (section 4.2); the paper: 0.5 (:paper, presets)
+  model.dropout_rate = 0.25          # on fc6 and fc7 (section 4.2); the paper: 0.5 (:paper,
+                                     # presets)
   model.init = 'he'                  # paper (N(0, 0.01), biases 1/0) | paper_zero_bias (the
                                      # same weights, biases 0) | he (small nets)
   model.dtype = 'float32'            # compute dtype: float32 | bfloat16
@@ -80,7 +81,8 @@ def get_config(arg=None):
                                      # (cuda-convnet's data_mean); N a seeded sample of N images
   data.ten_views = False             # evaluate on the paper's 10 views, softmax averaged
   data.num_workers = 2               # decoding threads for datasets not held in memory
-  data.worker_processes = 0          # N: N processes make training batches (workers.py); -1: per core
+  data.worker_processes = 0          # N: N processes make training batches (workers.py);
+                                     # -1: one per core
   data.prefetch = 2                  # batches prepared ahead by a background thread
   # Datasets of fixed-size images up to this many bytes are decoded once into memory;
   # larger ones (ImageNet) per batch. 0: always per batch (pipeline_throughput.py).
@@ -94,7 +96,8 @@ def get_config(arg=None):
   # ---- Optimization (alexnet_jax/train.py) --------------------------------
   config.batch_size = 128            # global batch, split over the data devices
   config.eval_batch_size = 500
-  config.num_epochs = 3.0            # the default job: ~90% on Fashion-MNIST in 2.5-5 min on 2 cores (README)
+  config.num_epochs = 3.0            # the default job: ~90% on Fashion-MNIST in 2.5-5 min on
+                                     # 2 cores (README)
   config.num_train_steps = -1        # > 0 overrides num_epochs
   config.stop_at_train_error = 0.0   # > 0: stop after the first epoch whose mean training
                                      # error is at most this (Figure 1's 25% criterion)
@@ -144,7 +147,8 @@ def get_config(arg=None):
   # ---- Speed measurement (--mode=benchmark) -------------------------------
   config.benchmark = benchmark = ml_collections.ConfigDict()
   benchmark.batch_size = 32
-  benchmark.warmup_steps = 5          # untimed: compilation, and the host heap settling (host_memory)
+  benchmark.warmup_steps = 5          # untimed: compilation, and the host heap settling
+                                      # (host_memory)
   benchmark.steps = 10
 
   if arg == 'paper':

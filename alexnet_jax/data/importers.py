@@ -228,7 +228,8 @@ def import_fashion_mnist(source='/usr/share/datasets/fashion-mnist', data_dir=No
     if missing:
       raise FileNotFoundError(
           f'{missing[0]} not found: install Debian\'s package with '
-          '`apt-get install dataset-fashion-mnist`, or pass --source=DIR with the four idx .gz files')
+          '`apt-get install dataset-fashion-mnist`, or pass --source=DIR with the four idx .gz '
+          'files')
     splits[split] = (read_idx(paths[0])[..., None], read_idx(paths[1]).astype(np.int64))
   return store('fashion_mnist', splits, data_dir)
 

@@ -37,8 +37,9 @@ pixels scaled to [0, 1] first), or `cuda_convnet` (0-255 pixels minus the mean
 image's central crop, as cuda-convnet's CIFAR-10 providers and cuda-convnet2's ImageNet
 one fed their nets; the paper preset's, see default.py), or the
 conventions of imported weights (weights.py): `torchvision` ([0, 1] minus the
-ImageNet mean, divided by its std) and `caffe` (BGR, 0-255, minus a mean pixel). Evaluation uses the center crop, or the
-paper's 10 views (`ten_views`: 4 corners and center, and their flips).
+ImageNet mean, divided by its std) and `caffe` (BGR, 0-255, minus a mean pixel).
+Evaluation uses the center crop, or the paper's 10 views (`ten_views`: 4 corners and
+center, and their flips).
 """
 
 import concurrent.futures
@@ -83,8 +84,8 @@ HOW_TO_GET = {
                            '(DIR/train/<wnid>/*.JPEG, DIR/val/<wnid>/*.JPEG; importers.py)',
     'imagenet2012': 'download ILSVRC2012_img_train.tar and ILSVRC2012_img_val.tar from '
                     'image-net.org into <data_dir>/downloads/manual/, then python -c "import '
-                    "tensorflow_datasets as tfds; tfds.builder('imagenet2012').download_and_prepare("
-                    "file_format='array_record')\"",
+                    "tensorflow_datasets as tfds; tfds.builder('imagenet2012')."
+                    "download_and_prepare(file_format='array_record')\"",
 }
 # Datasets that use ImageNet's published colour statistics (dataset_statistics).
 IMAGENET_NAMES = ('imagenet2012', importers.IMAGENET_256)
@@ -157,13 +158,13 @@ def decode_pil(encoded: bytes, channels: int, resize_size: int = 0):
   """The PIL image (mode RGB or L) of stored PNG or JPEG bytes, decoded by Pillow.
 
   With `resize_size`, the paper's shorter-side resize and center crop
-  (`images.resize_and_center_crop`, section 2; resampling only the crop's
-  region, within 1 of the exact operation, as the 256x256 store holds it). A JPEG whose shorter side is at
-  least twice `resize_size` is first decoded at 1/2, 1/4 or 1/8 scale by libjpeg's
-  DCT scaling (`Image.draft`, shorter side still >= resize_size): most of the
-  decoding work of a large original is skipped, and the resize starts closer.
-  The image is returned as Pillow holds it, so that training crops and flips it
-  before any pixel is copied into NumPy (`Preprocessor.train_image`)."""
+  (`images.resize_and_center_crop`, section 2; resampling only the crop's region, within 1
+  of the exact operation, as the 256x256 store holds it). A JPEG whose shorter side is at
+  least twice `resize_size` is first decoded at 1/2, 1/4 or 1/8 scale by libjpeg's DCT
+  scaling (`Image.draft`, shorter side still >= resize_size): most of the decoding work of
+  a large original is skipped, and the resize starts closer. The image is returned as
+  Pillow holds it, so that training crops and flips it before any pixel is copied into
+  NumPy (`Preprocessor.train_image`)."""
   mode = 'RGB' if channels == 3 else 'L'
   pil = Image.open(io.BytesIO(encoded))
   if resize_size:
@@ -234,7 +235,7 @@ class ImageSource:
   def examples(self, indices):
     """[(encoded image bytes, label)] of the records at `indices`: the features
     'image' (the stored PNG or JPEG) and 'label', as TFDS serializes them."""
-    from tensorflow_datasets.proto import tf_example_pb2  # deferred: TFDS loads TensorFlow (seconds)
+    from tensorflow_datasets.proto import tf_example_pb2  # deferred: TFDS loads TensorFlow
     examples = []
     for record in self.records.__getitems__([int(i) for i in indices]):
       feature = tf_example_pb2.Example.FromString(record).features.feature

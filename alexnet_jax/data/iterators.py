@@ -40,8 +40,8 @@ class TrainIterator:
     self.workers = self._batches = None
     processes = worker_process_count(config) if batches is None else 0
     if processes:
-      self.workers = workers.BatchWorkers(config, input_pipeline.dataset_statistics(config), processes,
-                                          start_step=start_step, **self._shard)
+      self.workers = workers.BatchWorkers(config, input_pipeline.dataset_statistics(config),
+                                          processes, start_step=start_step, **self._shard)
       self.step = start_step
     else:
       self._batches = (batches if batches is not None

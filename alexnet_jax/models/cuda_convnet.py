@@ -221,9 +221,9 @@ def cross_map_params(layer: NormLayer) -> lrn_lib.LRNParams:
 
 class CudaConvnet(nn.Module):
   """One of `NETS`, with the ablation knobs of the AlexNet variants where they apply:
-  `activation` replaces the files' ReLU (Figure 1; `tanh` is `tanh_a * tanh(tanh_b * x)`), `lrn=False` drops the rnorm
-  layers (section 3.3), `pooling='non_overlapping'` makes every pool 2x2/2
-  (section 3.4; same output sizes). Same call signature as `alexnet.AlexNet`.
+  `activation` replaces the files' ReLU (Figure 1; `tanh` is `tanh_a * tanh(tanh_b * x)`),
+  `lrn=False` drops the rnorm layers (section 3.3), `pooling='non_overlapping'` makes every
+  pool 2x2/2 (section 3.4; same output sizes). Same call signature as `alexnet.AlexNet`.
 
   `columns=2` splits the net into the paper's two kernel columns (section 3.2), which
   the files do not have: each filter layer keeps its filter count over both columns

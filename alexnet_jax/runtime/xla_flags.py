@@ -67,7 +67,8 @@ def known_to_xla(flag: str, value: str) -> bool:
   if value not in _BOOLEANS:
     needles.append(value.encode())
   try:
-    with open(path, 'rb') as library, mmap.mmap(library.fileno(), 0, access=mmap.ACCESS_READ) as data:
+    with open(path, 'rb') as library, \
+        mmap.mmap(library.fileno(), 0, access=mmap.ACCESS_READ) as data:
       return all(data.find(needle) >= 0 for needle in needles)
   except (OSError, ValueError):
     return False
